@@ -1,0 +1,82 @@
+// Reads any Source one item at a time. Synchronous sources answer synchronously
+// so the scheduler can admit many items in one loop without a promise each.
+import type { Source } from "./types.ts";
+
+/** One pull: a result now (sync sources) or later (async sources). */
+export type Pulled<T> = IteratorResult<T> | Promise<IteratorResult<T>>;
+
+/** A source opened for reading. */
+export interface SourceReader<T> {
+  /** Reads the next item; never called again before the last pull settled. */
+  pull(): Pulled<T>;
+  /** Stops the source early: `return()` of an iterator, `cancel()` of a stream. */
+  close(reason: unknown): Promise<void> | void;
+}
+
+/** Whether `value` is something `openSource` can read. */
+export function isSource(value: unknown): boolean {
+  if (value === null || value === undefined) return false;
+  const v = value as Record<PropertyKey, unknown>;
+  return typeof v.getReader === "function" ||
+    typeof v[Symbol.asyncIterator] === "function" ||
+    typeof v[Symbol.iterator] === "function";
+}
+
+class ArrayReader<T> implements SourceReader<T> {
+  #items: ArrayLike<T>;
+  #i = 0;
+  constructor(items: ArrayLike<T>) {
+    this.#items = items;
+  }
+  pull(): IteratorResult<T> {
+    const i = this.#i;
+    if (i >= this.#items.length) return { done: true, value: undefined };
+    this.#i = i + 1;
+    return { done: false, value: this.#items[i] };
+  }
+  close(): void {
+    this.#i = Infinity;
+  }
+}
+
+class IteratorReader<T> implements SourceReader<T> {
+  #it: Iterator<T> | AsyncIterator<T>;
+  constructor(it: Iterator<T> | AsyncIterator<T>) {
+    this.#it = it;
+  }
+  pull(): Pulled<T> {
+    return this.#it.next();
+  }
+  async close(): Promise<void> {
+    await this.#it.return?.();
+  }
+}
+
+class StreamReader<T> implements SourceReader<T> {
+  // getReader(), not async iteration: Safari cannot iterate streams.
+  #reader: ReadableStreamDefaultReader<T>;
+  constructor(stream: ReadableStream<T>) {
+    this.#reader = stream.getReader();
+  }
+  pull(): Promise<IteratorResult<T>> {
+    return this.#reader.read() as Promise<IteratorResult<T>>;
+  }
+  async close(reason: unknown): Promise<void> {
+    await this.#reader.cancel(reason);
+  }
+}
+
+/** Opens `source` for reading; call only after `isSource(source)` held. */
+export function openSource<T>(source: Source<T>): SourceReader<T> {
+  if (Array.isArray(source)) return new ArrayReader(source);
+  const s = source as unknown as Record<PropertyKey, unknown>;
+  if (typeof s.getReader === "function") {
+    return new StreamReader(source as ReadableStream<T>);
+  }
+  if (typeof s[Symbol.asyncIterator] === "function") {
+    return new IteratorReader(
+      (source as AsyncIterable<T>)[Symbol.asyncIterator](),
+    );
+  }
+  return new IteratorReader((source as Iterable<T>)[Symbol.iterator]());
+}

@@ -1,0 +1,110 @@
+import type { MapOptions } from "./map.ts";
+
+// Call-site validation shared by every public entry point. One message shape:
+// `'concurrency' must be a positive integer or Infinity: current value is 0`.
+
+function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "function") return "a function";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  return String(value);
+}
+
+/** Throws unless `value` is an integer `>= min` (or `Infinity` when allowed). */
+export function assertInteger(
+  name: string,
+  value: unknown,
+  min: number,
+  allowInfinity = false,
+): asserts value is number {
+  const what = `${min === 1 ? "a positive" : `an`} integer${
+    min === 1 ? "" : ` >= ${min}`
+  }${allowInfinity ? " or Infinity" : ""}`;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `'${name}' must be ${what}: current value is ${show(value)}`,
+    );
+  }
+  const ok = (allowInfinity && value === Infinity) ||
+    (Number.isInteger(value) && value >= min);
+  if (!ok) {
+    throw new RangeError(
+      `'${name}' must be ${what}: current value is ${value}`,
+    );
+  }
+}
+
+/** Throws unless `value` is a finite number `>= 0`. */
+export function assertDuration(
+  name: string,
+  value: unknown,
+): asserts value is number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `'${name}' must be a finite number >= 0: current value is ${show(value)}`,
+    );
+  }
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(
+      `'${name}' must be a finite number >= 0: current value is ${value}`,
+    );
+  }
+}
+
+/** Throws a `TypeError` unless `value` is a function. */
+export function assertFunction(
+  name: string,
+  value: unknown,
+): asserts value is (...args: never[]) => unknown {
+  if (typeof value !== "function") {
+    throw new TypeError(
+      `'${name}' must be a function: current value is ${show(value)}`,
+    );
+  }
+}
+
+/** Throws a `TypeError` unless `value` is one of `allowed`. */
+export function assertOneOf<T extends string>(
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+): asserts value is T {
+  if (!allowed.includes(value as T)) {
+    throw new TypeError(
+      `'${name}' must be ${
+        allowed.map((a) => JSON.stringify(a)).join(" or ")
+      }: current value is ${show(value)}`,
+    );
+  }
+}
+
+/** Throws a `TypeError` unless `value` is `undefined` or a plain options object. */
+export function assertOptions(name: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== "object" || value === null)) {
+    throw new TypeError(
+      `'${name}' must be an object: current value is ${show(value)}`,
+    );
+  }
+}
+
+/** Throws a `TypeError` unless `value` is `undefined` or a non-empty string. */
+export function assertName(value: unknown): void {
+  if (value !== undefined && (typeof value !== "string" || value === "")) {
+    throw new TypeError(
+      `'name' must be a non-empty string: current value is ${show(value)}`,
+    );
+  }
+}
+
+/** Validates the options shared by `map` and `filter`. */
+export function readMapOptions(
+  options: MapOptions | undefined,
+): { name: string | undefined; concurrency: number } {
+  assertOptions("options", options);
+  const { name, concurrency = 1 } = options ?? {};
+  assertName(name);
+  assertInteger("concurrency", concurrency, 1, true);
+  return { name, concurrency };
+}

@@ -1,0 +1,44 @@
+import type { Stage } from "./stage.ts";
+import { assertName, assertOptions } from "./_validate.ts";
+
+/** Options of {@linkcode flatten}. */
+export interface FlattenOptions {
+  /**
+   * Stage name in errors, stats and events.
+   * @default {"flatten#<position>"}
+   */
+  name?: string;
+}
+
+/**
+ * A stage that emits each element of an array (or any iterable) item, in
+ * order. An empty array emits nothing (the item counts as filtered); an item
+ * that is not iterable fails the run with a `PipelineError` whose cause is a
+ * `TypeError`.
+ *
+ * Order: the elements take the place of their item, so in input order they
+ * come out consecutively, where the item would have been. An item is expanded
+ * at once (its elements are already in memory when it is an array).
+ *
+ * @param options The stage name.
+ * @returns The stage.
+ *
+ * @example Back from batches to items
+ * ```ts
+ * import { batch, flatten, map, pipeline } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const p = pipeline(
+ *   batch<number>({ maxSize: 2 }),
+ *   map((xs: number[]) => xs.map((x) => x * 10)),
+ *   flatten(),
+ * );
+ * assert.deepEqual(await p.run([1, 2, 3]).collect(), [10, 20, 30]);
+ * ```
+ */
+export function flatten<T>(options?: FlattenOptions): Stage<Iterable<T>, T> {
+  assertOptions("options", options);
+  const name = options?.name;
+  assertName(name);
+  return { spec: Object.freeze({ kind: "flatten", name }) };
+}

@@ -1,0 +1,317 @@
+import type { Pipeline, RunOptions } from "./pipeline.ts";
+import { type NamedSpec, Scheduler } from "./_scheduler.ts";
+import type { Source } from "./types.ts";
+import {
+  assertFunction,
+  assertInteger,
+  assertOneOf,
+  assertOptions,
+} from "./_validate.ts";
+import { isSource } from "./_source.ts";
+
+/** Default read-ahead budget of a run (`RunOptions.bufferSize`). */
+export const DEFAULT_BUFFER_SIZE = 1024;
+
+/** One item that left a run through `onError: "skip"`. */
+export interface FailureRecord {
+  /** The item's id. */
+  readonly itemId: unknown;
+  /** The item's input position (for a batch: of its first item). */
+  readonly index: number;
+  /** The stage that failed it. */
+  readonly stage: string;
+  /** The value the stage received (the batch array, on a batch stage). */
+  readonly item: unknown;
+  /** The last error. */
+  readonly error: unknown;
+  /** How many attempts were made. */
+  readonly attempts: number;
+}
+
+/** Counters of one stage, in {@linkcode FlowStats}. */
+export interface StageStats {
+  /** Stage name. */
+  readonly name: string;
+  /** `"map"`, `"filter"`, `"batch"` or `"flatten"`. */
+  readonly kind: "map" | "filter" | "batch" | "flatten";
+  /** Worker slots (0 for batch and flatten, which do no work of their own). */
+  readonly concurrency: number;
+  /** Items waiting for a worker (for a batch: items in the forming batch). */
+  readonly queued: number;
+  /** Calls running now. */
+  readonly inFlight: number;
+  /** Calls completed (for a batch: batches emitted; for flatten: items expanded). */
+  readonly completed: number;
+}
+
+/** A snapshot of a run, from {@linkcode Flow.stats}. */
+export interface FlowStats {
+  /** Milliseconds since `run()`. */
+  readonly elapsedMs: number;
+  /** Items read from the source. */
+  readonly itemsIn: number;
+  /** Results taken by the consumer. */
+  readonly itemsOut: number;
+  /** Items dropped by `filter` (or flattened to nothing). */
+  readonly filtered: number;
+  /** Stage calls running now, all stages together. */
+  readonly inFlight: number;
+  /** Whether the run has settled. */
+  readonly done: boolean;
+  /** Per-stage counters, in pipeline order. */
+  readonly stages: readonly StageStats[];
+}
+
+function abortError(message: string): DOMException {
+  return new DOMException(message, "AbortError");
+}
+
+/**
+ * One run of a pipeline, returned by `pipeline.run()`: consume it with
+ * `for await`, `collect()` or `readable` (one of them: a flow has one
+ * consumer), cancel it with `abort()` or the run's `signal`.
+ *
+ * The run starts in a microtask after `run()` returns, so listeners added right
+ * after `run()` see every event; it then reads the source as the read-ahead
+ * budget allows, whether or not anyone consumes yet.
+ *
+ * Cancellation (`abort()`, the run's `signal`, leaving a `for await` loop,
+ * `await using`) stops reading the source (its `return()` or `cancel()` runs),
+ * aborts every in-flight `ctx.signal`, clears every timer, and settles the
+ * flow once every in-flight call has returned. An aborted flow rejects with
+ * the abort reason; leaving a loop early ends it quietly.
+ *
+ * @example Iterate, in input order, each result as early as order allows
+ * ```ts
+ * import { map, pipeline } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const flow = pipeline(map(async (x: number) => x + 1, { concurrency: 4 }))
+ *   .run([1, 2, 3]);
+ * const out: number[] = [];
+ * for await (const x of flow) out.push(x);
+ * assert.deepEqual(out, [2, 3, 4]);
+ * ```
+ *
+ * @example Abort a run
+ * ```ts
+ * import { map, pipeline } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * let aborted = 0;
+ * const flow = pipeline(map((_: number, ctx) =>
+ *   new Promise((resolve) => {
+ *     ctx.signal.addEventListener("abort", () => resolve(aborted++));
+ *   }), { concurrency: 2 })).run([1, 2, 3]);
+ * setTimeout(() => flow.abort(new Error("stop")), 10);
+ * await assert.rejects(flow.collect(), { message: "stop" });
+ * assert.equal(aborted, 2); // both in-flight calls saw the abort
+ * ```
+ */
+export class Flow<O> extends EventTarget
+  implements AsyncIterable<O>, AsyncDisposable {
+  readonly #engine: Scheduler;
+  #consumer: string | undefined;
+  #readable: ReadableStream<O> | undefined;
+  /** One record per item skipped with `onError: "skip"`. */
+  readonly failures: FailureRecord[] = [];
+
+  /**
+   * Starts a run; `pipeline.run(source, options)` is the usual way in.
+   *
+   * @param pipeline The pipeline to run.
+   * @param source The items: an `Iterable`, `AsyncIterable` or `ReadableStream`.
+   * @param options Order, signal, ids, read-ahead budget, context.
+   * @throws {TypeError} When `source` is not readable or an option has the wrong type.
+   * @throws {RangeError} When `bufferSize` is not an integer `>= 0`.
+   */
+  constructor(
+    pipeline: Pipeline<unknown, O>,
+    source: Source<unknown>,
+    options?: RunOptions<unknown>,
+  ) {
+    super();
+    if (!isSource(source)) {
+      throw new TypeError(
+        `'source' must be an Iterable, an AsyncIterable or a ReadableStream: current value is ${
+          source === null ? "null" : typeof source
+        }`,
+      );
+    }
+    assertOptions("options", options);
+    const {
+      order = "input",
+      signal,
+      id,
+      bufferSize = DEFAULT_BUFFER_SIZE,
+      context,
+    } = options ?? {};
+    assertOneOf("order", order, ["input", "completion"] as const);
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(
+        `'signal' must be an AbortSignal: current value is ${typeof signal}`,
+      );
+    }
+    if (id !== undefined) assertFunction("id", id);
+    assertInteger("bufferSize", bufferSize, 0, true);
+    const specs: NamedSpec[] = pipeline.stages.map((stage, i) => ({
+      spec: stage.spec,
+      name: pipeline.names[i],
+    }));
+    this.#engine = new Scheduler(specs, source, {
+      ordered: order === "input",
+      signal,
+      id,
+      bufferSize,
+      context,
+    });
+  }
+
+  #claim(how: string): void {
+    if (this.#consumer !== undefined) {
+      throw new TypeError(
+        `This flow is already consumed by ${this.#consumer}: a flow has one consumer; call run() again for another`,
+      );
+    }
+    this.#consumer = how;
+  }
+
+  /**
+   * The results, one by one: in input order (each as soon as it and every
+   * earlier item are done) or in completion order, as the run's `order` says.
+   * Leaving the loop early cancels the run and waits until it has stopped.
+   *
+   * @returns An async iterator of the results.
+   * @throws {TypeError} When the flow already has a consumer.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<O> {
+    this.#claim("a for await loop");
+    const engine = this.#engine;
+    const leave = async (): Promise<IteratorResult<O>> => {
+      engine.stop(abortError("The consumer left the flow"), true);
+      await engine.settled();
+      return { done: true, value: undefined };
+    };
+    return {
+      next: () => engine.next() as Promise<IteratorResult<O>>,
+      return: leave,
+    };
+  }
+
+  /**
+   * Runs to the end and resolves with every result, in the run's order.
+   *
+   * @returns The results.
+   * @throws {TypeError} When the flow already has a consumer.
+   *
+   * @example
+   * ```ts
+   * import { map, pipeline } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const p = pipeline(map((s: string) => s.toUpperCase()));
+   * assert.deepEqual(await p.run(["a", "b"]).collect(), ["A", "B"]);
+   * ```
+   */
+  collect(): Promise<O[]> {
+    this.#claim("collect()");
+    return new Promise((resolve, reject) => {
+      const results: O[] = [];
+      this.#engine.collect(results, (failed, reason) => {
+        if (failed) reject(reason);
+        else resolve(results);
+      });
+    });
+  }
+
+  /**
+   * The results as a `ReadableStream` (no read-ahead of its own: the run's
+   * `bufferSize` is the only buffer). Cancelling the stream cancels the run.
+   *
+   * @example Piping results on
+   * ```ts
+   * import { map, pipeline } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const stream = pipeline(map((x: number) => x * 3)).run([1, 2]).readable;
+   * const reader = stream.getReader();
+   * assert.deepEqual(await reader.read(), { done: false, value: 3 });
+   * assert.deepEqual(await reader.read(), { done: false, value: 6 });
+   * assert.deepEqual(await reader.read(), { done: true, value: undefined });
+   * ```
+   */
+  get readable(): ReadableStream<O> {
+    if (this.#readable) return this.#readable;
+    this.#claim("readable");
+    const engine = this.#engine;
+    this.#readable = new ReadableStream<O>({
+      async pull(controller) {
+        const r = await engine.next();
+        if (r.done) controller.close();
+        else controller.enqueue(r.value as O);
+      },
+      async cancel(reason) {
+        engine.stop(reason ?? abortError("The stream was cancelled"), true);
+        await engine.settled();
+      },
+    }, { highWaterMark: 0 });
+    return this.#readable;
+  }
+
+  /**
+   * Cancels the run. The flow rejects with `reason` (by default a
+   * `DOMException` named `AbortError`) once every in-flight call has returned.
+   * Does nothing when the run has already settled.
+   *
+   * @param reason The abort reason.
+   * @returns A promise that resolves once the run has stopped.
+   */
+  abort(reason?: unknown): Promise<void> {
+    this.#engine.stop(
+      reason === undefined ? abortError("The flow was aborted") : reason,
+    );
+    return this.#engine.settled();
+  }
+
+  /**
+   * Cancels the run if it is still going and waits until it has stopped: what
+   * `await using flow = p.run(...)` calls at the end of the scope.
+   *
+   * @returns A promise that resolves once the run has stopped.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#engine.stop(abortError("The flow was disposed"), true);
+    return this.#engine.settled();
+  }
+
+  /**
+   * A snapshot of the run's counters.
+   *
+   * @returns Items in and out, filtered, calls in flight, and per-stage counters.
+   *
+   * @example
+   * ```ts
+   * import { filter, pipeline } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const flow = pipeline(filter((x: number) => x > 1)).run([1, 2, 3]);
+   * await flow.collect();
+   * const stats = flow.stats();
+   * assert.equal(stats.itemsIn, 3);
+   * assert.equal(stats.itemsOut, 2);
+   * assert.equal(stats.filtered, 1);
+   * ```
+   */
+  stats(): FlowStats {
+    const s = this.#engine.stats();
+    return {
+      elapsedMs: Date.now() - s.startedAt,
+      itemsIn: s.itemsIn,
+      itemsOut: s.itemsOut,
+      filtered: s.filtered,
+      inFlight: s.inFlight,
+      done: s.done,
+      stages: s.stages,
+    };
+  }
+}

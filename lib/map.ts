@@ -1,0 +1,108 @@
+import type { Stage, TaskFn } from "./stage.ts";
+import type { TaskContext } from "./types.ts";
+import { assertFunction, readMapOptions } from "./_validate.ts";
+
+/** One step of a multi-task stage: `(item, ctx) => value | Promise<value>`. */
+export type Task<I, O> = (item: I, ctx: TaskContext) => O | PromiseLike<O>;
+
+/** Options of {@linkcode map} and {@linkcode filter}. */
+export interface MapOptions {
+  /**
+   * Stage name in errors, stats and events.
+   * @default {"map#<position>"}
+   */
+  name?: string;
+  /**
+   * Worker slots of this stage: never more calls in flight than this. A free
+   * worker takes the next waiting item at once, so one slow item never holds
+   * back the others. `Infinity` is allowed (the run's `bufferSize` then bounds
+   * the work).
+   * @default {1}
+   */
+  concurrency?: number;
+}
+
+/**
+ * A stage that calls `fn(item, ctx)` for every item, with up to `concurrency`
+ * calls in flight, and emits what it returns (or what its promise resolves
+ * to).
+ *
+ * Given an array of functions, each item goes through them in sequence inside
+ * one worker slot (a multi-task stage): the slot is held from the first
+ * function to the last.
+ *
+ * Order: a `map` stage hands each result on the moment it is ready; the run's
+ * `order` option decides what the consumer sees.
+ *
+ * @param fn The function, or the functions run in sequence per item.
+ * @param options Name and concurrency.
+ * @returns The stage.
+ * @throws {TypeError} When `fn` is not a function (or an array of functions).
+ * @throws {RangeError} When `concurrency` is not a positive integer or `Infinity`.
+ *
+ * @example Ten workers, results in input order
+ * ```ts
+ * import { map, pipeline } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const slowSquare = async (x: number) => {
+ *   await new Promise((r) => setTimeout(r, (5 - x) * 2));
+ *   return x * x;
+ * };
+ * const squares = pipeline(map(slowSquare, { concurrency: 10 }));
+ * assert.deepEqual(await squares.run([1, 2, 3, 4]).collect(), [1, 4, 9, 16]);
+ * ```
+ *
+ * @example A multi-task stage
+ * ```ts
+ * import { map, pipeline } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const p = pipeline(map([(x: number) => x + 1, (x: number) => `#${x}`]));
+ * assert.deepEqual(await p.run([1, 2]).collect(), ["#2", "#3"]);
+ * ```
+ */
+export function map<I, O>(
+  fn: Task<I, O>,
+  options?: MapOptions,
+): Stage<I, O>;
+export function map<I, A, O>(
+  fns: readonly [Task<I, A>, Task<A, O>],
+  options?: MapOptions,
+): Stage<I, O>;
+export function map<I, A, B, O>(
+  fns: readonly [Task<I, A>, Task<A, B>, Task<B, O>],
+  options?: MapOptions,
+): Stage<I, O>;
+export function map<I, A, B, C, O>(
+  fns: readonly [Task<I, A>, Task<A, B>, Task<B, C>, Task<C, O>],
+  options?: MapOptions,
+): Stage<I, O>;
+export function map<I, A, B, C, D, O>(
+  fns: readonly [Task<I, A>, Task<A, B>, Task<B, C>, Task<C, D>, Task<D, O>],
+  options?: MapOptions,
+): Stage<I, O>;
+export function map(
+  fns: readonly Task<unknown, unknown>[],
+  options?: MapOptions,
+): Stage<unknown, unknown>;
+export function map(
+  fn: Task<unknown, unknown> | readonly Task<unknown, unknown>[],
+  options?: MapOptions,
+): Stage<unknown, unknown> {
+  let fns: TaskFn[];
+  if (Array.isArray(fn)) {
+    if (fn.length === 0) {
+      throw new TypeError(
+        "'fn' must be a function or a non-empty array of functions: current value is an empty array",
+      );
+    }
+    fn.forEach((f, i) => assertFunction(`fn[${i}]`, f));
+    fns = [...fn];
+  } else {
+    assertFunction("fn", fn);
+    fns = [fn as TaskFn];
+  }
+  const { name, concurrency } = readMapOptions(options);
+  return { spec: Object.freeze({ kind: "map", name, concurrency, fns }) };
+}

@@ -1,0 +1,226 @@
+import { Flow } from "./flow.ts";
+import type { Stage } from "./stage.ts";
+import type { Source } from "./types.ts";
+
+/** Options of one run, given to {@linkcode Pipeline.run}. */
+export interface RunOptions<I> {
+  /**
+   * `"input"`: results in input order, each yielded as soon as it and every
+   * earlier item are done (filtered items never hold anything back); batches
+   * hold consecutive input items. `"completion"`: results as they complete;
+   * batches form in arrival order.
+   * @default {"input"}
+   */
+  order?: "input" | "completion";
+  /** Cancels the run; the flow then rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * Gives each item its id (`ctx.itemId`, errors), called once per item as it is
+   * read.
+   * @default {(item, index) => index}
+   */
+  id?: (item: I, index: number) => unknown;
+  /**
+   * The read-ahead budget: items read from the source and not yet yielded (or
+   * filtered out) never exceed `bufferSize` plus what the stages hold in work
+   * (each stage's `concurrency`, and each forming batch's `maxSize`, counted
+   * in source items). In input order it is also the reorder window: a slow
+   * head item stops the source being read past it.
+   * @default {1024}
+   */
+  bufferSize?: number;
+  /** Side inputs for this run, passed to every call as `ctx.context`. */
+  context?: unknown;
+}
+
+/** A `{ writable, readable }` pair, for `ReadableStream.prototype.pipeThrough`. */
+export interface TransformPair<I, O> {
+  /** Write the items here. */
+  readonly writable: WritableStream<I>;
+  /** Read the results here. */
+  readonly readable: ReadableStream<O>;
+}
+
+/**
+ * A reusable chain of stages from items of type `I` to results of type `O`.
+ * Build it with {@linkcode pipeline}; every `run()` is independent.
+ *
+ * @example
+ * ```ts
+ * import { map, Pipeline } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const p = new Pipeline<number, number>([map((x: number) => x + 1)]);
+ * assert.deepEqual(p.names, ["map#1"]);
+ * assert.deepEqual(await p.run([1]).collect(), [2]);
+ * ```
+ */
+export class Pipeline<I, O> {
+  /** The stages, in order. */
+  readonly stages: readonly Stage<never, unknown>[];
+  /** The stage names: the `name` option, or `<kind>#<position>` from 1. */
+  readonly names: readonly string[];
+
+  /**
+   * @param stages The stages, in order (their types are not checked here: use
+   * {@linkcode pipeline} for inference).
+   * @throws {TypeError} When a stage is not one made by `map`, `filter`,
+   * `batch` or `flatten`.
+   */
+  constructor(stages: readonly Stage<never, unknown>[]) {
+    stages.forEach((stage, i) => {
+      const kind = (stage as Stage<never, unknown> | undefined)?.spec?.kind;
+      if (!["map", "filter", "batch", "flatten"].includes(kind as string)) {
+        throw new TypeError(
+          `'stages[${i}]' must be a stage made by map(), filter(), batch() or flatten(): current value is ${
+            stage === null ? "null" : typeof stage
+          }`,
+        );
+      }
+    });
+    this.stages = Object.freeze([...stages]);
+    this.names = Object.freeze(
+      stages.map((s, i) => s.spec.name ?? `${s.spec.kind}#${i + 1}`),
+    );
+  }
+
+  /**
+   * Starts one run over `source`, pulled lazily (an endless source works).
+   * Returns at once; nothing runs before the caller's synchronous code has
+   * finished.
+   *
+   * @param source An `Iterable`, `AsyncIterable` or `ReadableStream`.
+   * @param options Order, signal, ids, read-ahead budget, context.
+   * @returns The run: an async iterable of results.
+   * @throws {TypeError} When `source` is not readable or an option has the wrong type.
+   * @throws {RangeError} When `bufferSize` is not an integer `>= 0`.
+   *
+   * @example Completion order
+   * ```ts
+   * import { map, pipeline } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+   * const p = pipeline(map(async (ms: number) => {
+   *   await sleep(ms);
+   *   return ms;
+   * }, { concurrency: 3 }));
+   * const out = await p.run([60, 5, 30], { order: "completion" }).collect();
+   * assert.deepEqual(out, [5, 30, 60]);
+   * ```
+   */
+  run(source: Source<I>, options?: RunOptions<I>): Flow<O> {
+    return new Flow<O>(
+      this as unknown as Pipeline<unknown, O>,
+      source,
+      options as RunOptions<unknown>,
+    );
+  }
+
+  /**
+   * A fresh `{ writable, readable }` pair running this pipeline: what is
+   * written goes in as the source, results come out of `readable`. Cancelling
+   * `readable` cancels the run; aborting `writable` fails it.
+   *
+   * @param options Run options, as for `run()`.
+   * @returns The pair, for `stream.pipeThrough(p.transform())`.
+   *
+   * @example
+   * ```ts
+   * import { map, pipeline } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const doubled = ReadableStream.from([1, 2, 3])
+   *   .pipeThrough(pipeline(map((x: number) => x * 2)).transform());
+   * const out: number[] = [];
+   * for await (const x of doubled) out.push(x);
+   * assert.deepEqual(out, [2, 4, 6]);
+   * ```
+   */
+  transform(options?: RunOptions<I>): TransformPair<I, O> {
+    const { readable, writable } = new TransformStream<I, I>();
+    return { writable, readable: this.run(readable, options).readable };
+  }
+}
+
+type S<I, O> = Stage<I, O>;
+
+/**
+ * Chains stages into a reusable {@linkcode Pipeline}, inferring the item types
+ * through them.
+ *
+ * @param stages The stages, in order.
+ * @returns The pipeline.
+ * @throws {TypeError} When an argument is not a stage.
+ *
+ * @example A RAG-shaped pipeline
+ * ```ts
+ * import { batch, flatten, map, pipeline } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const rag = pipeline(
+ *   map(async (q: string) => ({ q, doc: `doc:${q}` }), { concurrency: 10 }),
+ *   batch({ maxSize: 32, maxWaitMs: 20 }),
+ *   map(async (docs: { q: string; doc: string }[]) => docs.reverse().reverse()),
+ *   flatten(),
+ *   map((d: { q: string; doc: string }) => d.doc.toUpperCase()),
+ * );
+ * assert.deepEqual(await rag.run(["a", "b"]).collect(), ["DOC:A", "DOC:B"]);
+ * ```
+ */
+export function pipeline<T>(): Pipeline<T, T>;
+export function pipeline<I, A>(s1: S<I, A>): Pipeline<I, A>;
+export function pipeline<I, A, B>(s1: S<I, A>, s2: S<A, B>): Pipeline<I, B>;
+export function pipeline<I, A, B, C>(
+  s1: S<I, A>,
+  s2: S<A, B>,
+  s3: S<B, C>,
+): Pipeline<I, C>;
+export function pipeline<I, A, B, C, D>(
+  s1: S<I, A>,
+  s2: S<A, B>,
+  s3: S<B, C>,
+  s4: S<C, D>,
+): Pipeline<I, D>;
+export function pipeline<I, A, B, C, D, E>(
+  s1: S<I, A>,
+  s2: S<A, B>,
+  s3: S<B, C>,
+  s4: S<C, D>,
+  s5: S<D, E>,
+): Pipeline<I, E>;
+export function pipeline<I, A, B, C, D, E, F>(
+  s1: S<I, A>,
+  s2: S<A, B>,
+  s3: S<B, C>,
+  s4: S<C, D>,
+  s5: S<D, E>,
+  s6: S<E, F>,
+): Pipeline<I, F>;
+export function pipeline<I, A, B, C, D, E, F, G>(
+  s1: S<I, A>,
+  s2: S<A, B>,
+  s3: S<B, C>,
+  s4: S<C, D>,
+  s5: S<D, E>,
+  s6: S<E, F>,
+  s7: S<F, G>,
+): Pipeline<I, G>;
+export function pipeline<I, A, B, C, D, E, F, G, H>(
+  s1: S<I, A>,
+  s2: S<A, B>,
+  s3: S<B, C>,
+  s4: S<C, D>,
+  s5: S<D, E>,
+  s6: S<E, F>,
+  s7: S<F, G>,
+  s8: S<G, H>,
+): Pipeline<I, H>;
+export function pipeline(
+  ...stages: Stage<never, unknown>[]
+): Pipeline<unknown, unknown>;
+export function pipeline(
+  ...stages: Stage<never, unknown>[]
+): Pipeline<unknown, unknown> {
+  return new Pipeline(stages);
+}

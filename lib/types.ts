@@ -1,0 +1,46 @@
+/**
+ * What a pipeline can read: any `Iterable`, `AsyncIterable` or `ReadableStream`.
+ * Sources are pulled lazily, one item at a time, so an endless source works.
+ */
+export type Source<T> = Iterable<T> | AsyncIterable<T> | ReadableStream<T>;
+
+/**
+ * The second argument of every stage function.
+ *
+ * @example Using the context in a stage
+ * ```ts
+ * import { map, pipeline, type TaskContext } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const seen: TaskContext[] = [];
+ * await pipeline(map((x: string, ctx) => {
+ *   seen.push(ctx);
+ *   return x;
+ * })).run(["a", "b"], { context: { user: 7 } }).collect();
+ * assert.deepEqual(seen.map((c) => [c.index, c.workerId, c.stage]), [
+ *   [0, 0, "map#1"],
+ *   [1, 0, "map#1"],
+ * ]);
+ * assert.deepEqual(seen[0].context, { user: 7 });
+ * ```
+ */
+export interface TaskContext {
+  /**
+   * Aborts when the run is cancelled (abort, a failure elsewhere, the consumer
+   * leaving) and, with `timeoutMs`, when the attempt times out. Pass it on to
+   * `fetch` and friends.
+   */
+  readonly signal: AbortSignal;
+  /** The worker slot running this call, stable within a stage: `0` to `concurrency - 1`. */
+  readonly workerId: number;
+  /** The item's id: its input index unless `run(source, { id })` provides one. */
+  readonly itemId: unknown;
+  /** The item's position in the input (for a batch: of its first item). */
+  readonly index: number;
+  /** The attempt number, from `1`. */
+  readonly attempt: number;
+  /** The name of the stage running the call. */
+  readonly stage: string;
+  /** The `context` given to `run()`: side inputs, fresh for every run. */
+  readonly context: unknown;
+}
