@@ -1,7 +1,7 @@
 // The scheduler: one run of a pipeline. ARCHITECTURE.md explains the model;
 // the invariants it keeps are written next to the fields that hold them.
 import { PipelineError } from "./errors.ts";
-import type { BatchSpec, StageSpec, TaskFn } from "./stage.ts";
+import type { StageSpec, TaskFn } from "./stage.ts";
 import { openSource, type SourceReader } from "./_source.ts";
 import type { Source, TaskContext } from "./types.ts";
 
