@@ -2,6 +2,7 @@
 // the invariants it keeps are written next to the fields that hold them.
 import { PipelineError } from "./errors.ts";
 import type { StageSpec, TaskFn } from "./stage.ts";
+import { Fifo } from "./_fifo.ts";
 import { openSource, type SourceReader } from "./_source.ts";
 import type { Source, TaskContext } from "./types.ts";
 
@@ -75,8 +76,7 @@ interface WorkStage {
   /** Invariant: running <= concurrency. */
   running: number;
   /** Tokens waiting for a worker; only non-empty while running === concurrency. */
-  queue: Token[];
-  queueHead: number;
+  queue: Fifo<Token>;
   /** Worker ids free for reuse; ids in use are distinct and < concurrency. */
   freeIds: number[];
   nextId: number;
@@ -152,8 +152,7 @@ function makeStage(s: NamedSpec): RuntimeStage {
     fns: spec.fns,
     concurrency: spec.concurrency,
     running: 0,
-    queue: [],
-    queueHead: 0,
+    queue: new Fifo<Token>(),
     freeIds: [],
     nextId: 0,
     completed: 0,
@@ -198,6 +197,7 @@ export class Scheduler {
   readonly #config: RunConfig;
   readonly #source: Source<unknown>;
   readonly #controller = new AbortController();
+  readonly #signal: AbortSignal = this.#controller.signal;
   #reader: SourceReader<unknown> | null = null;
   #state = RUNNING;
   #started = false;
@@ -219,8 +219,7 @@ export class Scheduler {
   #tail: Token | null = null;
   readonly #batchStages: BatchStage[] = [];
   // Completion order: results not yet taken.
-  #results: Token[] = [];
-  #resultsHead = 0;
+  readonly #results = new Fifo<Token>();
 
   #waiters: Waiter[] = [];
   #collector: unknown[] | null = null;
@@ -293,8 +292,7 @@ export class Scheduler {
     }
     for (const st of this.#stages) {
       if (st.kind === "map" || st.kind === "filter") {
-        st.queue = [];
-        st.queueHead = 0;
+        st.queue.clear();
       }
     }
     const reader = this.#reader;
@@ -353,7 +351,13 @@ export class Scheduler {
   next(): Promise<IteratorResult<unknown>> {
     const t = this.#take();
     if (t !== null) {
-      this.#pump();
+      // Pump only when taking it freed budget the source was waiting for,
+      // or when it was the last token (the run may end).
+      if (
+        this.#live === 0 || this.#held + t.weight > this.#limit - 1 + EPSILON
+      ) {
+        this.#pump();
+      }
       return Promise.resolve({ done: false, value: t.value });
     }
     if (this.#state === DONE) {
@@ -399,15 +403,8 @@ export class Scheduler {
       if (t === null || t.stage !== this.#n) return null;
       this.#unlink(t);
     } else {
-      if (this.#resultsHead === this.#results.length) return null;
-      t = this.#results[this.#resultsHead];
-      this.#results[this.#resultsHead++] = undefined as unknown as Token;
-      if (
-        this.#resultsHead > 1024 && this.#resultsHead * 2 > this.#results.length
-      ) {
-        this.#results = this.#results.slice(this.#resultsHead);
-        this.#resultsHead = 0;
-      }
+      t = this.#results.shift() ?? null;
+      if (t === null) return null;
     }
     this.#atStage[this.#n]--;
     this.#live--;
@@ -441,7 +438,7 @@ export class Scheduler {
       this.#held <= this.#limit - 1 + EPSILON &&
       // Nothing waits for a worker of the first stage.
       (first === undefined || first.kind !== "map" && first.kind !== "filter" ||
-        first.queueHead === first.queue.length)
+        first.queue.size === 0)
     ) {
       let r;
       try {
@@ -569,7 +566,7 @@ export class Scheduler {
     this.#running++;
     const workerId = st.freeIds.length > 0 ? st.freeIds.pop()! : st.nextId++;
     const ctx: TaskContext = {
-      signal: this.#controller.signal,
+      signal: this.#signal,
       workerId,
       itemId: t.id,
       index: t.index,
@@ -593,6 +590,7 @@ export class Scheduler {
     );
   }
 
+  /** Frees the worker slot; false when the run is stopping. */
   #release(st: WorkStage, workerId: number): boolean {
     st.running--;
     this.#running--;
@@ -612,29 +610,16 @@ export class Scheduler {
       t.value = value;
       this.#forward(t);
     }
-    this.#refill(st);
+    // The freed worker takes the next waiting token of its stage.
+    if (this.#state === RUNNING && st.queue.size > 0) {
+      this.#startTask(st, st.queue.shift()!);
+    }
     this.#pump();
   }
 
   #taskFailed(st: WorkStage, t: Token, workerId: number, error: unknown): void {
     if (!this.#release(st, workerId)) return;
     this.stop(new PipelineError(st.name, t.id, t.index, t.value, error));
-  }
-
-  /** A worker freed up: it takes the next waiting token of its stage. */
-  #refill(st: WorkStage): void {
-    while (
-      st.running < st.concurrency && st.queueHead < st.queue.length &&
-      this.#state === RUNNING
-    ) {
-      const t = st.queue[st.queueHead];
-      st.queue[st.queueHead++] = undefined as unknown as Token;
-      if (st.queueHead === st.queue.length) {
-        st.queue.length = 0;
-        st.queueHead = 0;
-      }
-      this.#startTask(st, t);
-    }
   }
 
   // ---- batch -------------------------------------------------------------
@@ -792,7 +777,7 @@ export class Scheduler {
           kind: st.kind,
           concurrency: work ? st.concurrency : 0,
           queued: work
-            ? st.queue.length - st.queueHead
+            ? st.queue.size
             : st.kind === "batch"
             ? st.items.length
             : 0,

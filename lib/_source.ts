@@ -25,14 +25,25 @@ export function isSource(value: unknown): boolean {
 class ArrayReader<T> implements SourceReader<T> {
   #items: ArrayLike<T>;
   #i = 0;
+  // One result object, rewritten per pull: the scheduler reads it at once.
+  #result: { done: boolean; value: T | undefined } = {
+    done: false,
+    value: undefined,
+  };
   constructor(items: ArrayLike<T>) {
     this.#items = items;
   }
   pull(): IteratorResult<T> {
     const i = this.#i;
-    if (i >= this.#items.length) return { done: true, value: undefined };
-    this.#i = i + 1;
-    return { done: false, value: this.#items[i] };
+    const result = this.#result;
+    if (i >= this.#items.length) {
+      result.done = true;
+      result.value = undefined;
+    } else {
+      this.#i = i + 1;
+      result.value = this.#items[i];
+    }
+    return result as IteratorResult<T>;
   }
   close(): void {
     this.#i = Infinity;
