@@ -31,6 +31,8 @@ export class PipelineError extends Error {
   readonly item: unknown;
 
   /**
+   * Makes the error of a failed item.
+   *
    * @param stage Name of the failing stage.
    * @param itemId Id of the failing item.
    * @param index Input position of the failing item.
@@ -70,6 +72,8 @@ export class PipelineError extends Error {
  */
 export class TimeoutError extends Error {
   /**
+   * Makes a timeout error.
+   *
    * @param message What timed out.
    * @param options Standard error options (`cause`).
    */

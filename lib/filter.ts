@@ -28,10 +28,12 @@ export function filter<T, S extends T>(
   predicate: (item: T, ctx: TaskContext) => item is S,
   options?: MapOptions,
 ): Stage<T, S>;
+/** A stage that keeps the items for which `predicate` is truthy (see the first overload). */
 export function filter<T>(
   predicate: (item: T, ctx: TaskContext) => unknown,
   options?: MapOptions,
 ): Stage<T, T>;
+/** A stage that keeps the items for which `predicate` is truthy (see the first overload). */
 export function filter<T>(
   predicate: (item: T, ctx: TaskContext) => unknown,
   options?: MapOptions,

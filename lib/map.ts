@@ -66,26 +66,32 @@ export function map<I, O>(
   fn: Task<I, O>,
   options?: MapOptions,
 ): Stage<I, O>;
+/** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map<I, A, O>(
   fns: readonly [Task<I, A>, Task<A, O>],
   options?: MapOptions,
 ): Stage<I, O>;
+/** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map<I, A, B, O>(
   fns: readonly [Task<I, A>, Task<A, B>, Task<B, O>],
   options?: MapOptions,
 ): Stage<I, O>;
+/** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map<I, A, B, C, O>(
   fns: readonly [Task<I, A>, Task<A, B>, Task<B, C>, Task<C, O>],
   options?: MapOptions,
 ): Stage<I, O>;
+/** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map<I, A, B, C, D, O>(
   fns: readonly [Task<I, A>, Task<A, B>, Task<B, C>, Task<C, D>, Task<D, O>],
   options?: MapOptions,
 ): Stage<I, O>;
+/** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map(
   fns: readonly Task<unknown, unknown>[],
   options?: MapOptions,
 ): Stage<unknown, unknown>;
+/** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map(
   fn: Task<unknown, unknown> | readonly Task<unknown, unknown>[],
   options?: MapOptions,

@@ -62,6 +62,8 @@ export class Pipeline<I, O> {
   readonly names: readonly string[];
 
   /**
+   * Makes a pipeline from a list of stages.
+   *
    * @param stages The stages, in order (their types are not checked here: use
    * {@linkcode pipeline} for inference).
    * @throws {TypeError} When a stage is not one made by `map`, `filter`,
@@ -143,8 +145,6 @@ export class Pipeline<I, O> {
   }
 }
 
-type S<I, O> = Stage<I, O>;
-
 /**
  * Chains stages into a reusable {@linkcode Pipeline}, inferring the item types
  * through them.
@@ -169,56 +169,69 @@ type S<I, O> = Stage<I, O>;
  * ```
  */
 export function pipeline<T>(): Pipeline<T, T>;
-export function pipeline<I, A>(s1: S<I, A>): Pipeline<I, A>;
-export function pipeline<I, A, B>(s1: S<I, A>, s2: S<A, B>): Pipeline<I, B>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
+export function pipeline<I, A>(s1: Stage<I, A>): Pipeline<I, A>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
+export function pipeline<I, A, B>(
+  s1: Stage<I, A>,
+  s2: Stage<A, B>,
+): Pipeline<I, B>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C>(
-  s1: S<I, A>,
-  s2: S<A, B>,
-  s3: S<B, C>,
+  s1: Stage<I, A>,
+  s2: Stage<A, B>,
+  s3: Stage<B, C>,
 ): Pipeline<I, C>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D>(
-  s1: S<I, A>,
-  s2: S<A, B>,
-  s3: S<B, C>,
-  s4: S<C, D>,
+  s1: Stage<I, A>,
+  s2: Stage<A, B>,
+  s3: Stage<B, C>,
+  s4: Stage<C, D>,
 ): Pipeline<I, D>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E>(
-  s1: S<I, A>,
-  s2: S<A, B>,
-  s3: S<B, C>,
-  s4: S<C, D>,
-  s5: S<D, E>,
+  s1: Stage<I, A>,
+  s2: Stage<A, B>,
+  s3: Stage<B, C>,
+  s4: Stage<C, D>,
+  s5: Stage<D, E>,
 ): Pipeline<I, E>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E, F>(
-  s1: S<I, A>,
-  s2: S<A, B>,
-  s3: S<B, C>,
-  s4: S<C, D>,
-  s5: S<D, E>,
-  s6: S<E, F>,
+  s1: Stage<I, A>,
+  s2: Stage<A, B>,
+  s3: Stage<B, C>,
+  s4: Stage<C, D>,
+  s5: Stage<D, E>,
+  s6: Stage<E, F>,
 ): Pipeline<I, F>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E, F, G>(
-  s1: S<I, A>,
-  s2: S<A, B>,
-  s3: S<B, C>,
-  s4: S<C, D>,
-  s5: S<D, E>,
-  s6: S<E, F>,
-  s7: S<F, G>,
+  s1: Stage<I, A>,
+  s2: Stage<A, B>,
+  s3: Stage<B, C>,
+  s4: Stage<C, D>,
+  s5: Stage<D, E>,
+  s6: Stage<E, F>,
+  s7: Stage<F, G>,
 ): Pipeline<I, G>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E, F, G, H>(
-  s1: S<I, A>,
-  s2: S<A, B>,
-  s3: S<B, C>,
-  s4: S<C, D>,
-  s5: S<D, E>,
-  s6: S<E, F>,
-  s7: S<F, G>,
-  s8: S<G, H>,
+  s1: Stage<I, A>,
+  s2: Stage<A, B>,
+  s3: Stage<B, C>,
+  s4: Stage<C, D>,
+  s5: Stage<D, E>,
+  s6: Stage<E, F>,
+  s7: Stage<F, G>,
+  s8: Stage<G, H>,
 ): Pipeline<I, H>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline(
   ...stages: Stage<never, unknown>[]
 ): Pipeline<unknown, unknown>;
+/** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline(
   ...stages: Stage<never, unknown>[]
 ): Pipeline<unknown, unknown> {
