@@ -1,0 +1,190 @@
+import assert from "node:assert/strict";
+import { batch, flatten, map, pipeline, PipelineError } from "../mod.ts";
+import { Gates, prng, range, sleep, until } from "./_helpers.ts";
+
+Deno.test("flatten() emits the elements of arrays in order", async () => {
+  const p = pipeline(flatten<number>());
+  assert.deepEqual(
+    await p.run([[1, 2, 3], [4], [5, 6]]).collect(),
+    range(1, 6),
+  );
+});
+
+Deno.test("flatten() expands any iterable: Set, generator, typed array", async () => {
+  function* gen(from: number, to: number) {
+    for (let i = from; i <= to; i++) yield i;
+  }
+  const p = pipeline(flatten<number>());
+  const items: Iterable<number>[] = [
+    new Set([1, 2]),
+    gen(3, 5),
+    new Uint8Array([6, 7]),
+    [8],
+    new Map([[9, 0]]).keys(),
+  ];
+  assert.deepEqual(await p.run(items).collect(), range(1, 9));
+});
+
+Deno.test("flatten() keeps the elements of one item together in completion order", async () => {
+  const p = pipeline(flatten<number>());
+  assert.deepEqual(
+    await p.run([[1, 2, 3], [4, 5]], { order: "completion" }).collect(),
+    range(1, 5),
+  );
+});
+
+Deno.test("flatten() emits nothing for an empty array", async () => {
+  const p = pipeline(flatten<number>());
+  assert.deepEqual(await p.run([[], [1], [], [], [2, 3], []]).collect(), [
+    1,
+    2,
+    3,
+  ]);
+  assert.deepEqual(await p.run([[], []]).collect(), []);
+  assert.deepEqual(await p.run([[], new Set<number>()]).collect(), []);
+});
+
+Deno.test("flatten() of an empty array does not block later items in input order", async () => {
+  // Item 1 becomes [] and item 3 is held until 1..2's elements are out: an
+  // empty item that held back its successors would hang here.
+  const gates = new Gates();
+  const p = pipeline(
+    map(async (x: number) => {
+      if (x === 3) await gates.wait(x);
+      return x === 1 ? [] : [x * 10, x * 10 + 1];
+    }, { concurrency: 4 }),
+    flatten<number>(),
+  );
+  const received: number[] = [];
+  const flow = p.run([0, 1, 2, 3]);
+  const done = (async () => {
+    for await (const x of flow) received.push(x);
+  })();
+  await until(() => received.length === 4, "0's and 2's elements");
+  assert.deepEqual(received, [0, 1, 20, 21]);
+  gates.open(3);
+  await done;
+  assert.deepEqual(received, [0, 1, 20, 21, 30, 31]);
+});
+
+Deno.test("flatten() of an empty array decided last still lets the run finish", async () => {
+  const p = pipeline(
+    map(async (x: number) => {
+      await sleep(x === 0 ? 30 : 1);
+      return x === 0 ? [] : [x];
+    }, { concurrency: 3 }),
+    flatten<number>(),
+  );
+  assert.deepEqual(await p.run([0, 1, 2]).collect(), [1, 2]);
+  assert.deepEqual(
+    await p.run([0, 1, 2], { order: "completion" }).collect(),
+    [1, 2],
+  );
+});
+
+Deno.test("flatten() keeps input order through batch -> map -> flatten -> map with random delays", async () => {
+  for (let seed = 1; seed <= 5; seed++) {
+    const rand = prng(seed * 101);
+    const delay = () => sleep(Math.floor(rand() * 6));
+    const p = pipeline(
+      map(async (x: number) => {
+        await delay();
+        return x;
+      }, { concurrency: 4 }),
+      batch<number>({ maxSize: 7, maxWaitMs: 3 }),
+      map(async (xs: number[]) => {
+        await delay();
+        return xs.map((x) => x * 2);
+      }, { concurrency: 3 }),
+      flatten<number>(),
+      map(async (x: number) => {
+        await delay();
+        return x + 1;
+      }, { concurrency: 5 }),
+    );
+    const expected = range(1, 60).map((x) => x * 2 + 1);
+    assert.deepEqual(await p.run(range(1, 60)).collect(), expected);
+    const unordered = await p.run(range(1, 60), { order: "completion" })
+      .collect();
+    assert.deepEqual(unordered.sort((a, b) => a - b), expected);
+  }
+});
+
+Deno.test("flatten() then batch() regroups the elements in input order", async () => {
+  const rand = prng(9);
+  const p = pipeline(
+    map(async (n: number) => {
+      await sleep(Math.floor(rand() * 5));
+      return range(1, n).map((i) => `${n}.${i}`);
+    }, { concurrency: 4 }),
+    flatten<string>(),
+    batch<string>({ maxSize: 3 }),
+  );
+  const expected = [0, 2, 1, 3].flatMap((n) =>
+    range(1, n).map((i) => `${n}.${i}`)
+  );
+  const batches = await p.run([0, 2, 1, 3]).collect();
+  assert.deepEqual(batches.flat(), expected);
+  assert.deepEqual(batches.map((b) => b.length), [3, 3]);
+});
+
+Deno.test("flatten() rejects the run with a PipelineError when an item is not iterable", async () => {
+  for (const bad of [5, null, undefined, { length: 2 }]) {
+    const p = pipeline(
+      map((x: unknown) => x),
+      flatten<number>(),
+    );
+    const error = await p.run([[1], bad, [2]] as unknown[]).collect()
+      .then(() => undefined, (e) => e);
+    assert.ok(error instanceof PipelineError, `${bad}: ${error}`);
+    assert.equal(error.stage, "flatten#2");
+    assert.equal(error.index, 1);
+    assert.equal(error.itemId, 1);
+    assert.equal(error.item, bad);
+    assert.ok(error.cause instanceof TypeError, `${error.cause}`);
+  }
+});
+
+Deno.test("flatten() names a custom stage in its error", async () => {
+  const p = pipeline(flatten<number>({ name: "explode" }));
+  const error = await p.run([7] as unknown as number[][]).collect().then(
+    () => undefined,
+    (e) => e,
+  );
+  assert.ok(error instanceof PipelineError);
+  assert.equal(error.stage, "explode");
+  assert.ok(error.cause instanceof TypeError);
+});
+
+Deno.test("flatten() rejects the run with a PipelineError when iterating an item throws", async () => {
+  const boom = new Error("iteration failed");
+  function* broken() {
+    yield 1;
+    throw boom;
+  }
+  const p = pipeline(flatten<number>());
+  const error = await p.run([[0], broken()]).collect().then(
+    () => undefined,
+    (e) => e,
+  );
+  assert.ok(error instanceof PipelineError);
+  assert.equal(error.index, 1);
+  assert.equal(error.cause, boom);
+});
+
+Deno.test("flatten() counts an item flattened to nothing as filtered in stats()", async () => {
+  const flow = pipeline(flatten<number>()).run([[1], [], [2, 3], [], []]);
+  assert.deepEqual(await flow.collect(), [1, 2, 3]);
+  const stats = flow.stats();
+  assert.equal(stats.itemsIn, 5);
+  assert.equal(stats.filtered, 3);
+  assert.equal(stats.done, true);
+  assert.equal(stats.stages[0].kind, "flatten");
+  assert.equal(stats.stages[0].name, "flatten#1");
+});
+
+Deno.test("flatten() rejects options that are not an object, and a bad name", () => {
+  assert.throws(() => flatten(3 as unknown as { name: string }), TypeError);
+  assert.throws(() => flatten({ name: "" }), TypeError);
+  assert.equal(flatten().spec.kind, "flatten");
+});
