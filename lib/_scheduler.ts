@@ -565,21 +565,9 @@ export class Scheduler {
     st.running++;
     this.#running++;
     const workerId = st.freeIds.length > 0 ? st.freeIds.pop()! : st.nextId++;
-    const ctx: TaskContext = {
-      signal: this.#signal,
-      workerId,
-      itemId: t.id,
-      index: t.index,
-      attempt: 1,
-      stage: st.name,
-      context: this.#config.context,
-    };
     let result: unknown;
     try {
-      const fns = st.fns;
-      result = fns.length === 1
-        ? fns[0](t.value, ctx)
-        : runSequence(fns, t.value, ctx);
+      result = this.#call(st, t, workerId);
     } catch (error) {
       result = Promise.reject(error);
     }
@@ -590,18 +578,25 @@ export class Scheduler {
     );
   }
 
-  /** Frees the worker slot; false when the run is stopping. */
-  #release(st: WorkStage, workerId: number): boolean {
-    st.running--;
-    this.#running--;
-    st.freeIds.push(workerId);
-    if (this.#state === RUNNING) return true;
-    this.#maybeSettle();
-    return false;
+  /** Calls the stage function(s) on `t`; may throw synchronously. */
+  #call(st: WorkStage, t: Token, workerId: number): unknown {
+    const ctx: TaskContext = {
+      signal: this.#signal,
+      workerId,
+      itemId: t.id,
+      index: t.index,
+      attempt: 1,
+      stage: st.name,
+      context: this.#config.context,
+    };
+    const fns = st.fns;
+    return fns.length === 1
+      ? fns[0](t.value, ctx)
+      : runSequence(fns, t.value, ctx);
   }
 
-  #taskDone(st: WorkStage, t: Token, workerId: number, value: unknown): void {
-    if (!this.#release(st, workerId)) return;
+  /** A call on `t` succeeded: its result moves on (or is filtered out). */
+  #handOn(st: WorkStage, t: Token, value: unknown): void {
     st.completed++;
     if (st.kind === "filter") {
       if (value) this.#forward(t);
@@ -610,16 +605,52 @@ export class Scheduler {
       t.value = value;
       this.#forward(t);
     }
-    // The freed worker takes the next waiting token of its stage.
-    if (this.#state === RUNNING && st.queue.size > 0) {
-      this.#startTask(st, st.queue.shift()!);
-    }
+  }
+
+  #taskDone(st: WorkStage, t: Token, workerId: number, value: unknown): void {
+    if (this.#state !== RUNNING) return this.#release(st, workerId);
+    this.#handOn(st, t, value);
+    const next = this.#state === RUNNING ? st.queue.shift() : undefined;
+    // Work is waiting: the worker keeps its slot and goes on in a loop, which
+    // costs less per item than a fresh start (no closures, no derived promise).
+    if (next !== undefined) this.#loop(st, next, workerId);
+    else this.#release(st, workerId);
     this.#pump();
   }
 
+  /** A worker that keeps taking the queued tokens of its stage. Never rejects. */
+  async #loop(st: WorkStage, t: Token, workerId: number): Promise<void> {
+    for (;;) {
+      let value: unknown;
+      try {
+        value = await this.#call(st, t, workerId);
+      } catch (error) {
+        await undefined; // a synchronous throw still settles asynchronously
+        return this.#taskFailed(st, t, workerId, error);
+      }
+      if (this.#state !== RUNNING) return this.#release(st, workerId);
+      this.#handOn(st, t, value);
+      const next = this.#state === RUNNING ? st.queue.shift() : undefined;
+      if (next === undefined) this.#release(st, workerId);
+      this.#pump();
+      if (next === undefined) return;
+      t = next;
+    }
+  }
+
   #taskFailed(st: WorkStage, t: Token, workerId: number, error: unknown): void {
-    if (!this.#release(st, workerId)) return;
-    this.stop(new PipelineError(st.name, t.id, t.index, t.value, error));
+    if (this.#state === RUNNING) {
+      this.stop(new PipelineError(st.name, t.id, t.index, t.value, error));
+    }
+    this.#release(st, workerId);
+  }
+
+  /** Frees a worker slot; once stopping, the last one settles the run. */
+  #release(st: WorkStage, workerId: number): void {
+    st.running--;
+    this.#running--;
+    st.freeIds.push(workerId);
+    if (this.#state !== RUNNING) this.#maybeSettle();
   }
 
   // ---- batch -------------------------------------------------------------
