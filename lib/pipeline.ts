@@ -24,8 +24,9 @@ export interface RunOptions<I> {
    * The read-ahead budget: items read from the source and not yet yielded (or
    * filtered out) never exceed `bufferSize` plus what the stages hold in work
    * (each stage's `concurrency`, and each forming batch's `maxSize`, counted
-   * in source items). In input order it is also the reorder window: a slow
-   * head item stops the source being read past it.
+   * in source items). In input order the same budget bounds the reorder
+   * window (results done but waiting for an earlier one): a slow head item
+   * stops the source being read once the budget is spent.
    * @default {1024}
    */
   bufferSize?: number;
