@@ -295,15 +295,27 @@ export class Scheduler {
         st.queue.clear();
       }
     }
-    const reader = this.#reader;
-    if (reader && !this.#sourceDone) {
+    if (!this.#sourceDone) {
       this.#sourceDone = true;
-      // A pending pull may never settle (an idle async generator); then
-      // return() would wait behind it, so it is not awaited.
-      const closing = Promise.resolve()
-        .then(() => reader.close(reason))
-        .catch(() => {});
-      if (!this.#pulling) this.#closing = closing;
+      // Stopped before it started: open the source only to close it, so a
+      // stream is cancelled and an iterator's return() runs.
+      if (this.#reader === null) {
+        try {
+          this.#reader = openSource(this.#source);
+        } catch {
+          // Nothing was opened, so there is nothing to close.
+        }
+      }
+      const reader = this.#reader;
+      if (reader !== null) {
+        const closing = Promise.resolve()
+          .then(() => reader.close(reason))
+          .catch(() => {});
+        // A pending pull of an iterator may never settle (an idle async
+        // generator), and return() waits behind it: then it is not awaited.
+        // A stream's cancel() ends a pending read, so it always is.
+        if (!this.#pulling || reader.closeEndsPull) this.#closing = closing;
+      }
     }
     this.#maybeSettle();
   }

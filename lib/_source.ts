@@ -11,6 +11,8 @@ export interface SourceReader<T> {
   pull(): Pulled<T>;
   /** Stops the source early: `return()` of an iterator, `cancel()` of a stream. */
   close(reason: unknown): Promise<void> | void;
+  /** Whether `close()` also ends a pending pull (so it is safe to await). */
+  readonly closeEndsPull: boolean;
 }
 
 /** Whether `value` is something `openSource` can read. */
@@ -23,6 +25,7 @@ export function isSource(value: unknown): boolean {
 }
 
 class ArrayReader<T> implements SourceReader<T> {
+  readonly closeEndsPull = true;
   #items: ArrayLike<T>;
   #i = 0;
   // One result object, rewritten per pull: the scheduler reads it at once.
@@ -51,6 +54,7 @@ class ArrayReader<T> implements SourceReader<T> {
 }
 
 class IteratorReader<T> implements SourceReader<T> {
+  readonly closeEndsPull = false;
   #it: Iterator<T> | AsyncIterator<T>;
   constructor(it: Iterator<T> | AsyncIterator<T>) {
     this.#it = it;
@@ -64,6 +68,7 @@ class IteratorReader<T> implements SourceReader<T> {
 }
 
 class StreamReader<T> implements SourceReader<T> {
+  readonly closeEndsPull = true;
   // getReader(), not async iteration: Safari cannot iterate streams.
   #reader: ReadableStreamDefaultReader<T>;
   constructor(stream: ReadableStream<T>) {

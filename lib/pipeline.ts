@@ -171,7 +171,9 @@ export class Pipeline<I, O> {
  */
 export function pipeline<T>(): Pipeline<T, T>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
-export function pipeline<I, A>(s1: Stage<I, A>): Pipeline<I, A>;
+export function pipeline<I, A>(
+  s1: Stage<I, A>,
+): Pipeline<I, A>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B>(
   s1: Stage<I, A>,
@@ -229,10 +231,50 @@ export function pipeline<I, A, B, C, D, E, F, G, H>(
   s8: Stage<G, H>,
 ): Pipeline<I, H>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
-export function pipeline(
-  ...stages: Stage<never, unknown>[]
-): Pipeline<unknown, unknown>;
+export function pipeline<I, A, B, C, D, E, F, G, H, J>(
+  s1: Stage<I, A>,
+  s2: Stage<A, B>,
+  s3: Stage<B, C>,
+  s4: Stage<C, D>,
+  s5: Stage<D, E>,
+  s6: Stage<E, F>,
+  s7: Stage<F, G>,
+  s8: Stage<G, H>,
+  s9: Stage<H, J>,
+): Pipeline<I, J>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
+export function pipeline<I, A, B, C, D, E, F, G, H, J, K>(
+  s1: Stage<I, A>,
+  s2: Stage<A, B>,
+  s3: Stage<B, C>,
+  s4: Stage<C, D>,
+  s5: Stage<D, E>,
+  s6: Stage<E, F>,
+  s7: Stage<F, G>,
+  s8: Stage<G, H>,
+  s9: Stage<H, J>,
+  s10: Stage<J, K>,
+): Pipeline<I, K>;
+/**
+ * More than ten stages: the chain is not type-checked (nest pipelines or split
+ * the chain to keep inference).
+ */
+export function pipeline(
+  ...stages: [
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    Stage<never, unknown>,
+    ...Stage<never, unknown>[],
+  ]
+): Pipeline<unknown, unknown>;
 export function pipeline(
   ...stages: Stage<never, unknown>[]
 ): Pipeline<unknown, unknown> {

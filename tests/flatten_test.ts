@@ -131,7 +131,7 @@ Deno.test("flatten() then batch() regroups the elements in input order", async (
 Deno.test("flatten() rejects the run with a PipelineError when an item is not iterable", async () => {
   for (const bad of [5, null, undefined, { length: 2 }]) {
     const p = pipeline(
-      map((x: unknown) => x),
+      map((x: unknown) => x as Iterable<number>),
       flatten<number>(),
     );
     const error = await p.run([[1], bad, [2]] as unknown[]).collect()

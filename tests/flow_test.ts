@@ -1,0 +1,1026 @@
+// One run: sources, laziness, the read-ahead budget, consumers, cancellation
+// and stats. Counts and orders are asserted, never durations.
+import assert from "node:assert/strict";
+import { batch, filter, flatten, map, pipeline, type Source } from "../mod.ts";
+import {
+  asyncSource,
+  deferred,
+  isSettled,
+  range,
+  rejection,
+  sleep,
+  streamSource,
+  syncSource,
+  ticks,
+  trackedSignal,
+  until,
+  withTimeout,
+} from "./_flow_helpers.ts";
+
+const identity = <T>(x: T): T => x;
+
+/** A call that stays in flight until its `ctx.signal` aborts. */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+// ---- sources ---------------------------------------------------------------
+
+const kinds: [string, () => Source<number>][] = [
+  ["an array", () => [1, 2, 3]],
+  ["a Set", () => new Set([1, 2, 3])],
+  ["a Map iterator", () => new Map([["a", 1], ["b", 2], ["c", 3]]).values()],
+  ["a typed array", () => new Int16Array([1, 2, 3])],
+  ["a generator", function* () {
+    yield 1;
+    yield 2;
+    yield 3;
+  }],
+  ["an async generator", async function* () {
+    yield 1;
+    await sleep(1);
+    yield 2;
+    yield 3;
+  }],
+  ["a ReadableStream", () => ReadableStream.from([1, 2, 3])],
+  ["a custom iterable without return()", () => ({
+    [Symbol.iterator]() {
+      let i = 0;
+      return {
+        next: () =>
+          i < 3
+            ? { done: false, value: ++i }
+            : { done: true, value: undefined },
+      } as Iterator<number>;
+    },
+  })],
+  ["a custom async iterable without return()", () => ({
+    [Symbol.asyncIterator]() {
+      let i = 0;
+      return {
+        next: () =>
+          Promise.resolve(
+            i < 3
+              ? { done: false, value: ++i }
+              : { done: true, value: undefined },
+          ),
+      } as AsyncIterator<number>;
+    },
+  })],
+];
+
+for (const [kind, make] of kinds) {
+  Deno.test(`run() reads ${kind} in order`, async () => {
+    const p = pipeline(
+      map((x: number) => Promise.resolve(x * 10), { concurrency: 2 }),
+    );
+    assert.deepEqual(await p.run(make()).collect(), [10, 20, 30]);
+  });
+}
+
+Deno.test("run() reads a string as its code points", async () => {
+  const p = pipeline(map((c: string) => c.toUpperCase()));
+  assert.deepEqual(await p.run("ab😀c").collect(), ["A", "B", "😀", "C"]);
+});
+
+Deno.test("run() reads an empty source and ends with no result", async () => {
+  const p = pipeline(map((x: number) => x));
+  assert.deepEqual(await p.run([]).collect(), []);
+  assert.deepEqual(await p.run(streamSource(0).source).collect(), []);
+  assert.deepEqual(await p.run(asyncSource(0).source).collect(), []);
+});
+
+Deno.test("run() with an endless generator: break after N ends the loop and runs the generator's finally", async () => {
+  const { source, probe } = syncSource();
+  const seen: number[] = [];
+  const flow = pipeline(map((x: number) => x * 2, { concurrency: 3 }))
+    .run(source, { bufferSize: 8 });
+  for await (const x of flow) {
+    seen.push(x);
+    if (seen.length === 20) break;
+  }
+  assert.deepEqual(seen, range(20).map((x) => x * 2));
+  assert.equal(probe.closed, true, "the generator's finally ran");
+  // Read no further than what was taken plus the budget.
+  assert(probe.pulled <= 20 + 8 + 3, `pulled ${probe.pulled}`);
+  assert.equal(flow.stats().done, true);
+});
+
+Deno.test("run() with an endless async generator: break after N ends the loop and runs the generator's finally", async () => {
+  const { source, probe } = asyncSource();
+  const seen: number[] = [];
+  for await (
+    const x of pipeline(
+      map((x: number) => Promise.resolve(x + 1), { concurrency: 2 }),
+    )
+      .run(source, { bufferSize: 4 })
+  ) {
+    seen.push(x);
+    if (seen.length === 10) break;
+  }
+  assert.deepEqual(seen, range(10).map((x) => x + 1));
+  await withTimeout(
+    until(() => probe.closed, "the generator's finally"),
+    "finally",
+  );
+  assert(probe.pulled <= 10 + 4 + 2 + 1, `pulled ${probe.pulled}`);
+});
+
+// ---- laziness --------------------------------------------------------------
+
+for (
+  const [kind, make] of [
+    ["a generator", syncSource],
+    ["an async generator", asyncSource],
+    ["a ReadableStream", streamSource],
+  ] as const
+) {
+  Deno.test(`run() returns at once: ${kind} is not read and no stage runs before the caller's synchronous code has finished`, async () => {
+    const { source, probe } = make(5);
+    let calls = 0;
+    const flow = pipeline(map((x: number) => {
+      calls++;
+      return x;
+    })).run(source);
+    assert.equal(probe.pulled, 0, "no pull yet");
+    assert.equal(probe.opened, 0, "not even opened");
+    assert.equal(calls, 0, "no stage call yet");
+    assert.equal(flow.stats().itemsIn, 0);
+    // ...and it starts by itself, without a consumer.
+    await until(() => calls > 0, "the first stage call");
+    assert(probe.pulled > 0);
+    assert.deepEqual(await flow.collect(), range(5));
+  });
+}
+
+// ---- read-ahead budget -------------------------------------------------------
+
+for (const [bufferSize, concurrency] of [[0, 1], [3, 1], [5, 3], [16, 4]]) {
+  Deno.test(`run() bufferSize ${bufferSize}, concurrency ${concurrency}: with no consumer the source is read exactly bufferSize + concurrency ahead, and each result taken frees one read`, async () => {
+    const { source, probe } = syncSource();
+    const p = pipeline(map(identity<number>, { concurrency }));
+    const flow = p.run(source, { bufferSize });
+    const bound = bufferSize + concurrency;
+    await ticks();
+    assert.equal(probe.pulled, bound);
+    await ticks();
+    assert.equal(probe.pulled, bound, "stays there");
+    const it = flow[Symbol.asyncIterator]();
+    for (let k = 1; k <= 3; k++) {
+      assert.deepEqual(await it.next(), { done: false, value: k - 1 });
+      await ticks();
+      assert.equal(probe.pulled, bound + k);
+    }
+    await it.return!();
+    assert.equal(probe.closed, true);
+  });
+}
+
+for (
+  const [kind, make] of [
+    ["an async generator", asyncSource],
+    ["a ReadableStream", streamSource],
+  ] as const
+) {
+  Deno.test(`run() bufferSize: ${kind} is read no further than bufferSize + concurrency ahead`, async () => {
+    const { source, probe } = make();
+    const flow = pipeline(
+      map((x: number) => Promise.resolve(x), { concurrency: 2 }),
+    )
+      .run(source, { bufferSize: 5 });
+    await until(() => probe.pulled >= 7, "7 reads");
+    await ticks(10);
+    assert.equal(probe.pulled, 7);
+    const it = flow[Symbol.asyncIterator]();
+    assert.deepEqual(await it.next(), { done: false, value: 0 });
+    await until(() => probe.pulled >= 8, "one more read");
+    await ticks(10);
+    assert.equal(probe.pulled, 8);
+    await it.return!();
+    assert.equal(probe.closed, true);
+  });
+}
+
+Deno.test("run() bufferSize bounds the calls in flight of a concurrency: Infinity stage", async () => {
+  const { source, probe } = syncSource();
+  const gate = deferred();
+  let inFlight = 0;
+  const flow = pipeline(map(async (x: number) => {
+    inFlight++;
+    await gate.promise;
+    inFlight--;
+    return x;
+  }, { concurrency: Infinity })).run(source, { bufferSize: 10 });
+  await ticks();
+  assert.equal(probe.pulled, 10);
+  assert.equal(inFlight, 10);
+  assert.equal(flow.stats().inFlight, 10);
+  const stopped = flow.abort();
+  gate.resolve();
+  await stopped;
+  assert.equal(inFlight, 0);
+});
+
+Deno.test("run() bufferSize counts a forming batch in source items: read-ahead is bufferSize + concurrency + maxSize", async () => {
+  const { source, probe } = syncSource();
+  const flow = pipeline(
+    map(identity<number>, { concurrency: 2 }),
+    batch<number>({ maxSize: 4 }),
+  ).run(source, { bufferSize: 3 });
+  await ticks();
+  assert.equal(probe.pulled, 3 + 2 + 4);
+  const it = flow[Symbol.asyncIterator]();
+  assert.deepEqual(await it.next(), { done: false, value: [0, 1, 2, 3] });
+  await ticks();
+  // Taking a batch of 4 frees 4 reads.
+  assert.equal(probe.pulled, 3 + 2 + 4 + 4);
+  await it.return!();
+});
+
+Deno.test("run() input order: a stuck head item stops the source at bufferSize + concurrency, then everything completes in order", async () => {
+  const head = deferred();
+  let calls = 0;
+  const p = pipeline(map(async (x: number) => {
+    calls++;
+    if (x === 0) await head.promise;
+    return x;
+  }, { concurrency: 3 }));
+  const { source, probe } = syncSource(50);
+  const flow = p.run(source, { bufferSize: 4 });
+  const it = flow[Symbol.asyncIterator]();
+  const first = it.next();
+  await ticks(10);
+  assert.equal(probe.pulled, 4 + 3);
+  assert.equal(calls, 7);
+  assert.equal(await isSettled(first), false, "nothing overtakes item 0");
+  head.resolve();
+  assert.deepEqual(await first, { done: false, value: 0 });
+  const rest: number[] = [];
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    rest.push(r.value);
+  }
+  assert.deepEqual(rest, range(50).slice(1));
+  assert.equal(probe.pulled, 50);
+});
+
+Deno.test("run() completion order: a stuck item does not hold back the others", async () => {
+  const stuck = deferred();
+  const p = pipeline(map(async (x: number) => {
+    if (x === 0) await stuck.promise;
+    return x;
+  }, { concurrency: 3 }));
+  const flow = p.run(range(50), { order: "completion", bufferSize: 4 });
+  const it = flow[Symbol.asyncIterator]();
+  const others = new Set<number>();
+  for (let k = 0; k < 49; k++) {
+    const r = await it.next();
+    assert.equal(r.done, false);
+    others.add(r.value);
+  }
+  assert.deepEqual([...others].sort((a, b) => a - b), range(50).slice(1));
+  const last = it.next();
+  assert.equal(await isSettled(last), false);
+  stuck.resolve();
+  assert.deepEqual(await last, { done: false, value: 0 });
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+});
+
+Deno.test("run() keeps memory flat: 200k items never have more than bufferSize + concurrency read and not yet yielded", async () => {
+  const N = 200_000;
+  const bufferSize = 64;
+  const concurrency = 4;
+  let pulled = 0;
+  let requested = 0; // next() calls so far: at least the results yielded
+  let maxAhead = 0;
+  const source = {
+    *[Symbol.iterator]() {
+      for (let i = 0; i < N; i++) {
+        pulled++;
+        maxAhead = Math.max(maxAhead, pulled - requested);
+        yield i;
+      }
+    },
+  };
+  const flow = pipeline(
+    map((x: number) => Promise.resolve(x + 1), { concurrency }),
+  )
+    .run(source, { bufferSize });
+  const it = flow[Symbol.asyncIterator]();
+  let expected = 1;
+  for (;;) {
+    requested++;
+    const r = await it.next();
+    if (r.done) break;
+    assert.equal(r.value, expected++);
+    if (expected % 2000 === 0) await sleep(0); // a slow spell
+  }
+  assert.equal(expected, N + 1);
+  assert.equal(pulled, N);
+  assert.equal(maxAhead, bufferSize + concurrency);
+});
+
+// ---- consumers ---------------------------------------------------------------
+
+Deno.test("Flow.collect() resolves with every result in input order", async () => {
+  const p = pipeline(map(async (x: number) => {
+    await sleep((7 - x) % 4);
+    return x * x;
+  }, { concurrency: 4 }));
+  assert.deepEqual(await p.run(range(8)).collect(), range(8).map((x) => x * x));
+});
+
+Deno.test("Flow [Symbol.asyncIterator] yields each result as soon as it and every earlier item are done", async () => {
+  const gate = deferred();
+  const p = pipeline(map(async (x: number) => {
+    if (x === 3) await gate.promise;
+    return x;
+  }, { concurrency: 4 }));
+  const it = p.run(range(6))[Symbol.asyncIterator]();
+  for (const x of [0, 1, 2]) {
+    assert.deepEqual(await it.next(), { done: false, value: x });
+  }
+  const fourth = it.next();
+  assert.equal(await isSettled(fourth), false);
+  gate.resolve();
+  assert.deepEqual(await fourth, { done: false, value: 3 });
+  assert.deepEqual(await it.next(), { done: false, value: 4 });
+  assert.deepEqual(await it.next(), { done: false, value: 5 });
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+});
+
+Deno.test("Flow.readable reads the results with getReader()", async () => {
+  const reader = pipeline(
+    map((x: number) => Promise.resolve(x * 3), { concurrency: 2 }),
+  )
+    .run([1, 2, 3]).readable.getReader();
+  assert.deepEqual(await reader.read(), { done: false, value: 3 });
+  assert.deepEqual(await reader.read(), { done: false, value: 6 });
+  assert.deepEqual(await reader.read(), { done: false, value: 9 });
+  assert.deepEqual(await reader.read(), { done: true, value: undefined });
+});
+
+Deno.test("Flow.readable reads the results with for await, and is the same stream each time", async () => {
+  const flow = pipeline(map((x: number) => x - 1)).run([1, 2, 3]);
+  assert.equal(flow.readable, flow.readable);
+  const out: number[] = [];
+  for await (const x of flow.readable) out.push(x);
+  assert.deepEqual(out, [0, 1, 2]);
+});
+
+Deno.test("Flow.readable has no read-ahead of its own: only bufferSize + concurrency are read", async () => {
+  const { source, probe } = syncSource();
+  const flow = pipeline(map(identity<number>, { concurrency: 2 }))
+    .run(source, { bufferSize: 3 });
+  const reader = flow.readable.getReader();
+  await ticks();
+  assert.equal(probe.pulled, 5);
+  assert.deepEqual(await reader.read(), { done: false, value: 0 });
+  await ticks();
+  assert.equal(probe.pulled, 6);
+  await reader.cancel();
+  assert.equal(probe.closed, true);
+});
+
+const consumers: Record<
+  string,
+  (
+    flow: AsyncIterable<number> & {
+      collect(): Promise<number[]>;
+      readonly readable: ReadableStream<number>;
+    },
+  ) => Promise<number[]>
+> = {
+  "collect()": (flow) => flow.collect(),
+  "for await": (flow) => {
+    const it = flow[Symbol.asyncIterator]();
+    return (async () => {
+      const out: number[] = [];
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        out.push(r.value);
+      }
+      return out;
+    })();
+  },
+  "readable": (flow) => {
+    const reader = flow.readable.getReader();
+    return (async () => {
+      const out: number[] = [];
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        out.push(r.value);
+      }
+      return out;
+    })();
+  },
+};
+
+for (const [first, consume] of Object.entries(consumers)) {
+  for (const [second, consumeAgain] of Object.entries(consumers)) {
+    if (first === "readable" && second === "readable") continue; // same stream
+    Deno.test(`Flow has one consumer: ${second} after ${first} throws a TypeError and leaves the first consumer alone`, async () => {
+      const flow = pipeline(map((x: number) => Promise.resolve(x + 1))).run([
+        1,
+        2,
+        3,
+      ]);
+      const results = consume(flow);
+      assert.throws(() => consumeAgain(flow), TypeError);
+      assert.deepEqual(await results, [2, 3, 4]);
+      assert.throws(() => consumeAgain(flow), TypeError);
+    });
+  }
+}
+
+// ---- ids and context ---------------------------------------------------------
+
+Deno.test("run() id sets ctx.itemId, called once per item with (item, index)", async () => {
+  const idCalls: [string, number][] = [];
+  const seen: unknown[] = [];
+  const p = pipeline(
+    map((s: string, ctx) => {
+      seen.push([ctx.index, ctx.itemId]);
+      return s;
+    }),
+    map((s: string, ctx) => {
+      seen.push([ctx.index, ctx.itemId]);
+      return s;
+    }),
+  );
+  await p.run(["a", "b", "c"], {
+    id: (item, index) => {
+      idCalls.push([item, index]);
+      return `id-${item}`;
+    },
+  }).collect();
+  assert.deepEqual(idCalls, [["a", 0], ["b", 1], ["c", 2]]);
+  assert.deepEqual(
+    seen.sort(),
+    [
+      [0, "id-a"],
+      [0, "id-a"],
+      [1, "id-b"],
+      [1, "id-b"],
+      [2, "id-c"],
+      [2, "id-c"],
+    ],
+  );
+});
+
+Deno.test("run() without id: ctx.itemId is the input index", async () => {
+  const ids: unknown[] = [];
+  await pipeline(map((_: string, ctx) => ids.push(ctx.itemId)))
+    .run(["x", "y", "z"]).collect();
+  assert.deepEqual(ids, [0, 1, 2]);
+});
+
+Deno.test("run() context is passed as ctx.context, fresh per run", async () => {
+  const p = pipeline(map(async (x: number, ctx) => {
+    await sleep(x % 2);
+    return `${(ctx.context as { tag: string }).tag}${x}`;
+  }, { concurrency: 2 }));
+  const a = { tag: "a" };
+  const b = { tag: "b" };
+  const seen = new Set<unknown>();
+  const spy = pipeline(map((x: number, ctx) => {
+    seen.add(ctx.context);
+    return x;
+  }));
+  const [ra, rb] = await Promise.all([
+    p.run(range(4), { context: a }).collect(),
+    p.run(range(4), { context: b }).collect(),
+    spy.run([1, 2], { context: a }).collect(),
+  ]);
+  assert.deepEqual(ra, ["a0", "a1", "a2", "a3"]);
+  assert.deepEqual(rb, ["b0", "b1", "b2", "b3"]);
+  assert.equal(seen.size, 1);
+  assert.equal([...seen][0], a, "the very object given");
+  const none: unknown[] = [];
+  await pipeline(map((_: number, ctx) => none.push(ctx.context)))
+    .run([1]).collect();
+  assert.deepEqual(none, [undefined]);
+});
+
+// ---- cancellation ------------------------------------------------------------
+
+Deno.test("Flow.abort(reason) rejects the flow with that reason and aborts every in-flight ctx.signal with it", async () => {
+  const signals: AbortSignal[] = [];
+  const flow = pipeline(map(async (x: number, ctx) => {
+    signals.push(ctx.signal);
+    await untilAborted(ctx.signal);
+    return x;
+  }, { concurrency: 3 })).run(syncSource().source);
+  const failure = rejection(flow.collect());
+  await until(() => signals.length === 3, "3 calls in flight");
+  const reason = new Error("stop");
+  await flow.abort(reason);
+  assert.equal(await failure, reason);
+  assert.equal(signals.length, 3, "no call started after the abort");
+  for (const s of signals) {
+    assert.equal(s.aborted, true);
+    assert.equal(s.reason, reason);
+  }
+});
+
+Deno.test("Flow.abort() without a reason rejects with a DOMException named AbortError", async () => {
+  let started = 0;
+  const flow = pipeline(map(async (x: number, ctx) => {
+    started++;
+    await untilAborted(ctx.signal);
+    return x;
+  })).run([1, 2]);
+  const failure = rejection(flow.collect());
+  await until(() => started === 1, "a call in flight");
+  await flow.abort();
+  const error = await failure;
+  assert(error instanceof DOMException, String(error));
+  assert.equal(error.name, "AbortError");
+});
+
+Deno.test("Flow.abort() rejects a for await consumer and a readable consumer with the reason", async () => {
+  const reason = new Error("stop");
+  const slow = pipeline(map(async (x: number, ctx) => {
+    await untilAborted(ctx.signal);
+    return x;
+  }));
+  const a = slow.run([1]);
+  const looping = rejection((async () => {
+    for await (const _ of a) { /* never */ }
+  })());
+  const b = slow.run([1]);
+  const reading = rejection(b.readable.getReader().read());
+  await ticks();
+  await Promise.all([a.abort(reason), b.abort(reason)]);
+  assert.equal(await looping, reason);
+  assert.equal(await reading, reason);
+});
+
+Deno.test("Flow.abort() settles the flow only after every in-flight call has returned", async () => {
+  const events: string[] = [];
+  let started = 0;
+  const flow = pipeline(map(async (x: number) => {
+    started++;
+    await sleep(50); // ignores ctx.signal
+    events.push(`returned ${x}`);
+    return x;
+  }, { concurrency: 3 })).run(range(10));
+  const failure = flow.collect().catch(() => events.push("rejected"));
+  await until(() => started === 3, "3 calls in flight");
+  events.push("abort");
+  await flow.abort(new Error("stop"));
+  events.push("abort() resolved");
+  await failure;
+  assert.equal(started, 3, "no call started after the abort");
+  assert.deepEqual(events.slice(0, 1), ["abort"]);
+  assert.deepEqual(events.slice(1, 4).sort(), [
+    "returned 0",
+    "returned 1",
+    "returned 2",
+  ]);
+  assert.deepEqual(events.slice(4).sort(), ["abort() resolved", "rejected"]);
+});
+
+Deno.test("Flow.abort() calls the source's return(): an async generator's finally runs before the flow settles", async () => {
+  const { source, probe } = asyncSource();
+  let started = 0;
+  const flow = pipeline(map(async (x: number, ctx) => {
+    started++;
+    await untilAborted(ctx.signal);
+    return x;
+  })).run(source, { bufferSize: 1 });
+  await until(() => started === 1, "a call in flight");
+  await ticks();
+  assert.equal(probe.pulled, 2, "budget full: no read pending");
+  await flow.abort(new Error("stop"));
+  assert.equal(probe.closed, true);
+});
+
+Deno.test("Flow.abort() calls the source iterator's return() exactly once", async () => {
+  let returns = 0;
+  let nexts = 0;
+  const source: Iterable<number> = {
+    [Symbol.iterator]: () => ({
+      next: () => ({ done: false, value: nexts++ }),
+      return: () => {
+        returns++;
+        return { done: true, value: undefined };
+      },
+    }),
+  };
+  let started = 0;
+  const flow = pipeline(map(async (x: number, ctx) => {
+    started++;
+    await untilAborted(ctx.signal);
+    return x;
+  }, { concurrency: 2 })).run(source, { bufferSize: 2 });
+  await until(() => started === 2, "2 calls in flight");
+  await flow.abort(new Error("stop"));
+  await flow.abort(new Error("again"));
+  assert.equal(returns, 1);
+});
+
+Deno.test("Flow.abort() cancels a ReadableStream source with the abort reason", async () => {
+  const { source, probe } = streamSource();
+  let started = 0;
+  const flow = pipeline(map(async (x: number, ctx) => {
+    started++;
+    await untilAborted(ctx.signal);
+    return x;
+  })).run(source, { bufferSize: 1 });
+  await until(() => started === 1, "a call in flight");
+  await ticks();
+  const reason = new Error("stop");
+  await flow.abort(reason);
+  assert.equal(probe.closed, true);
+  assert.equal(probe.cancelReason, reason);
+});
+
+Deno.test("Flow.abort() while a source read is pending: the async generator's finally still runs once that read settles", async () => {
+  const { source, probe } = asyncSource(Infinity, 30);
+  const flow = pipeline(map(identity<number>)).run(source);
+  const failure = rejection(flow.collect());
+  await ticks(); // the first read is pending (30 ms)
+  assert.equal(probe.pulled, 0);
+  await flow.abort(new Error("stop"));
+  assert.equal((await failure as Error).message, "stop");
+  await withTimeout(
+    until(() => probe.closed, "the generator's finally"),
+    "finally",
+  );
+  assert.equal(probe.pulled, 1, "the pending read was the last one");
+});
+
+Deno.test("Flow.abort() while a read of a ReadableStream source is pending settles only after the stream's cancel() has finished", async () => {
+  const events: string[] = [];
+  const cancelDone = deferred();
+  const source = new ReadableStream<number>({
+    pull: () => new Promise(() => {}), // a read that waits for data
+    async cancel() {
+      events.push("cancel started");
+      await sleep(30);
+      events.push("cancel finished");
+      cancelDone.resolve();
+    },
+  }, { highWaterMark: 0 });
+  const flow = pipeline(map(identity<number>)).run(source);
+  const failure = rejection(flow.collect());
+  await ticks();
+  await flow.abort(new Error("stop"));
+  events.push("abort() resolved");
+  await failure;
+  await cancelDone.promise; // no leaked timer, whatever the order
+  assert.deepEqual(events, [
+    "cancel started",
+    "cancel finished",
+    "abort() resolved",
+  ]);
+});
+
+Deno.test("Flow.abort() after completion is a no-op and resolves", async () => {
+  const flow = pipeline(map((x: number) => x * 2)).run([1, 2]);
+  assert.deepEqual(await flow.collect(), [2, 4]);
+  await flow.abort(new Error("late"));
+  await flow.abort();
+  const stats = flow.stats();
+  assert.equal(stats.done, true);
+  assert.equal(stats.itemsOut, 2);
+});
+
+Deno.test("Flow.abort() before the run started: no stage runs and the source is not read", async () => {
+  const { source, probe } = syncSource();
+  let calls = 0;
+  const flow = pipeline(map((x: number) => calls++ + x)).run(source);
+  const reason = new Error("early");
+  const stopped = flow.abort(reason);
+  assert.equal(await rejection(flow.collect()), reason);
+  await stopped;
+  await ticks();
+  assert.equal(calls, 0);
+  assert.equal(probe.pulled, 0);
+});
+
+Deno.test("Flow.abort() before the run started cancels a ReadableStream source", async () => {
+  const { source, probe } = streamSource();
+  const flow = pipeline(map(identity<number>)).run(source);
+  const reason = new Error("early");
+  await flow.abort(reason);
+  assert.equal(await rejection(flow.collect()), reason);
+  assert.equal(probe.pulled, 0);
+  assert.equal(probe.closed, true, "the stream was cancelled");
+  assert.equal(probe.cancelReason, reason);
+});
+
+Deno.test("run() signal: aborting it rejects the flow with signal.reason and aborts every in-flight ctx.signal", async () => {
+  const controller = new AbortController();
+  const signals: AbortSignal[] = [];
+  const { source, probe } = asyncSource();
+  const flow = pipeline(map(async (x: number, ctx) => {
+    signals.push(ctx.signal);
+    await untilAborted(ctx.signal);
+    return x;
+  }, { concurrency: 2 })).run(source, {
+    signal: controller.signal,
+    bufferSize: 0,
+  });
+  const failure = rejection(flow.collect());
+  await until(() => signals.length === 2, "2 calls in flight");
+  const reason = new Error("cancelled by caller");
+  controller.abort(reason);
+  assert.equal(await failure, reason);
+  assert.equal(signals.length, 2);
+  assert(signals.every((s) => s.aborted && s.reason === reason));
+  assert.equal(probe.closed, true);
+  assert.equal(flow.stats().done, true);
+});
+
+Deno.test("run() signal already aborted: rejects with its reason, reads nothing and calls no stage", async () => {
+  const { source, probe } = syncSource();
+  let calls = 0;
+  const reason = new Error("too late");
+  const flow = pipeline(map((x: number) => calls++ + x)).run(source, {
+    signal: AbortSignal.abort(reason),
+  });
+  assert.equal(await rejection(flow.collect()), reason);
+  assert.equal(calls, 0);
+  assert.equal(probe.pulled, 0);
+  assert.equal(flow.stats().done, true);
+});
+
+Deno.test("run() signal already aborted: a ReadableStream source is cancelled", async () => {
+  const { source, probe } = streamSource();
+  const reason = new Error("too late");
+  const flow = pipeline(map(identity<number>)).run(source, {
+    signal: AbortSignal.abort(reason),
+  });
+  assert.equal(await rejection(flow.collect()), reason);
+  assert.equal(probe.pulled, 0);
+  assert.equal(probe.closed, true, "the stream was cancelled");
+  assert.equal(probe.cancelReason, reason);
+});
+
+Deno.test("run() signal aborted between run() and the start: rejects with its reason and calls no stage", async () => {
+  const controller = new AbortController();
+  let calls = 0;
+  const flow = pipeline(map((x: number) => calls++ + x)).run([1, 2], {
+    signal: controller.signal,
+  });
+  const reason = new Error("changed my mind");
+  controller.abort(reason);
+  assert.equal(await rejection(flow.collect()), reason);
+  assert.equal(calls, 0);
+});
+
+const endings: [
+  string,
+  (flow: {
+    collect(): Promise<unknown[]>;
+    abort(reason?: unknown): Promise<void>;
+    [Symbol.asyncIterator](): AsyncIterator<unknown>;
+  }) => Promise<unknown>,
+][] = [
+  ["completes", (flow) => flow.collect()],
+  ["fails", (flow) => flow.collect().catch((e) => e)],
+  ["is aborted", async (flow) => {
+    const result = flow.collect().catch((e) => e);
+    await ticks();
+    await flow.abort();
+    return result;
+  }],
+  ["is left by its consumer", async (flow) => {
+    for await (const _ of flow) break;
+  }],
+];
+
+for (const [how, end] of endings) {
+  Deno.test(`run() signal: the abort listener is removed once the run ${how}`, async () => {
+    const { controller, listeners } = trackedSignal();
+    const flow = pipeline(map(async (x: number) => {
+      await ticks(1);
+      if (how === "fails" && x === 2) throw new Error("boom");
+      return x;
+    })).run(range(5), { signal: controller.signal });
+    await ticks(1);
+    assert(listeners.added >= 1, "a listener was added");
+    await end(flow);
+    assert.equal(flow.stats().done, true);
+    assert.equal(listeners.active, 0);
+    controller.abort(); // changes nothing now
+    await ticks();
+  });
+}
+
+Deno.test("Flow [Symbol.asyncIterator] leaving a for await loop stops the source, aborts in-flight calls and returns only after they returned", async () => {
+  const events: string[] = [];
+  const { source, probe } = asyncSource();
+  let slowStarted = 0;
+  const p = pipeline(map(async (x: number, ctx) => {
+    if (x === 0) return x;
+    slowStarted++;
+    await untilAborted(ctx.signal);
+    events.push("saw abort");
+    await sleep(30);
+    events.push("returned");
+    return x;
+  }, { concurrency: 3 }));
+  for await (const x of p.run(source, { bufferSize: 2 })) {
+    assert.equal(x, 0);
+    await until(() => slowStarted === 3, "3 slow calls in flight");
+    break;
+  }
+  events.push("loop exited");
+  assert.equal(slowStarted, 3);
+  assert.deepEqual(events, [
+    "saw abort",
+    "saw abort",
+    "saw abort",
+    "returned",
+    "returned",
+    "returned",
+    "loop exited",
+  ]);
+  assert.equal(probe.closed, true);
+});
+
+Deno.test("Flow [Symbol.asyncIterator] an error thrown in the loop body cancels the run and propagates unchanged", async () => {
+  const { source, probe } = syncSource();
+  let aborted = 0;
+  const p = pipeline(map(async (x: number, ctx) => {
+    if (x === 0) return x;
+    await untilAborted(ctx.signal);
+    aborted++;
+    return x;
+  }, { concurrency: 2 }));
+  const mine = new Error("consumer failed");
+  const flow = p.run(source);
+  const thrown = await rejection((async () => {
+    for await (const _ of flow) {
+      await ticks();
+      throw mine;
+    }
+  })());
+  assert.equal(thrown, mine);
+  assert.equal(aborted, 2);
+  assert.equal(probe.closed, true);
+  assert.equal(flow.stats().done, true);
+});
+
+Deno.test("Flow [Symbol.asyncDispose] (await using) cancels the run and waits for in-flight calls", async () => {
+  const events: string[] = [];
+  const { source, probe } = syncSource();
+  let started = 0;
+  const p = pipeline(map(async (x: number, ctx) => {
+    started++;
+    await untilAborted(ctx.signal);
+    await sleep(20);
+    events.push("returned");
+    return x;
+  }, { concurrency: 2 }));
+  {
+    await using flow = p.run(source);
+    await until(() => started === 2, "2 calls in flight");
+    assert.equal(flow.stats().inFlight, 2);
+  }
+  events.push("scope exited");
+  assert.deepEqual(events, ["returned", "returned", "scope exited"]);
+  assert.equal(probe.closed, true);
+  assert.equal(started, 2);
+});
+
+Deno.test("Flow [Symbol.asyncDispose] after the run completed resolves and keeps the results", async () => {
+  let results: number[] = [];
+  {
+    await using flow = pipeline(map((x: number) => x + 1)).run([1, 2]);
+    results = await flow.collect();
+  }
+  assert.deepEqual(results, [2, 3]);
+});
+
+Deno.test("Flow.readable: reader.cancel() cancels the run and resolves after in-flight calls returned", async () => {
+  const events: string[] = [];
+  const { source, probe } = syncSource();
+  let aborted = 0;
+  const flow = pipeline(map(async (x: number, ctx) => {
+    if (x === 0) return x;
+    await untilAborted(ctx.signal);
+    aborted++;
+    await sleep(20);
+    events.push("returned");
+    return x;
+  }, { concurrency: 3 })).run(source);
+  const reader = flow.readable.getReader();
+  assert.deepEqual(await reader.read(), { done: false, value: 0 });
+  await until(() => flow.stats().inFlight === 3, "3 calls in flight");
+  const pending = reader.read(); // waits for item 1
+  await reader.cancel("not interested");
+  events.push("cancel resolved");
+  assert.deepEqual(await pending, { done: true, value: undefined });
+  assert.equal(aborted, 3);
+  assert.deepEqual(events, [
+    "returned",
+    "returned",
+    "returned",
+    "cancel resolved",
+  ]);
+  assert.equal(probe.closed, true);
+  assert.equal(flow.stats().done, true);
+});
+
+Deno.test("Flow.readable: leaving a for await over the stream cancels the run", async () => {
+  const { source, probe } = asyncSource();
+  let aborted = 0;
+  const flow = pipeline(map(async (x: number, ctx) => {
+    if (x < 2) return x;
+    await untilAborted(ctx.signal);
+    aborted++;
+    return x;
+  }, { concurrency: 2 })).run(source);
+  const seen: number[] = [];
+  for await (const x of flow.readable) {
+    seen.push(x);
+    if (seen.length === 2) break;
+  }
+  assert.deepEqual(seen, [0, 1]);
+  await withTimeout(
+    until(() => flow.stats().done, "the run to settle"),
+    "settle",
+  );
+  assert.equal(aborted, 2);
+  await withTimeout(
+    until(() => probe.closed, "the generator's finally"),
+    "finally",
+  );
+});
+
+// ---- stats -------------------------------------------------------------------
+
+Deno.test("Flow.stats() counts items in, out, filtered and per stage after a run", async () => {
+  const flow = pipeline(
+    map((x: number) => Promise.resolve(x), { concurrency: 2 }),
+    filter((x: number) => x % 2 === 0),
+    batch<number>({ maxSize: 2 }),
+    flatten<number>(),
+    map((x: number) => x * 10, { name: "times ten" }),
+  ).run(range(10));
+  const before = flow.stats();
+  assert.equal(before.done, false);
+  assert.equal(before.itemsIn, 0);
+  assert.deepEqual(await flow.collect(), [0, 20, 40, 60, 80]);
+  const s = flow.stats();
+  assert.equal(s.itemsIn, 10);
+  assert.equal(s.itemsOut, 5);
+  assert.equal(s.filtered, 5);
+  assert.equal(s.inFlight, 0);
+  assert.equal(s.done, true);
+  assert(s.elapsedMs >= 0);
+  assert.deepEqual(
+    s.stages.map((st) => [st.name, st.kind, st.concurrency, st.completed]),
+    [
+      ["map#1", "map", 2, 10],
+      ["filter#2", "filter", 1, 10],
+      ["batch#3", "batch", 0, 3],
+      ["flatten#4", "flatten", 0, 3],
+      ["times ten", "map", 1, 5],
+    ],
+  );
+  assert(s.stages.every((st) => st.queued === 0 && st.inFlight === 0));
+});
+
+Deno.test("Flow.stats() reports calls in flight and items read during a run", async () => {
+  const { source, probe } = syncSource();
+  const gate = deferred();
+  const flow = pipeline(
+    map(async (x: number) => {
+      await gate.promise;
+      return x;
+    }, { concurrency: 3 }),
+    map(identity<number>),
+  ).run(source, { bufferSize: 0 });
+  await ticks();
+  const s = flow.stats();
+  assert.equal(s.done, false);
+  assert.equal(s.inFlight, 3);
+  assert.equal(s.stages[0].inFlight, 3);
+  assert.equal(s.stages[1].inFlight, 0);
+  assert.equal(s.itemsIn, probe.pulled);
+  assert.equal(s.itemsIn, 3 + s.stages[0].queued);
+  assert.equal(s.itemsOut, 0);
+  const stopped = flow.abort();
+  gate.resolve();
+  await stopped;
+  const after = flow.stats();
+  assert.equal(after.done, true);
+  assert.equal(after.inFlight, 0);
+});
+
+Deno.test("Flow.stats() counts the results taken by the consumer", async () => {
+  const flow = pipeline(map(identity<number>)).run(range(5));
+  const it = flow[Symbol.asyncIterator]();
+  await it.next();
+  await it.next();
+  assert.equal(flow.stats().itemsOut, 2);
+  await it.return!();
+  assert.equal(flow.stats().done, true);
+  assert.equal(flow.stats().itemsOut, 2);
+});
