@@ -25,5 +25,7 @@ export * from "./lib/flatten.ts";
 export * from "./lib/flow.ts";
 export * from "./lib/map.ts";
 export * from "./lib/pipeline.ts";
+export * from "./lib/progress.ts";
+export * from "./lib/retry.ts";
 export * from "./lib/stage.ts";
 export * from "./lib/types.ts";

@@ -21,6 +21,14 @@ export class Fifo<T> {
     this.#size++;
   }
 
+  /** Adds `value` at the front (it is the next one out). */
+  unshift(value: T): void {
+    if (this.#size === this.#buffer.length) this.#grow();
+    this.#head = (this.#head - 1) & this.#mask;
+    this.#buffer[this.#head] = value;
+    this.#size++;
+  }
+
   /** Removes and returns the front value, or `undefined` when empty. */
   shift(): T | undefined {
     if (this.#size === 0) return undefined;

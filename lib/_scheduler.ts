@@ -1,8 +1,18 @@
 // The scheduler: one run of a pipeline. ARCHITECTURE.md explains the model;
 // the invariants it keeps are written next to the fields that hold them.
-import { PipelineError } from "./errors.ts";
+import { PipelineError, TimeoutError } from "./errors.ts";
+import type {
+  FailureRecord,
+  FlowStats,
+  StageStats,
+  WorkerState,
+} from "./flow.ts";
+import type { ErrorDecision, OnError } from "./map.ts";
+import { backoffDelay, type RetryPolicy } from "./retry.ts";
 import type { StageSpec, TaskFn } from "./stage.ts";
 import { Fifo } from "./_fifo.ts";
+import { Histogram } from "./_histogram.ts";
+import { RateLimiter } from "./_rate_limiter.ts";
 import { openSource, type SourceReader } from "./_source.ts";
 import type { Source, TaskContext } from "./types.ts";
 
@@ -13,30 +23,17 @@ export interface RunConfig {
   id: ((item: unknown, index: number) => unknown) | undefined;
   bufferSize: number;
   context: unknown;
+  /** Where events are dispatched (the Flow). */
+  target: EventTarget;
+  /** Where `onError: "skip"` records go (the Flow's `failures`). */
+  failures: FailureRecord[];
+  progressIntervalMs: number;
 }
 
 /** A stage of a pipeline with its resolved name. */
 export interface NamedSpec {
   spec: StageSpec;
   name: string;
-}
-
-/** Counters read by `Flow.stats()`. */
-export interface EngineStats {
-  startedAt: number;
-  itemsIn: number;
-  itemsOut: number;
-  filtered: number;
-  inFlight: number;
-  done: boolean;
-  stages: {
-    name: string;
-    kind: StageSpec["kind"];
-    concurrency: number;
-    queued: number;
-    inFlight: number;
-    completed: number;
-  }[];
 }
 
 /**
@@ -59,6 +56,16 @@ class Token {
   // Links of the order list (input order only).
   prev: Token | null = null;
   next: Token | null = null;
+  /**
+   * Its times, when they are measured (one token in 128, or all while calls
+   * are slow). A separate object: double fields on every token would box.
+   */
+  times: Times | null = null;
+  // Progress within a stage with retries: the function of a multi-task stage
+  // to run next, its input, and the attempt number.
+  step = 0;
+  partial: unknown = undefined;
+  attempt = 0;
 
   constructor(value: unknown, index: number, id: unknown, weight: number) {
     this.value = value;
@@ -68,11 +75,40 @@ class Token {
   }
 }
 
-interface WorkStage {
+interface Times {
+  /** performance.now() when read from the source. */
+  readonly bornAt: number;
+  /** performance.now() when queued at its current stage (0: not queued). */
+  enteredAt: number;
+}
+
+interface Counters {
+  completed: number;
+  failed: number;
+  skipped: number;
+  retried: number;
+  backingOff: number;
+}
+
+interface WorkStage extends Counters {
   readonly kind: "map" | "filter";
   readonly name: string;
   readonly fns: readonly TaskFn[];
   readonly concurrency: number;
+  /** No retry, timeout, rate limit or error policy: the fast path. */
+  readonly plain: boolean;
+  readonly retry: RetryPolicy | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly onError: OnError;
+  readonly limiter: RateLimiter | undefined;
+  readonly latency: Histogram;
+  readonly queueWait: Histogram;
+  /** Moving average of timed calls (ms), to decide whether to time them all. */
+  recentMs: number;
+  timedCalls: number;
+  /** Per worker slot: its token (null when idle) and start time. */
+  readonly slotToken: (Token | null)[];
+  readonly slotSince: number[];
   /** Invariant: running <= concurrency. */
   running: number;
   /** Tokens waiting for a worker; only non-empty while running === concurrency. */
@@ -80,10 +116,9 @@ interface WorkStage {
   /** Worker ids free for reuse; ids in use are distinct and < concurrency. */
   freeIds: number[];
   nextId: number;
-  completed: number;
 }
 
-interface BatchStage {
+interface BatchStage extends Counters {
   readonly kind: "batch";
   readonly name: string;
   readonly maxSize: number;
@@ -101,13 +136,11 @@ interface BatchStage {
    * stage; every token from it on is at this stage or upstream.
    */
   cursor: Token | null;
-  completed: number;
 }
 
-interface FlattenStage {
+interface FlattenStage extends Counters {
   readonly kind: "flatten";
   readonly name: string;
-  completed: number;
 }
 
 type RuntimeStage = WorkStage | BatchStage | FlattenStage;
@@ -125,6 +158,20 @@ const DONE_RESULT: IteratorResult<never> = Object.freeze({
   done: true,
   value: undefined,
 });
+const NO_ERROR = Symbol("no error");
+/**
+ * Calls are timed one in 128 (a clock read costs about as much as scheduling
+ * an item) unless some stage's calls take longer than this (ms) on average.
+ */
+const TIME_ALL_ABOVE_MS = 0.1;
+
+const counters = (): Counters => ({
+  completed: 0,
+  failed: 0,
+  skipped: 0,
+  retried: 0,
+  backingOff: 0,
+});
 
 function makeStage(s: NamedSpec): RuntimeStage {
   const spec = s.spec;
@@ -140,22 +187,36 @@ function makeStage(s: NamedSpec): RuntimeStage {
       timer: undefined,
       due: false,
       cursor: null,
-      completed: 0,
+      ...counters(),
     };
   }
   if (spec.kind === "flatten") {
-    return { kind: "flatten", name: s.name, completed: 0 };
+    return { kind: "flatten", name: s.name, ...counters() };
   }
+  const { retry, timeoutMs, onError, rateLimit } = spec;
   return {
     kind: spec.kind,
     name: s.name,
     fns: spec.fns,
     concurrency: spec.concurrency,
+    plain: !retry && timeoutMs === undefined && !rateLimit &&
+      onError === "fail",
+    retry,
+    timeoutMs,
+    onError,
+    limiter: rateLimit &&
+      new RateLimiter(rateLimit.limit, rateLimit.intervalMs),
+    latency: new Histogram(),
+    queueWait: new Histogram(),
+    recentMs: 0,
+    timedCalls: 0,
+    slotToken: [],
+    slotSince: [],
     running: 0,
     queue: new Fifo<Token>(),
     freeIds: [],
     nextId: 0,
-    completed: 0,
+    ...counters(),
   };
 }
 
@@ -219,7 +280,7 @@ export class Scheduler {
   #tail: Token | null = null;
   readonly #batchStages: BatchStage[] = [];
   // Completion order: results not yet taken.
-  readonly #results = new Fifo<Token>();
+  readonly #ready = new Fifo<Token>();
 
   #waiters: Waiter[] = [];
   #collector: unknown[] | null = null;
@@ -230,10 +291,22 @@ export class Scheduler {
   #quiet = false;
   #closing: Promise<void> | undefined;
 
+  // Events: dispatched only once someone listens (no listener, no cost).
+  #listening = false;
+  #progressTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #backoffTimers = new Set<ReturnType<typeof setTimeout>>();
+
+  // Stats. Item counts are weights (source items); see FlowStats.
   readonly #startedAt = Date.now();
+  readonly #latency = new Histogram();
+  #timeAll = false;
   #itemsIn = 0;
-  #itemsOut = 0;
-  #filtered = 0;
+  #results = 0;
+  #outWeight = 0;
+  #filteredWeight = 0;
+  #skippedWeight = 0;
+  #failedWeight = 0;
+  #cancelledWeight = 0;
 
   constructor(
     specs: readonly NamedSpec[],
@@ -290,11 +363,17 @@ export class Scheduler {
       if (st.timer !== undefined) clearTimeout(st.timer);
       st.timer = undefined;
     }
+    for (const timer of this.#backoffTimers) clearTimeout(timer);
+    this.#backoffTimers.clear();
     for (const st of this.#stages) {
       if (st.kind === "map" || st.kind === "filter") {
         st.queue.clear();
+        st.backingOff = 0;
+        st.limiter?.close(reason);
       }
     }
+    this.#cancelledWeight = this.#held;
+    this.#held = 0;
     if (!this.#sourceDone) {
       this.#sourceDone = true;
       // Stopped before it started: open the source only to close it, so a
@@ -334,6 +413,11 @@ export class Scheduler {
   #finish(): void {
     const failed = this.#state === STOPPING;
     this.#state = DONE;
+    if (this.#progressTimer !== undefined) {
+      clearInterval(this.#progressTimer);
+      this.#progressTimer = undefined;
+      this.#progress(); // the final figures
+    }
     this.#config.signal?.removeEventListener("abort", this.#onSignal);
     // The error (if any) is delivered once, to the consumer.
     this.#undelivered = failed && !this.#quiet;
@@ -415,13 +499,17 @@ export class Scheduler {
       if (t === null || t.stage !== this.#n) return null;
       this.#unlink(t);
     } else {
-      t = this.#results.shift() ?? null;
+      t = this.#ready.shift() ?? null;
       if (t === null) return null;
     }
     this.#atStage[this.#n]--;
     this.#live--;
     this.#held -= t.weight;
-    this.#itemsOut++;
+    this.#outWeight += t.weight;
+    this.#results++;
+    if (t.times !== null) {
+      this.#latency.record(performance.now() - t.times.bornAt);
+    }
     return t;
   }
 
@@ -496,6 +584,9 @@ export class Scheduler {
       }
     }
     const t = new Token(value, index, id, 1);
+    if (this.#timeAll || (index & 127) === 0 || index < 16) {
+      t.times = { bornAt: performance.now(), enteredAt: 0 };
+    }
     this.#held += 1;
     this.#live++;
     if (this.#config.ordered) this.#append(t);
@@ -529,7 +620,7 @@ export class Scheduler {
       if (this.#config.ordered) {
         if (t === this.#head) this.#deliver();
       } else {
-        this.#results.push(t);
+        this.#ready.push(t);
         this.#deliver();
       }
       return;
@@ -543,6 +634,7 @@ export class Scheduler {
     } else if (st.running < st.concurrency) {
       this.#startTask(st, t);
     } else {
+      if (t.times !== null) t.times.enteredAt = performance.now();
       st.queue.push(t);
     }
   }
@@ -553,12 +645,13 @@ export class Scheduler {
     this.#enter(t, t.stage + 1);
   }
 
-  /** `t` leaves the run without a result (filtered out). */
-  #drop(t: Token): void {
+  /** `t` leaves the run without a result: filtered out, or skipped. */
+  #drop(t: Token, skipped = false): void {
     this.#atStage[t.stage]--;
     this.#live--;
     this.#held -= t.weight;
-    this.#filtered++;
+    if (skipped) this.#skippedWeight += t.weight;
+    else this.#filteredWeight += t.weight;
     if (this.#config.ordered) {
       const wasHead = t === this.#head;
       this.#unlink(t);
@@ -577,9 +670,17 @@ export class Scheduler {
     st.running++;
     this.#running++;
     const workerId = st.freeIds.length > 0 ? st.freeIds.pop()! : st.nextId++;
+    st.slotToken[workerId] = t;
+    if (!st.plain) {
+      this.#slowWorker(st, t, workerId);
+      return;
+    }
+    if (t.times !== null) this.#timeStart(st, t.times, workerId);
+    t.attempt = 1;
+    if (this.#listening) this.#emit("started", st, t, workerId);
     let result: unknown;
     try {
-      result = this.#call(st, t, workerId);
+      result = this.#call(st, t, workerId, t.value, this.#signal);
     } catch (error) {
       result = Promise.reject(error);
     }
@@ -590,26 +691,36 @@ export class Scheduler {
     );
   }
 
-  /** Calls the stage function(s) on `t`; may throw synchronously. */
-  #call(st: WorkStage, t: Token, workerId: number): unknown {
+  /** Calls the stage function(s) on `value`; may throw synchronously. */
+  #call(
+    st: WorkStage,
+    t: Token,
+    workerId: number,
+    value: unknown,
+    signal: AbortSignal,
+    step = -1,
+  ): unknown {
     const ctx: TaskContext = {
-      signal: this.#signal,
+      signal,
       workerId,
       itemId: t.id,
       index: t.index,
-      attempt: 1,
+      attempt: t.attempt,
       stage: st.name,
       context: this.#config.context,
     };
     const fns = st.fns;
-    return fns.length === 1
-      ? fns[0](t.value, ctx)
-      : runSequence(fns, t.value, ctx);
+    if (step >= 0) return fns[step](value, ctx);
+    return fns.length === 1 ? fns[0](value, ctx) : runSequence(fns, value, ctx);
   }
 
   /** A call on `t` succeeded: its result moves on (or is filtered out). */
-  #handOn(st: WorkStage, t: Token, value: unknown): void {
+  #handOn(st: WorkStage, t: Token, workerId: number, value: unknown): void {
     st.completed++;
+    st.slotToken[workerId] = null;
+    if (t.times !== null) this.#timeEnd(st, workerId);
+    if (this.#listening) this.#emit("completed", st, t, workerId);
+    t.attempt = 0;
     if (st.kind === "filter") {
       if (value) this.#forward(t);
       else this.#drop(t);
@@ -621,7 +732,7 @@ export class Scheduler {
 
   #taskDone(st: WorkStage, t: Token, workerId: number, value: unknown): void {
     if (this.#state !== RUNNING) return this.#release(st, workerId);
-    this.#handOn(st, t, value);
+    this.#handOn(st, t, workerId, value);
     const next = this.#state === RUNNING ? st.queue.shift() : undefined;
     // Work is waiting: the worker keeps its slot and goes on in a loop, which
     // costs less per item than a fresh start (no closures, no derived promise).
@@ -630,18 +741,22 @@ export class Scheduler {
     this.#pump();
   }
 
-  /** A worker that keeps taking the queued tokens of its stage. Never rejects. */
+  /** A plain stage's worker that keeps taking queued tokens. Never rejects. */
   async #loop(st: WorkStage, t: Token, workerId: number): Promise<void> {
     for (;;) {
+      st.slotToken[workerId] = t;
+      if (t.times !== null) this.#timeStart(st, t.times, workerId);
+      t.attempt = 1;
+      if (this.#listening) this.#emit("started", st, t, workerId);
       let value: unknown;
       try {
-        value = await this.#call(st, t, workerId);
+        value = await this.#call(st, t, workerId, t.value, this.#signal);
       } catch (error) {
         await undefined; // a synchronous throw still settles asynchronously
         return this.#taskFailed(st, t, workerId, error);
       }
       if (this.#state !== RUNNING) return this.#release(st, workerId);
-      this.#handOn(st, t, value);
+      this.#handOn(st, t, workerId, value);
       const next = this.#state === RUNNING ? st.queue.shift() : undefined;
       if (next === undefined) this.#release(st, workerId);
       this.#pump();
@@ -652,6 +767,7 @@ export class Scheduler {
 
   #taskFailed(st: WorkStage, t: Token, workerId: number, error: unknown): void {
     if (this.#state === RUNNING) {
+      this.#failed(st, t, workerId, error);
       this.stop(new PipelineError(st.name, t.id, t.index, t.value, error));
     }
     this.#release(st, workerId);
@@ -662,7 +778,304 @@ export class Scheduler {
     st.running--;
     this.#running--;
     st.freeIds.push(workerId);
+    st.slotToken[workerId] = null;
     if (this.#state !== RUNNING) this.#maybeSettle();
+  }
+
+  // ---- the slow path: rate limit, timeouts, retries, error policies --------
+
+  /** A worker of a stage with options: `t` first, then queued tokens. */
+  async #slowWorker(st: WorkStage, t: Token, workerId: number): Promise<void> {
+    for (let next: Token | undefined = t; next !== undefined;) {
+      st.slotToken[workerId] = next;
+      // false: the slot was released (a backoff, or the run stopping).
+      if (!await this.#attempts(st, next, workerId)) return;
+      next = this.#state === RUNNING ? st.queue.shift() : undefined;
+      if (next === undefined) this.#release(st, workerId);
+      this.#pump();
+    }
+  }
+
+  /**
+   * Runs `t` through the stage's function(s) until it succeeds, waits for a
+   * retry (releasing the slot), or fails for good. Resolves true while the
+   * worker keeps its slot.
+   */
+  async #attempts(st: WorkStage, t: Token, workerId: number): Promise<boolean> {
+    const fns = st.fns;
+    const wholeStage = st.retry?.scope === "stage" || fns.length === 1;
+    let value = t.step === 0 ? t.value : t.partial;
+    for (;;) {
+      if (st.limiter !== undefined && !st.limiter.tryAcquire()) {
+        try {
+          await st.limiter.acquire(this.#signal);
+        } catch {
+          // The run stopped while waiting.
+        }
+      }
+      if (this.#state !== RUNNING) {
+        this.#release(st, workerId);
+        return false;
+      }
+      // One attempt: the whole sequence, or (scope "task") one function.
+      t.attempt++;
+      if (t.times !== null) this.#timeStart(st, t.times, workerId);
+      if (this.#listening) this.#emit("started", st, t, workerId);
+      const input = value;
+      let error: unknown;
+      let ok = false;
+      const timeout = st.timeoutMs === undefined
+        ? undefined
+        : this.#deadline(st.name, st.timeoutMs);
+      try {
+        const signal = timeout ? timeout.signal : this.#signal;
+        value = wholeStage
+          ? await this.#call(st, t, workerId, value, signal)
+          : await this.#call(st, t, workerId, value, signal, t.step);
+        ok = true;
+      } catch (e) {
+        error = e;
+      } finally {
+        timeout?.clear();
+      }
+      if (timeout?.signal.aborted && this.#state === RUNNING) {
+        ok = false; // the deadline passed, whatever the call returned
+        error = timeout.signal.reason;
+      }
+      if (this.#state !== RUNNING) {
+        this.#release(st, workerId);
+        return false;
+      }
+      if (ok && !wholeStage && ++t.step < fns.length) {
+        t.attempt = 0; // the next function gets its own attempts
+        continue;
+      }
+      if (ok) {
+        t.step = 0;
+        t.partial = undefined;
+        this.#handOn(st, t, workerId, value);
+        return true;
+      }
+      // Failed: retry (the slot is free meanwhile), or a final failure.
+      value = input;
+      const delay = this.#retryDelay(st, t, workerId, error);
+      if (typeof delay === "number") {
+        t.partial = value;
+        this.#release(st, workerId);
+        this.#backoff(st, t, delay);
+        return false;
+      }
+      if (delay !== undefined) error = delay.error; // retryIf threw
+      t.step = 0;
+      t.partial = undefined;
+      return await this.#finalFailure(st, t, workerId, error);
+    }
+  }
+
+  /** A per-attempt signal that aborts with a TimeoutError after `ms`. */
+  #deadline(stage: string, ms: number) {
+    const controller = new AbortController();
+    const run = this.#signal;
+    const onAbort = () => controller.abort(run.reason);
+    run.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(() => {
+      controller.abort(
+        new TimeoutError(`Stage "${stage}" timed out after ${ms} ms`),
+      );
+    }, ms);
+    return {
+      signal: controller.signal,
+      clear() {
+        clearTimeout(timer);
+        run.removeEventListener("abort", onAbort);
+      },
+    };
+  }
+
+  /**
+   * The wait before retrying `t`, or undefined for no retry (or
+   * `{ error }` when `retryIf` threw).
+   */
+  #retryDelay(
+    st: WorkStage,
+    t: Token,
+    workerId: number,
+    error: unknown,
+  ): number | undefined | { error: unknown } {
+    const retry = st.retry;
+    if (retry === undefined || t.attempt >= retry.attempts) return undefined;
+    try {
+      const ctx: TaskContext = {
+        signal: this.#signal,
+        workerId,
+        itemId: t.id,
+        index: t.index,
+        attempt: t.attempt,
+        stage: st.name,
+        context: this.#config.context,
+      };
+      if (!retry.retryIf(error, ctx)) return undefined;
+    } catch (thrown) {
+      return { error: thrown };
+    }
+    st.retried++;
+    if (this.#listening) this.#emit("retrying", st, t, workerId, error);
+    return backoffDelay(retry, t.attempt);
+  }
+
+  /** Waits out a backoff holding no slot, then `t` re-enters its stage first. */
+  #backoff(st: WorkStage, t: Token, delay: number): void {
+    st.backingOff++;
+    const timer = setTimeout(() => {
+      this.#backoffTimers.delete(timer);
+      st.backingOff--;
+      if (this.#state !== RUNNING) return;
+      if (st.running < st.concurrency) this.#startTask(st, t);
+      else st.queue.unshift(t); // a retrying item keeps its place
+    }, delay);
+    this.#backoffTimers.add(timer);
+  }
+
+  /** Counts a final failure and fires `"failed"`. */
+  #failed(st: WorkStage, t: Token, workerId: number, error: unknown): void {
+    st.failed++;
+    this.#failedWeight += t.weight;
+    if (this.#listening) this.#emit("failed", st, t, workerId, error);
+  }
+
+  /** Applies `onError` to an item that failed for good. */
+  async #finalFailure(
+    st: WorkStage,
+    t: Token,
+    workerId: number,
+    error: unknown,
+  ): Promise<boolean> {
+    this.#failed(st, t, workerId, error);
+    let decision: ErrorDecision | unknown = st.onError;
+    let cause = error;
+    if (typeof decision === "function") {
+      const ctx: TaskContext = {
+        signal: this.#signal,
+        workerId,
+        itemId: t.id,
+        index: t.index,
+        attempt: t.attempt,
+        stage: st.name,
+        context: this.#config.context,
+      };
+      try {
+        decision = await (st.onError as Exclude<OnError, string>)(
+          error,
+          t.value,
+          ctx,
+        );
+      } catch (thrown) {
+        decision = "fail";
+        cause = thrown;
+      }
+      if (this.#state !== RUNNING) {
+        this.#release(st, workerId);
+        return false;
+      }
+    }
+    if (decision === "skip") {
+      st.skipped++;
+      st.slotToken[workerId] = null;
+      this.#config.failures.push({
+        itemId: t.id,
+        index: t.index,
+        stage: st.name,
+        item: t.value,
+        error,
+        attempts: t.attempt,
+      });
+      if (this.#listening) this.#emit("skipped", st, t, workerId, error);
+      t.attempt = 0;
+      this.#drop(t, true);
+      return true;
+    }
+    if (
+      typeof decision === "object" && decision !== null && "value" in decision
+    ) {
+      this.#handOn(st, t, workerId, decision.value);
+      return true;
+    }
+    if (decision !== "fail") {
+      cause = new TypeError(
+        `'onError' must return "fail", "skip" or { value }: got ${
+          typeof decision === "string"
+            ? JSON.stringify(decision)
+            : typeof decision
+        }`,
+      );
+    }
+    this.stop(new PipelineError(st.name, t.id, t.index, t.value, cause));
+    this.#release(st, workerId);
+    return false;
+  }
+
+  // ---- events and timing -------------------------------------------------
+
+  #emit(
+    type: string,
+    st: WorkStage,
+    t: Token,
+    workerId: number,
+    error: unknown = NO_ERROR,
+  ): void {
+    const detail: Record<string, unknown> = {
+      itemId: t.id,
+      index: t.index,
+      stage: st.name,
+      workerId,
+      attempt: t.attempt,
+      timestamp: Date.now(),
+    };
+    if (error !== NO_ERROR) detail.error = error;
+    this.#config.target.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Someone listens to the flow's events (from now on they are dispatched). */
+  listen(type: string): void {
+    this.#listening = true;
+    if (
+      type === "progress" && this.#progressTimer === undefined &&
+      this.#state === RUNNING
+    ) {
+      this.#progressTimer = setInterval(
+        () => this.#progress(),
+        this.#config.progressIntervalMs,
+      );
+    }
+  }
+
+  #progress(): void {
+    this.#config.target.dispatchEvent(
+      new CustomEvent("progress", { detail: this.stats() }),
+    );
+  }
+
+  #timeStart(st: WorkStage, times: Times, workerId: number): void {
+    const now = performance.now();
+    st.slotSince[workerId] = now;
+    st.queueWait.record(times.enteredAt > 0 ? now - times.enteredAt : 0);
+    times.enteredAt = 0;
+  }
+
+  #timeEnd(st: WorkStage, workerId: number): void {
+    const ms = performance.now() - st.slotSince[workerId];
+    st.latency.record(ms);
+    // Slow calls: timing each one costs nothing in comparison.
+    st.recentMs += (ms - st.recentMs) / 8;
+    // Every 16 timed calls: time them all while some stage is slow (then the
+    // clock costs nothing in comparison), one in 128 otherwise. Reversible, so
+    // slow warm-up calls do not switch it on for good.
+    if ((++st.timedCalls & 15) === 0) {
+      this.#timeAll = this.#stages.some((x) =>
+        (x.kind === "map" || x.kind === "filter") &&
+        x.recentMs > TIME_ALL_ABOVE_MS
+      );
+    }
   }
 
   // ---- batch -------------------------------------------------------------
@@ -764,6 +1177,9 @@ export class Scheduler {
     for (let i = 1; i < count; i++) {
       const child = new Token(elements[i], t.index, t.id, share);
       child.stage = s;
+      if (t.times !== null) {
+        child.times = { bornAt: t.times.bornAt, enteredAt: 0 };
+      }
       if (this.#config.ordered) this.#insertAfter(after, child);
       after = child;
       children.push(child);
@@ -805,29 +1221,67 @@ export class Scheduler {
 
   // ---- stats ---------------------------------------------------------------
 
-  stats(): EngineStats {
+  stats(): FlowStats {
+    const elapsedMs = Date.now() - this.#startedAt;
+    const round = (x: number) => Math.round(x * 1e6) / 1e6;
+    const stages: StageStats[] = this.#stages.map((st) => {
+      const work = st.kind === "map" || st.kind === "filter";
+      const workers: WorkerState[] = [];
+      if (work) {
+        for (let id = 0; id < st.nextId; id++) {
+          const t = st.slotToken[id];
+          workers.push(
+            t
+              ? {
+                workerId: id,
+                state: "busy",
+                itemId: t.id,
+                index: t.index,
+                since: t.times !== null
+                  ? performance.timeOrigin + st.slotSince[id]
+                  : undefined,
+              }
+              : { workerId: id, state: "idle" },
+          );
+        }
+      }
+      const empty = new Histogram().snapshot();
+      return {
+        name: st.name,
+        kind: st.kind,
+        concurrency: work ? st.concurrency : 0,
+        queued: work
+          ? st.queue.size
+          : st.kind === "batch"
+          ? st.items.length
+          : 0,
+        inFlight: work ? st.running - (st.limiter?.waiting ?? 0) : 0,
+        busy: work ? st.running : 0,
+        backingOff: st.backingOff,
+        completed: st.completed,
+        failed: st.failed,
+        skipped: st.skipped,
+        retried: st.retried,
+        latency: work ? st.latency.snapshot() : empty,
+        queueWait: work ? st.queueWait.snapshot() : empty,
+        throughput: elapsedMs > 0 ? st.completed / (elapsedMs / 1000) : 0,
+        workers,
+      };
+    });
     return {
-      startedAt: this.#startedAt,
+      elapsedMs,
       itemsIn: this.#itemsIn,
-      itemsOut: this.#itemsOut,
-      filtered: this.#filtered,
-      inFlight: this.#running,
+      itemsOut: round(this.#outWeight),
+      failed: round(this.#failedWeight),
+      skipped: round(this.#skippedWeight),
+      filtered: round(this.#filteredWeight),
+      cancelled: round(this.#cancelledWeight),
+      inFlight: round(Math.max(0, this.#held)),
+      results: this.#results,
+      running: stages.reduce((sum, st) => sum + st.inFlight, 0),
       done: this.#state === DONE,
-      stages: this.#stages.map((st) => {
-        const work = st.kind === "map" || st.kind === "filter";
-        return {
-          name: st.name,
-          kind: st.kind,
-          concurrency: work ? st.concurrency : 0,
-          queued: work
-            ? st.queue.size
-            : st.kind === "batch"
-            ? st.items.length
-            : 0,
-          inFlight: work ? st.running : 0,
-          completed: st.completed,
-        };
-      }),
+      latency: this.#latency.snapshot(),
+      stages,
     };
   }
 }

@@ -1,9 +1,12 @@
-import type { MapOptions } from "./map.ts";
+import type { MapOptions, OnError, RateLimit } from "./map.ts";
+import { readRetry, type RetryPolicy } from "./retry.ts";
+import { readRateLimit } from "./_rate_limiter.ts";
 
 // Call-site validation shared by every public entry point. One message shape:
 // `'concurrency' must be a positive integer or Infinity: current value is 0`.
 
-function show(value: unknown): string {
+/** Describes a bad value in an error message. */
+export function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return "a function";
   if (value === null) return "null";
@@ -98,13 +101,46 @@ export function assertName(value: unknown): void {
   }
 }
 
+/** The validated options shared by `map` and `filter`. */
+export interface StageOptions {
+  name: string | undefined;
+  concurrency: number;
+  retry: RetryPolicy | undefined;
+  timeoutMs: number | undefined;
+  onError: OnError;
+  rateLimit: RateLimit | undefined;
+}
+
 /** Validates the options shared by `map` and `filter`. */
-export function readMapOptions(
-  options: MapOptions | undefined,
-): { name: string | undefined; concurrency: number } {
+export function readMapOptions(options: MapOptions | undefined): StageOptions {
   assertOptions("options", options);
-  const { name, concurrency = 1 } = options ?? {};
+  const {
+    name,
+    concurrency = 1,
+    retry,
+    timeoutMs,
+    onError = "fail",
+    rateLimit,
+  } = options ?? {};
   assertName(name);
   assertInteger("concurrency", concurrency, 1, true);
-  return { name, concurrency };
+  if (timeoutMs !== undefined) {
+    assertDuration("timeoutMs", timeoutMs);
+    if (timeoutMs === 0) {
+      throw new RangeError(
+        "'timeoutMs' must be a finite number > 0: current value is 0",
+      );
+    }
+  }
+  if (typeof onError !== "function") {
+    assertOneOf("onError", onError, ["fail", "skip"] as const);
+  }
+  return {
+    name,
+    concurrency,
+    retry: readRetry(retry),
+    timeoutMs,
+    onError,
+    rateLimit: readRateLimit(rateLimit),
+  };
 }

@@ -39,13 +39,11 @@ export function filter<T>(
   options?: MapOptions,
 ): Stage<T, T> {
   assertFunction("predicate", predicate);
-  const { name, concurrency } = readMapOptions(options);
   return {
     spec: Object.freeze({
       kind: "filter",
-      name,
-      concurrency,
       fns: [predicate],
+      ...readMapOptions(options),
     }),
   };
 }

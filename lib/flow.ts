@@ -2,6 +2,7 @@ import type { Pipeline, RunOptions } from "./pipeline.ts";
 import { type NamedSpec, Scheduler } from "./_scheduler.ts";
 import type { Source } from "./types.ts";
 import {
+  assertDuration,
   assertFunction,
   assertInteger,
   assertOneOf,
@@ -11,6 +12,49 @@ import { isSource } from "./_source.ts";
 
 /** Default read-ahead budget of a run (`RunOptions.bufferSize`). */
 export const DEFAULT_BUFFER_SIZE = 1024;
+/** Default cadence of `"progress"` events (`RunOptions.progressIntervalMs`). */
+export const DEFAULT_PROGRESS_INTERVAL_MS = 250;
+
+/** The `detail` of the per-item events of a {@linkcode Flow}. */
+export interface ItemEventDetail {
+  /** The item's id. */
+  readonly itemId: unknown;
+  /** The item's input position (for a batch: of its first item). */
+  readonly index: number;
+  /** The stage the event happened in. */
+  readonly stage: string;
+  /** The worker slot. */
+  readonly workerId: number;
+  /** The attempt number, from 1. */
+  readonly attempt: number;
+  /** `Date.now()` when the event fired. */
+  readonly timestamp: number;
+  /** The error (`"retrying"`, `"failed"`, `"skipped"`). */
+  readonly error?: unknown;
+}
+
+/**
+ * The events of a {@linkcode Flow}, each a `CustomEvent`: `"started"` (an
+ * attempt starts), `"completed"` (a stage call succeeded), `"retrying"` (an
+ * attempt failed and will be retried), `"failed"` (an item failed for good, before
+ * `onError` applies), `"skipped"` (`onError` skipped it), and `"progress"`
+ * (`detail` is `stats()`, at most every `progressIntervalMs`, and once more
+ * when the run settles).
+ */
+export interface FlowEventMap {
+  /** An attempt starts. */
+  started: CustomEvent<ItemEventDetail>;
+  /** A stage call succeeded. */
+  completed: CustomEvent<ItemEventDetail>;
+  /** An attempt failed and will be retried. */
+  retrying: CustomEvent<ItemEventDetail>;
+  /** An item failed for good (then `onError` applies). */
+  failed: CustomEvent<ItemEventDetail>;
+  /** An item was skipped by `onError`. */
+  skipped: CustomEvent<ItemEventDetail>;
+  /** The run's counters. */
+  progress: CustomEvent<FlowStats>;
+}
 
 /** One item that left a run through `onError: "skip"`. */
 export interface FailureRecord {
@@ -28,6 +72,34 @@ export interface FailureRecord {
   readonly attempts: number;
 }
 
+/** Latency figures in milliseconds, from a bounded-memory histogram. */
+export interface LatencyStats {
+  /** Number of measured values (calls are sampled when they are very fast). */
+  readonly count: number;
+  /** Mean. */
+  readonly avg: number;
+  /** Median (within about 2 % of the true value). */
+  readonly p50: number;
+  /** 95th percentile (within about 2 %). */
+  readonly p95: number;
+  /** Largest measured value. */
+  readonly max: number;
+}
+
+/** The state of one worker slot, in {@linkcode StageStats}. */
+export interface WorkerState {
+  /** The slot's id, `ctx.workerId`. */
+  readonly workerId: number;
+  /** `"busy"` while a call runs (or waits for the rate limit), else `"idle"`. */
+  readonly state: "idle" | "busy";
+  /** Id of the item being worked on, when busy. */
+  readonly itemId?: unknown;
+  /** Input position of the item being worked on, when busy. */
+  readonly index?: number;
+  /** `Date.now()` when the current call started, when busy. */
+  readonly since?: number;
+}
+
 /** Counters of one stage, in {@linkcode FlowStats}. */
 export interface StageStats {
   /** Stage name. */
@@ -40,24 +112,59 @@ export interface StageStats {
   readonly queued: number;
   /** Calls running now. */
   readonly inFlight: number;
-  /** Calls completed (for a batch: batches emitted; for flatten: items expanded). */
+  /** Worker slots taken now (running, or waiting for the rate limit). */
+  readonly busy: number;
+  /** Items waiting out a retry backoff (they hold no worker slot). */
+  readonly backingOff: number;
+  /** Successful calls (for a batch: batches emitted; for flatten: items expanded). */
   readonly completed: number;
+  /** Items that failed for good here (whatever `onError` then did). */
+  readonly failed: number;
+  /** Items skipped here by `onError`. */
+  readonly skipped: number;
+  /** Retries (attempts after the first). */
+  readonly retried: number;
+  /** Time per successful call (processing). */
+  readonly latency: LatencyStats;
+  /** Time from reaching the stage to a worker starting on it. */
+  readonly queueWait: LatencyStats;
+  /** Completed calls per second since the run started. */
+  readonly throughput: number;
+  /** One entry per worker slot used so far (AntFlow's worker states). */
+  readonly workers: readonly WorkerState[];
 }
 
-/** A snapshot of a run, from {@linkcode Flow.stats}. */
+/**
+ * A snapshot of a run, from {@linkcode Flow.stats}. Item counts are in source
+ * items (a batch of 32 counts 32; an element of a flattened item counts its
+ * share), so at every moment
+ * `itemsIn === itemsOut + skipped + filtered + cancelled + inFlight`.
+ */
 export interface FlowStats {
   /** Milliseconds since `run()`. */
   readonly elapsedMs: number;
   /** Items read from the source. */
   readonly itemsIn: number;
-  /** Results taken by the consumer. */
+  /** Items whose results the consumer has taken. */
   readonly itemsOut: number;
+  /** Items that failed for good (skipped, substituted, or failing the run). */
+  readonly failed: number;
+  /** Items skipped by `onError` (one `flow.failures` record each, in source items). */
+  readonly skipped: number;
   /** Items dropped by `filter` (or flattened to nothing). */
   readonly filtered: number;
-  /** Stage calls running now, all stages together. */
+  /** Items dropped because the run was cancelled or failed. */
+  readonly cancelled: number;
+  /** Items read and not yet out, skipped, filtered or cancelled. */
   readonly inFlight: number;
+  /** Values yielded to the consumer (a batch is one value). */
+  readonly results: number;
+  /** Stage calls running now, all stages together. */
+  readonly running: number;
   /** Whether the run has settled. */
   readonly done: boolean;
+  /** Time from reading an item to the consumer taking its result. */
+  readonly latency: LatencyStats;
   /** Per-stage counters, in pipeline order. */
   readonly stages: readonly StageStats[];
 }
@@ -145,6 +252,7 @@ export class Flow<O> extends EventTarget
       id,
       bufferSize = DEFAULT_BUFFER_SIZE,
       context,
+      progressIntervalMs = DEFAULT_PROGRESS_INTERVAL_MS,
     } = options ?? {};
     assertOneOf("order", order, ["input", "completion"] as const);
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -154,6 +262,12 @@ export class Flow<O> extends EventTarget
     }
     if (id !== undefined) assertFunction("id", id);
     assertInteger("bufferSize", bufferSize, 0, true);
+    assertDuration("progressIntervalMs", progressIntervalMs);
+    if (progressIntervalMs === 0) {
+      throw new RangeError(
+        "'progressIntervalMs' must be a finite number > 0: current value is 0",
+      );
+    }
     const specs: NamedSpec[] = pipeline.stages.map((stage, i) => ({
       spec: stage.spec,
       name: pipeline.names[i],
@@ -164,7 +278,76 @@ export class Flow<O> extends EventTarget
       id,
       bufferSize,
       context,
+      target: this,
+      failures: this.failures,
+      progressIntervalMs,
     });
+  }
+
+  /**
+   * Listens to an event of the run; see {@linkcode FlowEventMap}. Events are
+   * dispatched only once a listener was added: without one they cost nothing.
+   *
+   * @param type The event name.
+   * @param listener The listener.
+   * @param options The standard listener options.
+   */
+  override addEventListener<K extends keyof FlowEventMap>(
+    type: K,
+    listener: (this: Flow<O>, event: FlowEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /**
+   * Listens to any event (the generic `EventTarget` signature).
+   *
+   * @param type The event name.
+   * @param listener The listener.
+   * @param options The standard listener options.
+   */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+    if (listener !== null) this.#engine.listen(type);
+  }
+
+  /**
+   * Removes a listener added with `addEventListener`.
+   *
+   * @param type The event name.
+   * @param listener The listener.
+   * @param options The standard listener options.
+   */
+  override removeEventListener<K extends keyof FlowEventMap>(
+    type: K,
+    listener: (this: Flow<O>, event: FlowEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Removes a listener (the generic `EventTarget` signature).
+   *
+   * @param type The event name.
+   * @param listener The listener.
+   * @param options The standard listener options.
+   */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
   }
 
   #claim(how: string): void {
@@ -303,15 +486,6 @@ export class Flow<O> extends EventTarget
    * ```
    */
   stats(): FlowStats {
-    const s = this.#engine.stats();
-    return {
-      elapsedMs: Date.now() - s.startedAt,
-      itemsIn: s.itemsIn,
-      itemsOut: s.itemsOut,
-      filtered: s.filtered,
-      inFlight: s.inFlight,
-      done: s.done,
-      stages: s.stages,
-    };
+    return this.#engine.stats();
   }
 }

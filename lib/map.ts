@@ -1,9 +1,38 @@
+import type { RetryOptions } from "./retry.ts";
 import type { Stage, TaskFn } from "./stage.ts";
 import type { TaskContext } from "./types.ts";
 import { assertFunction, readMapOptions } from "./_validate.ts";
 
 /** One step of a multi-task stage: `(item, ctx) => value | Promise<value>`. */
 export type Task<I, O> = (item: I, ctx: TaskContext) => O | PromiseLike<O>;
+
+/** What an `onError` handler decides for an item that failed for good. */
+export type ErrorDecision = "fail" | "skip" | { value: unknown };
+
+/**
+ * What a stage does with an item that failed for good (after its retries):
+ * `"fail"` rejects the run with a `PipelineError` and cancels the rest;
+ * `"skip"` drops the item, records it in `flow.failures` and fires
+ * `"skipped"`; a handler decides per error (sync or async), and may return
+ * `{ value }` to use in place of the result. A handler that throws fails the
+ * run with that error as `cause`.
+ */
+export type OnError =
+  | "fail"
+  | "skip"
+  | ((
+    error: unknown,
+    item: unknown,
+    ctx: TaskContext,
+  ) => ErrorDecision | PromiseLike<ErrorDecision>);
+
+/** The `rateLimit` option: at most `limit` starts in any `intervalMs` window. */
+export interface RateLimit {
+  /** Starts allowed per sliding window. */
+  limit: number;
+  /** Window length in milliseconds. */
+  intervalMs: number;
+}
 
 /** Options of {@linkcode map} and {@linkcode filter}. */
 export interface MapOptions {
@@ -20,6 +49,31 @@ export interface MapOptions {
    * @default {1}
    */
   concurrency?: number;
+  /**
+   * Retry failed calls with exponential backoff and full jitter; see
+   * {@linkcode RetryOptions}. A worker waiting out a backoff gives its slot
+   * to other items meanwhile.
+   * @default {undefined}
+   */
+  retry?: RetryOptions;
+  /**
+   * Time limit per attempt: `ctx.signal` aborts and the attempt fails with a
+   * `TimeoutError` (then retry and `onError` apply as to any error). The
+   * worker slot is held until the call returns, so pass `ctx.signal` on.
+   * @default {undefined}
+   */
+  timeoutMs?: number;
+  /**
+   * What to do with an item that failed for good; see {@linkcode OnError}.
+   * @default {"fail"}
+   */
+  onError?: OnError;
+  /**
+   * At most `limit` call starts (retries included) in any sliding window of
+   * `intervalMs`: no bursts at window edges.
+   * @default {undefined}
+   */
+  rateLimit?: RateLimit;
 }
 
 /**
@@ -109,6 +163,7 @@ export function map(
     assertFunction("fn", fn);
     fns = [fn as TaskFn];
   }
-  const { name, concurrency } = readMapOptions(options);
-  return { spec: Object.freeze({ kind: "map", name, concurrency, fns }) };
+  return {
+    spec: Object.freeze({ kind: "map", fns, ...readMapOptions(options) }),
+  };
 }

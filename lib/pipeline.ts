@@ -32,6 +32,11 @@ export interface RunOptions<I> {
   bufferSize?: number;
   /** Side inputs for this run, passed to every call as `ctx.context`. */
   context?: unknown;
+  /**
+   * Cadence of `"progress"` events, while someone listens to them.
+   * @default {250}
+   */
+  progressIntervalMs?: number;
 }
 
 /** A `{ writable, readable }` pair, for `ReadableStream.prototype.pipeThrough`. */

@@ -1,3 +1,5 @@
+import type { OnError, RateLimit } from "./map.ts";
+import type { RetryPolicy } from "./retry.ts";
 import type { TaskContext } from "./types.ts";
 
 /** A stage function: receives the item and the task context. */
@@ -14,6 +16,14 @@ export interface MapSpec {
   readonly concurrency: number;
   /** Functions run in sequence on one item inside one worker slot. */
   readonly fns: readonly TaskFn[];
+  /** Retry policy with defaults filled in, if any. */
+  readonly retry: RetryPolicy | undefined;
+  /** Time limit per attempt, if any. */
+  readonly timeoutMs: number | undefined;
+  /** What to do with an item that failed for good. */
+  readonly onError: OnError;
+  /** Start-rate limit, if any. */
+  readonly rateLimit: RateLimit | undefined;
 }
 
 /** The description of a `batch` stage, read by the scheduler. */

@@ -30,3 +30,16 @@ Deno.test("Fifo clear() drops every value", () => {
   q.push("a");
   assert.equal(q.shift(), "a");
 });
+
+Deno.test("Fifo unshift() puts a value at the front, across growth", () => {
+  const q = new Fifo<number>();
+  for (let i = 0; i < 10; i++) q.push(i);
+  for (let i = 0; i < 5; i++) q.shift();
+  for (let i = 100; i < 120; i++) q.unshift(i); // wraps and grows
+  const out: number[] = [];
+  for (let v = q.shift(); v !== undefined; v = q.shift()) out.push(v);
+  const expected = [];
+  for (let i = 119; i >= 100; i--) expected.push(i);
+  expected.push(5, 6, 7, 8, 9);
+  assert.deepEqual(out, expected);
+});

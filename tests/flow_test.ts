@@ -217,7 +217,7 @@ Deno.test("run() bufferSize bounds the calls in flight of a concurrency: Infinit
   await ticks();
   assert.equal(probe.pulled, 10);
   assert.equal(inFlight, 10);
-  assert.equal(flow.stats().inFlight, 10);
+  assert.equal(flow.stats().running, 10);
   const stopped = flow.abort();
   gate.resolve();
   await stopped;
@@ -880,7 +880,7 @@ Deno.test("Flow [Symbol.asyncDispose] (await using) cancels the run and waits fo
   {
     await using flow = p.run(source);
     await until(() => started === 2, "2 calls in flight");
-    assert.equal(flow.stats().inFlight, 2);
+    assert.equal(flow.stats().running, 2);
   }
   events.push("scope exited");
   assert.deepEqual(events, ["returned", "returned", "scope exited"]);
@@ -911,7 +911,7 @@ Deno.test("Flow.readable: reader.cancel() cancels the run and resolves after in-
   }, { concurrency: 3 })).run(source);
   const reader = flow.readable.getReader();
   assert.deepEqual(await reader.read(), { done: false, value: 0 });
-  await until(() => flow.stats().inFlight === 3, "3 calls in flight");
+  await until(() => flow.stats().running === 3, "3 calls in flight");
   const pending = reader.read(); // waits for item 1
   await reader.cancel("not interested");
   events.push("cancel resolved");
@@ -1000,7 +1000,8 @@ Deno.test("Flow.stats() reports calls in flight and items read during a run", as
   await ticks();
   const s = flow.stats();
   assert.equal(s.done, false);
-  assert.equal(s.inFlight, 3);
+  assert.equal(s.running, 3);
+  assert.equal(s.inFlight, s.itemsIn); // every item read is still in the run
   assert.equal(s.stages[0].inFlight, 3);
   assert.equal(s.stages[1].inFlight, 0);
   assert.equal(s.itemsIn, probe.pulled);
