@@ -700,7 +700,20 @@ export class Scheduler {
     signal: AbortSignal,
     step = -1,
   ): unknown {
-    const ctx: TaskContext = {
+    const ctx = this.#ctx(st, t, workerId, signal);
+    const fns = st.fns;
+    if (step >= 0) return fns[step](value, ctx);
+    return fns.length === 1 ? fns[0](value, ctx) : runSequence(fns, value, ctx);
+  }
+
+  /** The context of a call (or of a `retryIf` / `onError` decision) on `t`. */
+  #ctx(
+    st: WorkStage,
+    t: Token,
+    workerId: number,
+    signal: AbortSignal,
+  ): TaskContext {
+    return {
       signal,
       workerId,
       itemId: t.id,
@@ -709,9 +722,6 @@ export class Scheduler {
       stage: st.name,
       context: this.#config.context,
     };
-    const fns = st.fns;
-    if (step >= 0) return fns[step](value, ctx);
-    return fns.length === 1 ? fns[0](value, ctx) : runSequence(fns, value, ctx);
   }
 
   /** A call on `t` succeeded: its result moves on (or is filtered out). */
@@ -905,15 +915,7 @@ export class Scheduler {
     const retry = st.retry;
     if (retry === undefined || t.attempt >= retry.attempts) return undefined;
     try {
-      const ctx: TaskContext = {
-        signal: this.#signal,
-        workerId,
-        itemId: t.id,
-        index: t.index,
-        attempt: t.attempt,
-        stage: st.name,
-        context: this.#config.context,
-      };
+      const ctx = this.#ctx(st, t, workerId, this.#signal);
       if (!retry.retryIf(error, ctx)) return undefined;
     } catch (thrown) {
       return { error: thrown };
@@ -954,15 +956,7 @@ export class Scheduler {
     let decision: ErrorDecision | unknown = st.onError;
     let cause = error;
     if (typeof decision === "function") {
-      const ctx: TaskContext = {
-        signal: this.#signal,
-        workerId,
-        itemId: t.id,
-        index: t.index,
-        attempt: t.attempt,
-        stage: st.name,
-        context: this.#config.context,
-      };
+      const ctx = this.#ctx(st, t, workerId, this.#signal);
       try {
         decision = await (st.onError as Exclude<OnError, string>)(
           error,
