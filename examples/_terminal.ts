@@ -1,21 +1,21 @@
 // A one-line progress display for the examples (not part of the library).
-// On a terminal: one line redrawn in place (`\r` + ANSI clear-line). Piped or
-// redirected: a plain line at most every second, or at each quarter done.
-
-/** What the progress line shows, read again at every redraw. */
-export interface ProgressSnapshot {
-  /** Results delivered to the consumer so far. */
-  done: number;
-  /** Calls running now. */
-  inFlight: number;
-  /** Calls finished but not delivered yet (waiting for an earlier item). */
-  heldBack: number;
-  /** Milliseconds since the run started. */
-  elapsedMs: number;
-}
+// The line is sluice's own `formatProgress()`, plus a few fields of the
+// example's when they fit. On a terminal: one line redrawn in place (`\r` +
+// ANSI clear-line), never wider than the terminal. Piped or redirected: a
+// plain line at most every second, or at each quarter done.
+import { type FlowStats, formatProgress } from "../mod.ts";
 
 /** Options of {@linkcode watchProgress}. */
 export interface WatchOptions {
+  /** What is running, at the start of the line. */
+  label: string;
+  /** How many items the run has. */
+  total: number;
+  /**
+   * Fields to append, e.g. `" · 10 running"`; left out when the line would
+   * not fit the terminal.
+   */
+  extra?: (stats: FlowStats) => string;
   /**
    * Redraw in place (a terminal) or print plain lines.
    * @default {Deno.stdout.isTerminal()}
@@ -28,9 +28,16 @@ export interface WatchOptions {
   plainEveryMs?: number;
 }
 
+/** A running progress display; `stop()` draws the final line. */
+export interface ProgressWatch {
+  /** Stops redrawing and prints the final state on its own line. */
+  stop(): void;
+}
+
 const encoder = new TextEncoder();
 const CLEAR_LINE = "\r\x1b[2K";
-const BAR_CELLS = 10;
+/** Labels are padded to this width, so that the lines of several runs align. */
+const LABEL_WIDTH = 12;
 
 function write(text: string): void {
   const bytes = encoder.encode(text);
@@ -48,77 +55,79 @@ function columns(): number {
   }
 }
 
-function bar(fraction: number): string {
-  const full = Math.round(fraction * BAR_CELLS);
-  return `▕${"█".repeat(full)}${"░".repeat(BAR_CELLS - full)}▏`;
-}
+const length = (text: string) => [...text].length;
 
 /**
- * Formats one progress line, e.g.
- * `input order  183/300 ▕██████░░░░▏  61% · 41.2/s · 10 in flight · 7 held · 2.1s`
- * (`held`: finished, waiting to be delivered). Fits 80 columns for labels of
- * up to 12 characters and totals up to 999.
+ * Counters of a run that is not a sluice flow, shaped as {@linkcode FlowStats}
+ * so that `formatProgress()` can show it like the others.
  *
- * @param label What is running, padded to a fixed width.
- * @param total How many items the run has.
- * @param s The counters.
- * @returns The line, without a line break.
+ * @param c Items read and delivered, calls running, elapsed time, settled.
+ * @returns A `FlowStats` with no stages and no latency figures.
  */
-export function formatProgress(
-  label: string,
-  total: number,
-  s: ProgressSnapshot,
-): string {
-  const fraction = total === 0 ? 1 : Math.min(1, s.done / total);
-  const seconds = s.elapsedMs / 1000;
-  const rate = seconds > 0 ? s.done / seconds : 0;
-  const width = String(total).length;
-  let line = `${label.padEnd(12)} ${String(s.done).padStart(width)}/${total} ` +
-    `${bar(fraction)} ${String(Math.floor(fraction * 100)).padStart(3)}% · ` +
-    `${rate.toFixed(rate < 100 ? 1 : 0)}/s · ${s.inFlight} in flight`;
-  if (s.heldBack > 0) line += ` · ${s.heldBack} held`;
-  line += ` · ${seconds.toFixed(1)}s`;
-  return line;
-}
-
-/** A running progress display; `stop()` draws the final line. */
-export interface ProgressWatch {
-  /** Stops redrawing and prints the final state on its own line. */
-  stop(): void;
+export function plainStats(c: {
+  elapsedMs: number;
+  itemsIn: number;
+  itemsOut: number;
+  running: number;
+  done: boolean;
+}): FlowStats {
+  const none = { count: 0, avg: 0, p50: 0, p95: 0, max: 0 };
+  return {
+    ...c,
+    failed: 0,
+    skipped: 0,
+    filtered: 0,
+    cancelled: 0,
+    inFlight: c.itemsIn - c.itemsOut,
+    results: c.itemsOut,
+    latency: none,
+    stages: [],
+  };
 }
 
 /**
  * Redraws a progress line from `read()` until `stop()` is called.
  *
- * @param label What is running.
- * @param total How many items the run has.
- * @param read Returns the current counters.
- * @param options Terminal or plain output.
+ * @param read Returns the run's counters (`flow.stats()`, or
+ * {@linkcode plainStats}).
+ * @param options Label, total, extra fields, terminal or plain output.
  * @returns A handle whose `stop()` prints the final line.
  */
 export function watchProgress(
-  label: string,
-  total: number,
-  read: () => ProgressSnapshot,
-  options: WatchOptions = {},
+  read: () => FlowStats,
+  options: WatchOptions,
 ): ProgressWatch {
-  const { tty = Deno.stdout.isTerminal(), plainEveryMs = 1000 } = options;
-  const width = tty ? columns() - 1 : Infinity;
+  const {
+    label,
+    total,
+    extra,
+    tty = Deno.stdout.isTerminal(),
+    plainEveryMs = 1000,
+  } = options;
+  // One column short of the terminal: a line that reaches the last column may
+  // wrap (on some terminals), and a wrapped line cannot be redrawn.
+  const maxLength = tty ? columns() - 1 : Infinity;
   let lastPrinted = -Infinity;
   let lastQuarter = 0;
 
   const draw = (final: boolean): void => {
     const s = read();
-    const line = formatProgress(label, total, s);
+    let line = formatProgress(s, {
+      total,
+      label: label.padEnd(LABEL_WIDTH),
+      maxLength,
+    });
+    const more = extra?.(s) ?? "";
+    if (length(line) + length(more) <= maxLength) line += more;
     if (tty) {
-      // Never wider than the terminal: a wrapped line cannot be redrawn.
-      write(CLEAR_LINE + [...line].slice(0, width).join(""));
+      write(CLEAR_LINE + line);
       if (final) write("\n");
       return;
     }
     // The 100 % line is the final one, printed once by stop().
-    if (!final && s.done >= total) return;
-    const quarter = total === 0 ? 4 : Math.floor((4 * s.done) / total);
+    const done = s.itemsOut + s.skipped + s.filtered;
+    if (!final && done >= total) return;
+    const quarter = total === 0 ? 4 : Math.floor((4 * done) / total);
     if (
       final || s.elapsedMs - lastPrinted >= plainEveryMs ||
       quarter > lastQuarter

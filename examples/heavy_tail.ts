@@ -18,7 +18,7 @@
  * @module
  */
 import { map, pipeline } from "../mod.ts";
-import { type ProgressSnapshot, watchProgress } from "./_terminal.ts";
+import { plainStats, watchProgress } from "./_terminal.ts";
 
 const CALLS = 300;
 const CONCURRENCY = 10;
@@ -77,29 +77,42 @@ interface Outcome {
   inputOrder: boolean;
 }
 
+/** What the progress line adds to `formatProgress()`'s: calls running, held. */
+const extra = (running: number, held: number) =>
+  ` · ${running} running` + (held > 0 ? ` · ${held} held` : "");
+
 /** (a) The naive way: chunks of 10, each awaited with `Promise.all`. */
 async function runChunks(label: string): Promise<Outcome> {
+  let started = 0;
   let delivered = 0;
   let finished = 0;
-  let inFlight = 0;
+  let running = 0;
+  let settled = false;
   const start = performance.now();
-  const progress = watchProgress(label, CALLS, () => ({
-    done: delivered,
-    inFlight,
-    heldBack: finished - delivered,
-    elapsedMs: performance.now() - start,
-  }));
+  const progress = watchProgress(() =>
+    plainStats({
+      elapsedMs: performance.now() - start,
+      itemsIn: started,
+      itemsOut: delivered,
+      running,
+      done: settled,
+    }), {
+    label,
+    total: CALLS,
+    extra: (s) => extra(s.running, finished - delivered),
+  });
   const results: Reply[] = [];
   let firstResultMs = NaN;
   try {
     for (let i = 0; i < CALLS; i += CONCURRENCY) {
       const chunk = ids.slice(i, i + CONCURRENCY);
+      started += chunk.length;
       const replies = await Promise.all(chunk.map(async (id) => {
-        inFlight++;
+        running++;
         try {
           return await callApi(id);
         } finally {
-          inFlight--;
+          running--;
           finished++;
         }
       }));
@@ -108,6 +121,7 @@ async function runChunks(label: string): Promise<Outcome> {
       delivered += replies.length;
     }
   } finally {
+    settled = true;
     progress.stop();
   }
   const makespanMs = performance.now() - start;
@@ -126,14 +140,12 @@ async function runSluice(
   );
   const start = performance.now();
   const flow = calls.run(ids, { order });
-  const progress = watchProgress(label, CALLS, (): ProgressSnapshot => {
-    const s = flow.stats();
-    return {
-      done: s.itemsOut,
-      inFlight: s.inFlight,
-      heldBack: s.stages[0].completed - s.itemsOut,
-      elapsedMs: s.elapsedMs,
-    };
+  const progress = watchProgress(() => flow.stats(), {
+    label,
+    total: CALLS,
+    // running: calls running now; held: calls done, results not yet delivered
+    // (in input order, waiting for an earlier call).
+    extra: (s) => extra(s.running, s.stages[0].completed - s.itemsOut),
   });
   const results: Reply[] = [];
   let firstResultMs = NaN;
@@ -204,7 +216,8 @@ console.log(
     `${seconds(sum)} of work in all.\n` +
     `  Lower bound max(sum/${CONCURRENCY}, slowest): ${seconds(lowerBound)}; ` +
     `an ideal pool: ${seconds(ideal)}.\n` +
-    `Progress: results delivered/calls; held = finished, not delivered yet.\n`,
+    `Progress: results delivered/calls; running = calls running now; ` +
+    `held = finished, not delivered yet.\n`,
 );
 
 const ROW_NAMES: Record<string, string> = {

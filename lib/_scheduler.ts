@@ -159,6 +159,19 @@ const DONE_RESULT: IteratorResult<never> = Object.freeze({
   value: undefined,
 });
 const NO_ERROR = Symbol("no error");
+// Events are dispatched per type only once someone listens to that type.
+const STARTED = 1;
+const COMPLETED = 2;
+const RETRYING = 4;
+const FAILED = 8;
+const SKIPPED = 16;
+const EVENT_BITS: Record<string, number> = {
+  started: STARTED,
+  completed: COMPLETED,
+  retrying: RETRYING,
+  failed: FAILED,
+  skipped: SKIPPED,
+};
 /**
  * Calls are timed one in 128 (a clock read costs about as much as scheduling
  * an item) unless some stage's calls take longer than this (ms) on average.
@@ -292,7 +305,7 @@ export class Scheduler {
   #closing: Promise<void> | undefined;
 
   // Events: dispatched only once someone listens (no listener, no cost).
-  #listening = false;
+  #listening = 0; // a bit per event type (EVENT_BITS)
   #progressTimer: ReturnType<typeof setInterval> | undefined;
   readonly #backoffTimers = new Set<ReturnType<typeof setTimeout>>();
 
@@ -362,6 +375,9 @@ export class Scheduler {
     for (const st of this.#batchStages) {
       if (st.timer !== undefined) clearTimeout(st.timer);
       st.timer = undefined;
+      st.items = [];
+      st.carrier = null;
+      st.due = false;
     }
     for (const timer of this.#backoffTimers) clearTimeout(timer);
     this.#backoffTimers.clear();
@@ -507,7 +523,8 @@ export class Scheduler {
     this.#held -= t.weight;
     this.#outWeight += t.weight;
     this.#results++;
-    if (t.times !== null) {
+    // bornAt is NaN for tokens timed only from a later stage on.
+    if (t.times !== null && !Number.isNaN(t.times.bornAt)) {
       this.#latency.record(performance.now() - t.times.bornAt);
     }
     return t;
@@ -634,7 +651,11 @@ export class Scheduler {
     } else if (st.running < st.concurrency) {
       this.#startTask(st, t);
     } else {
-      if (t.times !== null) t.times.enteredAt = performance.now();
+      let times = t.times;
+      if (times === null && this.#timeAll) {
+        times = t.times = { bornAt: NaN, enteredAt: 0 };
+      }
+      if (times !== null) times.enteredAt = performance.now();
       st.queue.push(t);
     }
   }
@@ -670,14 +691,12 @@ export class Scheduler {
     st.running++;
     this.#running++;
     const workerId = st.freeIds.length > 0 ? st.freeIds.pop()! : st.nextId++;
-    st.slotToken[workerId] = t;
     if (!st.plain) {
       this.#slowWorker(st, t, workerId);
       return;
     }
-    if (t.times !== null) this.#timeStart(st, t.times, workerId);
     t.attempt = 1;
-    if (this.#listening) this.#emit("started", st, t, workerId);
+    if (!this.#begin(st, t, workerId)) return this.#release(st, workerId);
     let result: unknown;
     try {
       result = this.#call(st, t, workerId, t.value, this.#signal);
@@ -724,12 +743,38 @@ export class Scheduler {
     };
   }
 
+  /**
+   * A call on `t` begins: its timing and `"started"`. False when a listener
+   * stopped the run (then the call must not run).
+   */
+  #begin(st: WorkStage, t: Token, workerId: number): boolean {
+    st.slotToken[workerId] = t;
+    let times = t.times;
+    // Decided at call time: once calls are slow, every one is timed.
+    if (times === null && this.#timeAll) {
+      times = t.times = { bornAt: NaN, enteredAt: 0 };
+    }
+    if (times !== null) this.#timeStart(st, times, workerId);
+    else st.slotSince[workerId] = NaN;
+    if ((this.#listening & STARTED) === 0) return true;
+    this.#emit("started", st, t, workerId);
+    return this.#state === RUNNING;
+  }
+
   /** A call on `t` succeeded: its result moves on (or is filtered out). */
   #handOn(st: WorkStage, t: Token, workerId: number, value: unknown): void {
     st.completed++;
     st.slotToken[workerId] = null;
     if (t.times !== null) this.#timeEnd(st, workerId);
-    if (this.#listening) this.#emit("completed", st, t, workerId);
+    if (this.#listening & COMPLETED) {
+      this.#emit("completed", st, t, workerId);
+      if (this.#state !== RUNNING) return; // a listener stopped the run
+    }
+    this.#pass(st, t, value);
+  }
+
+  /** `value` (a result, or an `onError` substitute) moves on from `st`. */
+  #pass(st: WorkStage, t: Token, value: unknown): void {
     t.attempt = 0;
     if (st.kind === "filter") {
       if (value) this.#forward(t);
@@ -754,10 +799,8 @@ export class Scheduler {
   /** A plain stage's worker that keeps taking queued tokens. Never rejects. */
   async #loop(st: WorkStage, t: Token, workerId: number): Promise<void> {
     for (;;) {
-      st.slotToken[workerId] = t;
-      if (t.times !== null) this.#timeStart(st, t.times, workerId);
       t.attempt = 1;
-      if (this.#listening) this.#emit("started", st, t, workerId);
+      if (!this.#begin(st, t, workerId)) return this.#release(st, workerId);
       let value: unknown;
       try {
         value = await this.#call(st, t, workerId, t.value, this.#signal);
@@ -798,7 +841,8 @@ export class Scheduler {
   async #slowWorker(st: WorkStage, t: Token, workerId: number): Promise<void> {
     for (let next: Token | undefined = t; next !== undefined;) {
       st.slotToken[workerId] = next;
-      // false: the slot was released (a backoff, or the run stopping).
+      st.slotSince[workerId] = NaN; // until the call starts (rate limit)
+      // false: the slot was released (the run is stopping).
       if (!await this.#attempts(st, next, workerId)) return;
       next = this.#state === RUNNING ? st.queue.shift() : undefined;
       if (next === undefined) this.#release(st, workerId);
@@ -807,9 +851,10 @@ export class Scheduler {
   }
 
   /**
-   * Runs `t` through the stage's function(s) until it succeeds, waits for a
-   * retry (releasing the slot), or fails for good. Resolves true while the
-   * worker keeps its slot.
+   * Runs `t` through the stage's function(s) until it succeeds, goes to wait
+   * out a retry backoff (holding no slot: the worker goes on with the next
+   * queued token), or fails for good. Resolves false once the worker has
+   * released its slot.
    */
   async #attempts(st: WorkStage, t: Token, workerId: number): Promise<boolean> {
     const fns = st.fns;
@@ -829,8 +874,10 @@ export class Scheduler {
       }
       // One attempt: the whole sequence, or (scope "task") one function.
       t.attempt++;
-      if (t.times !== null) this.#timeStart(st, t.times, workerId);
-      if (this.#listening) this.#emit("started", st, t, workerId);
+      if (!this.#begin(st, t, workerId)) {
+        this.#release(st, workerId);
+        return false;
+      }
       const input = value;
       let error: unknown;
       let ok = false;
@@ -871,9 +918,8 @@ export class Scheduler {
       const delay = this.#retryDelay(st, t, workerId, error);
       if (typeof delay === "number") {
         t.partial = value;
-        this.#release(st, workerId);
         this.#backoff(st, t, delay);
-        return false;
+        return true;
       }
       if (delay !== undefined) error = delay.error; // retryIf threw
       t.step = 0;
@@ -921,12 +967,15 @@ export class Scheduler {
       return { error: thrown };
     }
     st.retried++;
-    if (this.#listening) this.#emit("retrying", st, t, workerId, error);
+    if (this.#listening & RETRYING) {
+      this.#emit("retrying", st, t, workerId, error);
+    }
     return backoffDelay(retry, t.attempt);
   }
 
   /** Waits out a backoff holding no slot, then `t` re-enters its stage first. */
   #backoff(st: WorkStage, t: Token, delay: number): void {
+    if (this.#state !== RUNNING) return; // a "retrying" listener stopped it
     st.backingOff++;
     const timer = setTimeout(() => {
       this.#backoffTimers.delete(timer);
@@ -942,7 +991,7 @@ export class Scheduler {
   #failed(st: WorkStage, t: Token, workerId: number, error: unknown): void {
     st.failed++;
     this.#failedWeight += t.weight;
-    if (this.#listening) this.#emit("failed", st, t, workerId, error);
+    if (this.#listening & FAILED) this.#emit("failed", st, t, workerId, error);
   }
 
   /** Applies `onError` to an item that failed for good. */
@@ -983,7 +1032,9 @@ export class Scheduler {
         error,
         attempts: t.attempt,
       });
-      if (this.#listening) this.#emit("skipped", st, t, workerId, error);
+      if (this.#listening & SKIPPED) {
+        this.#emit("skipped", st, t, workerId, error);
+      }
       t.attempt = 0;
       this.#drop(t, true);
       return true;
@@ -991,7 +1042,8 @@ export class Scheduler {
     if (
       typeof decision === "object" && decision !== null && "value" in decision
     ) {
-      this.#handOn(st, t, workerId, decision.value);
+      st.slotToken[workerId] = null;
+      this.#pass(st, t, decision.value); // not a "completed" call
       return true;
     }
     if (decision !== "fail") {
@@ -1031,7 +1083,7 @@ export class Scheduler {
 
   /** Someone listens to the flow's events (from now on they are dispatched). */
   listen(type: string): void {
-    this.#listening = true;
+    if (Object.hasOwn(EVENT_BITS, type)) this.#listening |= EVENT_BITS[type];
     if (
       type === "progress" && this.#progressTimer === undefined &&
       this.#state === RUNNING
@@ -1231,7 +1283,7 @@ export class Scheduler {
                 state: "busy",
                 itemId: t.id,
                 index: t.index,
-                since: t.times !== null
+                since: Number.isFinite(st.slotSince[id])
                   ? performance.timeOrigin + st.slotSince[id]
                   : undefined,
               }
