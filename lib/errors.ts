@@ -82,3 +82,37 @@ export class TimeoutError extends Error {
     this.name = "TimeoutError";
   }
 }
+
+/**
+ * The error of a `Batcher.process()` call refused because the queue holds
+ * `maxQueueSize` items and `onFull` is `"reject"`.
+ *
+ * @example
+ * ```ts
+ * import { QueueFullError } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new QueueFullError(100);
+ * assert.equal(error.name, "QueueFullError");
+ * assert.equal(error.maxQueueSize, 100);
+ * ```
+ */
+export class QueueFullError extends Error {
+  /** The `maxQueueSize` that was reached. */
+  readonly maxQueueSize: number;
+
+  /**
+   * Makes a queue-full error.
+   *
+   * @param maxQueueSize The limit that was reached.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(maxQueueSize: number, options?: ErrorOptions) {
+    super(
+      `The queue is full (maxQueueSize: ${maxQueueSize}); the item was not queued`,
+      options,
+    );
+    this.name = "QueueFullError";
+    this.maxQueueSize = maxQueueSize;
+  }
+}
