@@ -1,63 +1,13 @@
 // Helpers of the flow, pipeline and error tests. Every timer started here is
 // cleared or awaited, so the leak sanitizers stay quiet.
 
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+import { sleep } from "./_helpers.ts";
+
+export { type Deferred, deferred, sleep, until } from "./_helpers.ts";
 
 /** Lets pending microtasks and a few rounds of timers run. */
 export async function ticks(rounds = 5): Promise<void> {
   for (let i = 0; i < rounds; i++) await sleep(0);
-}
-
-/** A promise with its `resolve` and `reject` at hand. */
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-  /** Whether `resolve` or `reject` was called. */
-  readonly settled: boolean;
-}
-
-/** Makes a {@linkcode Deferred}. */
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  let settled = false;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = (v) => {
-      settled = true;
-      res(v);
-    };
-    reject = (r) => {
-      settled = true;
-      rej(r);
-    };
-  });
-  return {
-    promise,
-    resolve,
-    reject,
-    get settled() {
-      return settled;
-    },
-  };
-}
-
-/** Polls `condition` every millisecond; throws after `ms` (a hang guard). */
-export async function until(
-  condition: () => boolean,
-  message: string,
-  ms = 5000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${message}`);
-    }
-    await sleep(1);
-  }
 }
 
 /**

@@ -20,17 +20,43 @@ export interface Deferred<T> {
   promise: Promise<T>;
   resolve(value: T): void;
   reject(reason: unknown): void;
+  /** Whether `resolve` or `reject` was called. */
+  readonly settled: boolean;
 }
 
 /** Makes a {@linkcode Deferred}. */
 export function deferred<T = void>(): Deferred<T> {
   let resolve!: (value: T) => void;
   let reject!: (reason: unknown) => void;
+  let settled = false;
   const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
+    resolve = (v) => {
+      settled = true;
+      res(v);
+    };
+    reject = (r) => {
+      settled = true;
+      rej(r);
+    };
   });
-  return { promise, resolve, reject };
+  return {
+    promise,
+    resolve,
+    reject,
+    get settled() {
+      return settled;
+    },
+  };
+}
+
+/** Settles (rejects) only when `signal` aborts, with its reason. */
+export function untilAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), {
+      once: true,
+    });
+  });
 }
 
 /**
@@ -60,7 +86,7 @@ export async function withTimeout<T>(
 export async function until(
   condition: () => boolean,
   message: string,
-  ms = 3000,
+  ms = 5000,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {

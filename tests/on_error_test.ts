@@ -24,19 +24,10 @@ import {
   sleep,
   tick,
   until,
+  untilAborted,
   withTimeout,
 } from "./_helpers.ts";
 import { isSettled, rejection } from "./_flow_helpers.ts";
-
-/** Settles (rejects) only when `signal` aborts, with its reason. */
-function untilAborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), {
-      once: true,
-    });
-  });
-}
 
 /** `itemsIn === itemsOut + skipped + filtered + cancelled + inFlight`. */
 function assertBalanced(s: FlowStats, when: string): void {

@@ -10,18 +10,8 @@ import {
   type TaskContext,
   TimeoutError,
 } from "../mod.ts";
-import { range, sleep, until, withTimeout } from "./_helpers.ts";
+import { range, sleep, until, untilAborted, withTimeout } from "./_helpers.ts";
 import { rejection } from "./_flow_helpers.ts";
-
-/** Settles (rejects) only when `signal` aborts, with its reason. */
-function untilAborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), {
-      once: true,
-    });
-  });
-}
 
 Deno.test("map() timeoutMs aborts the attempt's ctx.signal with a TimeoutError and fails the attempt with it", async () => {
   let signal: AbortSignal | undefined;
