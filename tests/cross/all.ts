@@ -1,0 +1,14 @@
+// Every shared case, from every case file: what each runtime adapter runs.
+import { cases as core } from "./cases.ts";
+import type { Case } from "./_check.ts";
+
+export { type Case, type CaseResult, type Lib, runCase } from "./_check.ts";
+
+/** All cases, in a stable order; names are unique. */
+export const cases: Case[] = [...core];
+
+const names = new Set<string>();
+for (const c of cases) {
+  if (names.has(c.name)) throw new Error(`duplicate case name: ${c.name}`);
+  names.add(c.name);
+}
