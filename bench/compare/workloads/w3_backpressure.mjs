@@ -1,0 +1,266 @@
+// W3, backpressure: `--n` items (1,000,000) from a lazy async generator,
+// through a concurrent map (`async (x) => x * 2`, concurrency 16), into a slow
+// consumer: it takes each value at once but, every 1,000 values, waits 1 ms
+// (a sink that flushes in chunks), so on average it is slower than the
+// producer. Reported: wall time, the largest read-ahead (items pulled from the
+// generator minus items the consumer has taken; a value on its way to the
+// consumer counts as not yet taken), RSS growth (the largest RSS seen,
+// sampled at each flush, minus the RSS after a warm-up and a GC), and late
+// growth (the largest RSS of the second half of the run minus that of the
+// first half: about 0 when memory is flat, about the first half's growth when
+// it grows with the input). One run per process.
+import process from "node:process";
+import {
+  args,
+  expected,
+  gc,
+  loadSluice,
+  main,
+  now,
+  numArg,
+  range,
+  Sink,
+  sleep,
+  verify,
+} from "../common.mjs";
+import { mapStream, orderedWindow } from "../hand.mjs";
+
+const N = numArg("n", 1_000_000);
+const C = 16;
+const FLUSH_EVERY = 1000;
+// deno-lint-ignore require-await
+const fn = async (x) => x * 2;
+const at = (k) => 2 * k;
+
+let pulled = 0;
+let maxAhead = 0;
+let sink = new Sink(null);
+let maxRss = 0; // over the whole run
+let maxRssFirstHalf = 0;
+let half = Infinity;
+
+/** The lazy source: counts what it hands out, and the read-ahead. */
+async function* source(n) {
+  for (let i = 0; i < n; i++) {
+    pulled++;
+    const ahead = pulled - sink.count;
+    if (ahead > maxAhead) maxAhead = ahead;
+    yield i;
+  }
+}
+
+/**
+ * The slow consumer: returns a promise (to be awaited) every FLUSH_EVERY
+ * values, undefined otherwise.
+ */
+function consume(v) {
+  sink.add(v);
+  if (sink.count % FLUSH_EVERY !== 0) return undefined;
+  const rss = process.memoryUsage().rss;
+  if (rss > maxRss) maxRss = rss;
+  if (sink.count <= half && rss > maxRssFirstHalf) maxRssFirstHalf = rss;
+  return sleep(1);
+}
+
+/** `for await` into the slow consumer. */
+async function drain(iterable) {
+  for await (const v of iterable) {
+    const p = consume(v);
+    if (p !== undefined) await p;
+  }
+}
+
+const sluiceCase = (order, bufferSize) => ({
+  id: `sluice-${order}${bufferSize ? `-buffer-${bufferSize}` : ""}`,
+  lib: "sluice",
+  label: `sluice \`for await\`${
+    bufferSize ? `, \`bufferSize: ${bufferSize}\`` : ""
+  }`,
+  order,
+  consume: "stream",
+  role: "sluice",
+  setup: async () => {
+    const { map, pipeline } = await loadSluice();
+    const p = pipeline(map(fn, { concurrency: C }));
+    return (src) => drain(p.run(src, { order, bufferSize }));
+  },
+});
+
+const cases = [
+  {
+    id: "loop",
+    lib: "floor",
+    label: "sequential loop: `for await` source, `await fn(x)`",
+    order: "input",
+    consume: "loop",
+    role: "floor",
+    setup: () => async (src) => {
+      for await (const x of src) {
+        const p = consume(await fn(x));
+        if (p !== undefined) await p;
+      }
+    },
+  },
+  sluiceCase("input"),
+  sluiceCase("completion"),
+  sluiceCase("input", 64),
+  {
+    id: "p-map-iterable",
+    lib: "p-map",
+    label: "`pMapIterable`",
+    order: "input",
+    consume: "stream",
+    role: "peer",
+    setup: async () => {
+      const { pMapIterable } = await import("p-map");
+      return (src) => drain(pMapIterable(src, fn, { concurrency: C }));
+    },
+  },
+  {
+    id: "p-map-iterable-unordered",
+    lib: "p-map",
+    label: "`pMapIterable`, `preserveOrder: false`",
+    order: "completion",
+    consume: "stream",
+    role: "peer",
+    setup: async () => {
+      const { pMapIterable } = await import("p-map");
+      return (src) =>
+        drain(pMapIterable(src, fn, { concurrency: C, preserveOrder: false }));
+    },
+  },
+  {
+    id: "p-map",
+    lib: "p-map",
+    label: "`pMap` (materialises, then the consumer)",
+    order: "input",
+    consume: "array",
+    role: "peer",
+    setup: async () => {
+      const { default: pMap } = await import("p-map");
+      return async (src) => {
+        for (const v of await pMap(src, fn, { concurrency: C })) {
+          const p = consume(v);
+          if (p !== undefined) await p;
+        }
+      };
+    },
+  },
+  {
+    id: "rxjs-merge-map",
+    lib: "rxjs",
+    label: "`mergeMap(fn, 16)` → `concatMap(consume)`",
+    order: "completion",
+    consume: "callback",
+    role: "peer",
+    setup: async () => {
+      const { concatMap, from, mergeMap } = await import("rxjs");
+      const none = [0];
+      return (src) =>
+        new Promise((resolve, reject) => {
+          from(src).pipe(
+            mergeMap(fn, C),
+            concatMap((v) => consume(v) ?? none),
+          ).subscribe({ error: reject, complete: resolve });
+        });
+    },
+  },
+  ...[false, true].map((unordered) => ({
+    id: unordered ? "effect-stream-unordered" : "effect-stream",
+    lib: "effect",
+    label: unordered
+      ? "`Stream.mapEffect`, `unordered: true`"
+      : "`Stream.mapEffect`",
+    order: unordered ? "completion" : "input",
+    consume: "stream",
+    role: "peer",
+    setup: async () => {
+      const { Effect, Stream } = await import("effect");
+      return (src) =>
+        Effect.runPromise(
+          Stream.fromAsyncIterable(src, (e) => e).pipe(
+            Stream.mapEffect((x) => Effect.promise(() => fn(x)), {
+              concurrency: C,
+              unordered,
+            }),
+            Stream.runForEach((v) => {
+              const p = consume(v);
+              return p === undefined ? Effect.void : Effect.promise(() => p);
+            }),
+          ),
+        );
+    },
+  })),
+  {
+    id: "streaming-iterables-parallel-map",
+    lib: "streaming-iterables",
+    label: "`parallelMap`",
+    order: "input",
+    consume: "stream",
+    role: "peer",
+    setup: async () => {
+      const { parallelMap } = await import("streaming-iterables");
+      return (src) => drain(parallelMap(C, fn, src));
+    },
+  },
+  {
+    id: "streaming-iterables-transform",
+    lib: "streaming-iterables",
+    label: "`transform`",
+    order: "completion",
+    consume: "stream",
+    role: "peer",
+    setup: async () => {
+      const { transform } = await import("streaming-iterables");
+      return (src) => drain(transform(C, fn, src));
+    },
+  },
+  {
+    id: "hand-window",
+    lib: "hand-written",
+    label: "ordered window of 16 (async generator)",
+    order: "input",
+    consume: "stream",
+    role: "peer",
+    setup: () => (src) => drain(orderedWindow(src, fn, C)),
+  },
+  {
+    id: "web-streams-transform",
+    lib: "Web Streams",
+    label: "`ReadableStream.from` → async `TransformStream`",
+    order: "input",
+    consume: "stream",
+    role: "peer",
+    setup: () => (src) =>
+      drain(ReadableStream.from(src).pipeThrough(mapStream(fn))),
+  },
+];
+
+await main(cases, async (c) => {
+  const body = await c.setup();
+  const ordered = c.order === "input";
+  // Warm-up: 20,000 items the same way.
+  sink = new Sink(null);
+  await body(source(20_000));
+  pulled = maxAhead = 0;
+  sink = new Sink(ordered ? at : null);
+  gc();
+  await sleep(10);
+  gc();
+  const rss0 = process.memoryUsage().rss;
+  maxRss = maxRssFirstHalf = rss0;
+  half = N / 2;
+  const start = now();
+  await body(source(N));
+  const ms = now() - start;
+  const error = verify(sink, expected(range(N).map((x) => 2 * x)), { ordered });
+  if (error) throw new Error(error);
+  return {
+    n: N,
+    quick: !!args.quick,
+    ms,
+    readAhead: maxAhead,
+    rssGrowthMB: (maxRss - rss0) / 2 ** 20,
+    rssLateGrowthMB: (maxRss - maxRssFirstHalf) / 2 ** 20,
+  };
+});

@@ -1,0 +1,134 @@
+// W6, request coalescing: `--n` (100,000) concurrent single-item calls, made
+// in one synchronous loop and awaited with `Promise.all`, coalesced into bulk
+// calls of up to 100 by `async (keys) => keys.map((k) => k * 2)`: sluice's
+// Batcher against dataloader. Floors: the sequential `await fn(x)` loop and
+// `Promise.all` over direct calls (no batching at all).
+import {
+  args,
+  expected,
+  loadSluice,
+  main,
+  numArg,
+  range,
+  Sink,
+  timeIterations,
+  verify,
+} from "../common.mjs";
+
+const N = numArg("n", 100_000);
+const SIZE = 100;
+// deno-lint-ignore require-await
+const fn = async (x) => x * 2;
+// deno-lint-ignore require-await
+const bulk = async (keys) => keys.map((k) => k * 2);
+
+const items = range(N);
+const want = expected(items.map((x) => 2 * x));
+const at = (k) => 2 * k;
+
+function fold(values) {
+  const sink = new Sink(at);
+  sink.addAll(values);
+  return sink;
+}
+
+const batcherCase = (concurrency) => ({
+  id: `sluice-batcher-${concurrency === Infinity ? "unbounded" : concurrency}`,
+  lib: "sluice",
+  label: `\`Batcher\`, \`maxSize: 100\`, \`concurrency: ${concurrency}\``,
+  order: "input",
+  consume: "array",
+  role: "sluice",
+  setup: async () => {
+    const { Batcher } = await loadSluice();
+    if (typeof Batcher !== "function") {
+      throw new Error("Batcher not available in this build of sluice");
+    }
+    return async () => {
+      const batcher = new Batcher(bulk, { maxSize: SIZE, concurrency });
+      const out = await Promise.all(items.map((x) => batcher.process(x)));
+      await batcher.close();
+      return fold(out);
+    };
+  },
+});
+
+const cases = [
+  {
+    id: "loop",
+    lib: "floor",
+    label: "sequential `await fn(x)` loop",
+    order: "input",
+    consume: "loop",
+    role: "floor",
+    setup: () => async () => {
+      const sink = new Sink(at);
+      for (const x of items) sink.add(await fn(x));
+      return sink;
+    },
+  },
+  {
+    id: "promise-all",
+    lib: "floor",
+    label: "`Promise.all` of direct calls (no batching)",
+    order: "input",
+    consume: "array",
+    role: "reference",
+    setup: () => async () => fold(await Promise.all(items.map(fn))),
+  },
+  batcherCase(Infinity),
+  batcherCase(1),
+  {
+    id: "dataloader",
+    lib: "dataloader",
+    label: "`DataLoader`, `maxBatchSize: 100`, `cache: false`",
+    order: "input",
+    consume: "array",
+    role: "peer",
+    setup: async () => {
+      const { default: DataLoader } = await import("dataloader");
+      return async () => {
+        const loader = new DataLoader(bulk, {
+          maxBatchSize: SIZE,
+          cache: false,
+        });
+        return fold(await Promise.all(items.map((x) => loader.load(x))));
+      };
+    },
+  },
+  {
+    id: "dataloader-default",
+    lib: "dataloader",
+    label: "`DataLoader`, default options (cache on, one batch per tick)",
+    order: "input",
+    consume: "array",
+    role: "peer",
+    setup: async () => {
+      const { default: DataLoader } = await import("dataloader");
+      return async () => {
+        const loader = new DataLoader(bulk);
+        return fold(await Promise.all(items.map((x) => loader.load(x))));
+      };
+    },
+  },
+];
+
+await main(cases, async (c) => {
+  const once = await c.setup();
+  const { ms, samples } = await timeIterations(
+    once,
+    (sink) => verify(sink, want, { ordered: true }),
+    {
+      warmup: numArg("warmup", 5),
+      iters: numArg("iters", 10),
+      budgetMs: numArg("budget", 5000),
+    },
+  );
+  return {
+    n: N,
+    ms,
+    samples,
+    perSecond: N / (ms / 1000),
+    quick: !!args.quick,
+  };
+});
