@@ -18,6 +18,7 @@
  *
  * @module
  */
+export * from "./lib/as_completed.ts";
 export * from "./lib/batch.ts";
 export * from "./lib/errors.ts";
 export * from "./lib/filter.ts";
@@ -25,6 +26,7 @@ export * from "./lib/flatten.ts";
 export * from "./lib/flow.ts";
 export * from "./lib/map.ts";
 export * from "./lib/pipeline.ts";
+export * from "./lib/pool.ts";
 export * from "./lib/progress.ts";
 export * from "./lib/retry.ts";
 export * from "./lib/stage.ts";

@@ -1,0 +1,1364 @@
+import { TimeoutError } from "./errors.ts";
+import type { RateLimit } from "./map.ts";
+import {
+  backoffDelay,
+  readRetry,
+  type RetryOptions,
+  type RetryPolicy,
+} from "./retry.ts";
+import type { TaskContext } from "./types.ts";
+import { Fifo } from "./_fifo.ts";
+import { PriorityQueue, type QueueEntry } from "./_priority_queue.ts";
+import { RateLimiter, readRateLimit } from "./_rate_limiter.ts";
+import {
+  assertDuration,
+  assertFunction,
+  assertInteger,
+  assertOneOf,
+  assertOptions,
+  show,
+} from "./_validate.ts";
+
+/**
+ * Options of {@linkcode Pool}.
+ *
+ * @example Ten slots, retries, a deadline per attempt, a rate limit
+ * ```ts
+ * import { Pool, type PoolOptions } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PoolOptions = {
+ *   concurrency: 10,
+ *   retry: { attempts: 3, delayMs: 1 },
+ *   timeoutMs: 5_000,
+ *   rateLimit: { limit: 100, intervalMs: 1_000 },
+ * };
+ * await using pool = new Pool(options);
+ * let calls = 0;
+ * const flaky = () => {
+ *   if (++calls < 3) throw new Error("503");
+ *   return "ok";
+ * };
+ * assert.equal(await pool.submit(flaky), "ok");
+ * assert.equal(calls, 3);
+ * ```
+ */
+export interface PoolOptions {
+  /**
+   * Worker slots: never more tasks running at once than this. Each slot has a
+   * stable `ctx.workerId`, `0` to `concurrency - 1`. `Infinity` is allowed.
+   * @default {1}
+   */
+  concurrency?: number;
+  /**
+   * At most `limit` task starts (retries included) in any sliding window of
+   * `intervalMs`: no bursts at window edges.
+   * @default {undefined}
+   */
+  rateLimit?: RateLimit;
+  /**
+   * Retry failed tasks with exponential backoff and full jitter; see
+   * {@linkcode RetryOptions} (`scope` does not apply to a pool). A task waiting
+   * out a backoff holds no slot; it then goes back into the queue with its
+   * priority and its original place among equal priorities, so it runs before
+   * tasks submitted after it.
+   * @default {undefined}
+   */
+  retry?: RetryOptions;
+  /**
+   * Time limit per attempt: `ctx.signal` aborts with a `TimeoutError` and the
+   * attempt fails with it (then `retry` applies as to any error). The slot is
+   * held until the function returns, so pass `ctx.signal` on.
+   * @default {undefined}
+   */
+  timeoutMs?: number;
+  /**
+   * Aborting it is `close({ cancelPending: true })` with the signal's reason:
+   * queued tasks reject with it and running ones see their `ctx.signal` abort.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of {@linkcode Pool.prototype.run}.
+ *
+ * @example An urgent task goes ahead of the queue
+ * ```ts
+ * import { Pool, type PoolRunOptions } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({ concurrency: 1 });
+ * pool.pause();
+ * const order: string[] = [];
+ * const normal = pool.run(() => order.push("normal"));
+ * const urgent: PoolRunOptions = { priority: 1 };
+ * const first = pool.run(() => order.push("urgent"), urgent);
+ * pool.resume();
+ * await Promise.all([normal, first]);
+ * assert.deepEqual(order, ["urgent", "normal"]);
+ * ```
+ */
+export interface PoolRunOptions {
+  /**
+   * Aborting it while the task waits removes it from the queue (its promise
+   * rejects with the signal's reason); while it runs, its `ctx.signal` aborts
+   * with that reason and the promise settles with what the function does; no
+   * retry follows an abort.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Higher runs first; equal priorities run first in, first out. Any finite
+   * number.
+   * @default {0}
+   */
+  priority?: number;
+}
+
+/**
+ * Options of {@linkcode Pool.prototype.map}.
+ *
+ * @example Completion order and a small read-ahead
+ * ```ts
+ * import { Pool, type PoolMapOptions } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({ concurrency: 3 });
+ * const options: PoolMapOptions = { order: "completion", bufferSize: 3 };
+ * const wait = (ms: number) => new Promise((r) => setTimeout(r, ms, ms));
+ * const out: unknown[] = [];
+ * for await (const ms of pool.map(wait, [30, 1, 15], options)) out.push(ms);
+ * assert.deepEqual(out, [1, 15, 30]);
+ * ```
+ */
+export interface PoolMapOptions {
+  /**
+   * `"input"` yields results in input order, each as soon as it and every
+   * earlier one are done; `"completion"` yields each as soon as it is done.
+   * @default {"input"}
+   */
+  order?: "input" | "completion";
+  /**
+   * Aborting it stops the iteration: it rejects with the signal's reason, the
+   * map's queued tasks are dropped and its running ones see `ctx.signal` abort.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Priority of the map's tasks in the pool's queue; see
+   * {@linkcode PoolRunOptions.priority}.
+   * @default {0}
+   */
+  priority?: number;
+  /**
+   * Read-ahead budget: items read from the input and not yet yielded (running,
+   * queued, or done and waiting for their turn) never exceed this. The same
+   * default as a pipeline run's `bufferSize`, so a slow item does not stall
+   * the others (head-of-line blocking); lower it for big items.
+   * @default {1024}
+   */
+  bufferSize?: number;
+}
+
+/**
+ * Options of {@linkcode Pool.prototype.close}.
+ *
+ * @example Drain, or cancel what has not started
+ * ```ts
+ * import { Pool, type PoolCloseOptions } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const pool = new Pool({ concurrency: 1 });
+ * const running = pool.submit(async () => "done");
+ * const queued = pool.submit(async () => "never");
+ * const options: PoolCloseOptions = { cancelPending: true };
+ * await pool.close(options);
+ * assert.equal(await running, "done");
+ * await assert.rejects(queued, { name: "AbortError" });
+ * ```
+ */
+export interface PoolCloseOptions {
+  /**
+   * `false`: drain (queued tasks still run). `true`: every queued task (and
+   * every task waiting out a retry backoff) rejects at once with a
+   * `DOMException` named `"AbortError"`, and running tasks see their
+   * `ctx.signal` abort with it.
+   * @default {false}
+   */
+  cancelPending?: boolean;
+}
+
+// ---- internals ------------------------------------------------------------
+
+const SUBMIT = 0; // fn(...args)
+const RUN = 1; // fn(ctx)
+const MAP = 2; // fn(item, ctx)
+
+const QUEUED = 0;
+const RUNNING = 1;
+const BACKOFF = 2;
+const DONE = 3;
+
+const OPEN = 0;
+const DRAINING = 1;
+const CANCELLED = 2;
+
+type AnyFn = (...args: unknown[]) => unknown;
+
+/** What a pool tells the `map()` iteration that owns some of its jobs. */
+interface Owner {
+  /** The owner's jobs in the pool's queue (not started, not backing off). */
+  queued: number;
+  /** A job of the owner left the queue, or settled. */
+  notify(job: Job): void;
+}
+
+/** One task: a queue entry, its function, its outcome. One object per task. */
+class Job implements QueueEntry {
+  pos = -1;
+  state = QUEUED;
+  attempt = 0;
+  workerId = -1;
+  resolve: ((value: unknown) => void) | undefined = undefined;
+  reject: ((reason: unknown) => void) | undefined = undefined;
+  /** The listener on `signal` (run() tasks only). */
+  onAbort: (() => void) | undefined = undefined;
+  /** The running attempt's own controller, when it has one. */
+  controller: AbortController | undefined = undefined;
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  owner: Owner | undefined = undefined;
+  /** Outcome, for map() jobs. */
+  ok = false;
+  value: unknown = undefined;
+
+  constructor(
+    readonly kind: number,
+    readonly fn: AnyFn,
+    readonly args: unknown[] | undefined,
+    readonly item: unknown,
+    readonly priority: number,
+    readonly seq: number,
+    readonly index: number,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+}
+
+const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ??
+  (Symbol.for("Symbol.asyncDispose") as typeof Symbol.asyncDispose);
+
+/** `fn(...args)`, without the spread for the common short cases. */
+function apply(fn: AnyFn, args: unknown[]): unknown {
+  switch (args.length) {
+    case 0:
+      return fn();
+    case 1:
+      return fn(args[0]);
+    case 2:
+      return fn(args[0], args[1]);
+    default:
+      return fn(...args);
+  }
+}
+
+function abortError(message: string): DOMException {
+  return new DOMException(message, "AbortError");
+}
+
+function readPriority(priority: unknown): number {
+  if (typeof priority !== "number") {
+    throw new TypeError(
+      `'priority' must be a finite number: current value is ${show(priority)}`,
+    );
+  }
+  if (!Number.isFinite(priority)) {
+    throw new RangeError(
+      `'priority' must be a finite number: current value is ${priority}`,
+    );
+  }
+  return priority;
+}
+
+function assertSignal(value: unknown): void {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw new TypeError(
+      `'signal' must be an AbortSignal: current value is ${show(value)}`,
+    );
+  }
+}
+
+/**
+ * An executor: call async functions with at most `concurrency` running at
+ * once, by priority, with optional retries, per-attempt timeouts and a rate
+ * limit. Calls, not a stream: `submit()` and `run()` return the promise of one
+ * result; `map()` streams the results of a function over an iterable.
+ *
+ * Behaviour where one could wonder:
+ * - A task starts at once (inside `submit()`/`run()`) when a slot is free;
+ *   otherwise it is queued. Higher `priority` first, equal priorities first
+ *   in, first out. Workers keep their slot index (`ctx.workerId`) for good.
+ * - `active` counts running tasks; `pending` counts tasks waiting to start:
+ *   queued, or waiting out a retry backoff. `active + pending` is the number
+ *   of tasks whose promise has not settled.
+ * - `onIdle()` resolves when no task is running, queued or backing off
+ *   (`active + pending === 0`); `onSizeLessThan(n)` when `pending < n`. Both
+ *   resolve at once when already true and never reject.
+ * - `pause()` stops starting tasks; running tasks go on undisturbed (their
+ *   `ctx.signal` does not abort) and retry backoffs keep counting down (the
+ *   task then waits in the queue). `resume()` starts what the free slots allow.
+ * - `close()` stops taking tasks (`submit()`/`run()` then reject with a
+ *   `TypeError`), resumes a paused pool and resolves once every task has
+ *   settled. `close({ cancelPending: true })` rejects every waiting task at
+ *   once and aborts the running ones' `ctx.signal`; a running task's promise
+ *   still settles with what its function does (nothing is left running behind
+ *   a settled promise), and no retry follows.
+ * - Every promise the pool returns settles, whatever happens.
+ * - `await using pool = new Pool(...)` calls `close()` at the end of the scope:
+ *   it drains, like a `concurrent.futures` executor's `with` block.
+ *
+ * @example Priorities: higher first, equal ones first in, first out
+ * ```ts
+ * import { Pool } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({ concurrency: 1 });
+ * const order: string[] = [];
+ * let unblock = () => {};
+ * const blocker = pool.run(() => new Promise<void>((r) => (unblock = r)));
+ * const tasks = [["low", 1], ["critical", 10], ["medium", 5], ["high", 8]] as const;
+ * const done = tasks.map(([name, priority]) =>
+ *   pool.run(() => order.push(name), { priority })
+ * );
+ * unblock();
+ * await Promise.all([blocker, ...done]);
+ * assert.deepEqual(order, ["critical", "high", "medium", "low"]);
+ * ```
+ *
+ * @example Submit, map, close
+ * ```ts
+ * import { Pool } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const pool = new Pool({ concurrency: 4, retry: { attempts: 2, delayMs: 1 } });
+ * const add = async (a: number, b: number) => a + b;
+ * assert.equal(await pool.submit(add, 2, 3), 5);
+ * const out: number[] = [];
+ * for await (const x of pool.map(async (x: number) => x * 10, [1, 2, 3])) {
+ *   out.push(x);
+ * }
+ * assert.deepEqual(out, [10, 20, 30]);
+ * await pool.close();
+ * await assert.rejects(pool.submit(add, 1, 1), TypeError);
+ * ```
+ */
+export class Pool {
+  readonly #concurrency: number;
+  readonly #retry: RetryPolicy | undefined;
+  readonly #timeoutMs: number | undefined;
+  readonly #limiter: RateLimiter | undefined;
+  /** No retry, timeout or rate limit: the fast path. */
+  readonly #plain: boolean;
+  readonly #queue = new PriorityQueue<Job>();
+  /** Aborts on cancel: the `ctx.signal` of tasks without their own. */
+  readonly #controller = new AbortController();
+  readonly #signal: AbortSignal | undefined;
+  #seq = 0;
+  /** Slots in use (running tasks). */
+  #active = 0;
+  /** Tasks whose outcome is not settled yet. */
+  #unsettled = 0;
+  /** Freed slot indexes, reused so workerIds stay in `0..concurrency-1`. */
+  readonly #freeSlots: number[] = [];
+  #slotsMade = 0;
+  /** Tasks waiting out a retry backoff. */
+  readonly #backingOff = new Set<Job>();
+  /** Running attempts that have their own controller. */
+  readonly #controlled = new Set<Job>();
+  #paused = false;
+  #state = OPEN;
+  /** Aborts the pending rate-limit wait (set while one is pending). */
+  #rateWait: AbortController | undefined;
+  /** onIdle() and onSizeLessThan() waiters. */
+  #idleWaiters: (() => void)[] = [];
+  #sizeWaiters: { limit: number; resolve: () => void }[] = [];
+  #waiters = 0;
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
+  #finished = false;
+
+  /**
+   * Makes a pool.
+   *
+   * @param options Concurrency, rate limit, retry, timeout and signal.
+   * @throws {TypeError} When an option has the wrong type.
+   * @throws {RangeError} When a number is out of range (`concurrency: 0`).
+   */
+  constructor(options?: PoolOptions) {
+    assertOptions("options", options);
+    const {
+      concurrency = 1,
+      rateLimit,
+      retry,
+      timeoutMs,
+      signal,
+    } = options ?? {};
+    assertInteger("concurrency", concurrency, 1, true);
+    if (timeoutMs !== undefined) {
+      assertDuration("timeoutMs", timeoutMs);
+      if (timeoutMs === 0) {
+        throw new RangeError(
+          "'timeoutMs' must be a finite number > 0: current value is 0",
+        );
+      }
+    }
+    assertSignal(signal);
+    const limit = readRateLimit(rateLimit);
+    this.#concurrency = concurrency;
+    this.#retry = readRetry(retry);
+    this.#timeoutMs = timeoutMs;
+    this.#limiter = limit && new RateLimiter(limit.limit, limit.intervalMs);
+    this.#plain = this.#retry === undefined && timeoutMs === undefined &&
+      this.#limiter === undefined;
+    this.#signal = signal;
+    if (signal !== undefined) {
+      if (signal.aborted) this.#cancel(signal.reason);
+      else signal.addEventListener("abort", this.#onSignal, { once: true });
+    }
+  }
+
+  /** Tasks running now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Tasks waiting to start: queued, or waiting out a retry backoff. */
+  get pending(): number {
+    return this.#queue.size + this.#backingOff.size;
+  }
+
+  /** Whether `close()` was called (or the pool's `signal` aborted). */
+  get closed(): boolean {
+    return this.#state !== OPEN;
+  }
+
+  /** Whether `pause()` was called and not undone by `resume()` or `close()`. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * Calls `fn(...args)` in a worker slot: at once if one is free (before
+   * `submit()` returns), otherwise when one frees, at priority `0`.
+   *
+   * @param fn The function.
+   * @param args Its arguments.
+   * @returns The promise of its result: it rejects with the function's error
+   * (after the retries), with a `TimeoutError`, with the abort reason when the
+   * pool cancels it, or with a `TypeError` when the pool is closed.
+   * @throws {TypeError} When `fn` is not a function.
+   *
+   * @example Calls with arguments, in parallel
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool({ concurrency: 2 });
+   * const square = async (x: number) => x * x;
+   * assert.deepEqual(
+   *   await Promise.all([1, 2, 3].map((x) => pool.submit(square, x))),
+   *   [1, 4, 9],
+   * );
+   * ```
+   */
+  submit<A extends unknown[], R>(
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): Promise<R> {
+    assertFunction("fn", fn);
+    if (this.#state !== OPEN) return Promise.reject(this.#closedError());
+    const job = new Job(
+      SUBMIT,
+      fn as AnyFn,
+      args,
+      undefined,
+      0,
+      this.#seq++,
+      0,
+      undefined,
+    );
+    const promise = new Promise<R>((resolve, reject) => {
+      job.resolve = resolve as (value: unknown) => void;
+      job.reject = reject;
+    });
+    this.#add(job);
+    return promise;
+  }
+
+  /**
+   * Calls `fn(ctx)` in a worker slot, by priority. `ctx` is a
+   * {@linkcode TaskContext}: `signal` (aborts on cancel, on this task's
+   * `signal`, or when the attempt times out), `workerId` (the slot, `0` to
+   * `concurrency - 1`), `attempt` (from `1`), `index` and `itemId` (the task's
+   * submission number), `stage` (`"pool"`) and `context` (`undefined`).
+   *
+   * @param fn The function.
+   * @param options `signal` and `priority`.
+   * @returns The promise of its result (see {@linkcode Pool.prototype.submit});
+   * it rejects with `signal.reason` when the task is aborted before it starts.
+   * @throws {TypeError} When `fn` is not a function or an option has the wrong
+   * type.
+   * @throws {RangeError} When `priority` is not finite.
+   *
+   * @example A task that can be aborted
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool();
+   * const controller = new AbortController();
+   * const task = pool.run((ctx) =>
+   *   new Promise((_, reject) => {
+   *     ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason));
+   *   }), { signal: controller.signal });
+   * controller.abort(new Error("no longer needed"));
+   * await assert.rejects(task, /no longer needed/);
+   * ```
+   */
+  run<R>(
+    fn: (ctx: TaskContext) => R | PromiseLike<R>,
+    options?: PoolRunOptions,
+  ): Promise<R> {
+    assertFunction("fn", fn);
+    assertOptions("options", options);
+    const { signal, priority = 0 } = options ?? {};
+    assertSignal(signal);
+    readPriority(priority);
+    if (this.#state !== OPEN) return Promise.reject(this.#closedError());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const job = new Job(
+      RUN,
+      fn as AnyFn,
+      undefined,
+      undefined,
+      priority,
+      this.#seq,
+      this.#seq++,
+      signal,
+    );
+    const promise = new Promise<R>((resolve, reject) => {
+      job.resolve = resolve as (value: unknown) => void;
+      job.reject = reject;
+    });
+    if (signal !== undefined) {
+      job.onAbort = () => this.#abortJob(job, signal.reason);
+      signal.addEventListener("abort", job.onAbort, { once: true });
+    }
+    this.#add(job);
+    return promise;
+  }
+
+  /**
+   * Streams `fn(item, ctx)` over `items` (an `Iterable` or `AsyncIterable`)
+   * through the pool's slots.
+   *
+   * - Lazy: nothing is read before the first `next()`. The input is read only
+   *   while fewer than `bufferSize` items are read and not yet yielded, and
+   *   while none of the map's tasks waits in the pool's queue: the map keeps
+   *   the free slots busy without flooding the queue, so other tasks
+   *   submitted meanwhile get slots in turn (by priority, then arrival).
+   *   An endless input works.
+   * - `order: "input"` (default) yields in input order, each result as soon
+   *   as it and every earlier one are done; `"completion"` in completion
+   *   order.
+   * - A failure (after retries) stops reading and rejects the iteration at
+   *   that item's turn (in input order, after every earlier result); the rest
+   *   of the map's tasks are then cancelled. In completion order, the tasks
+   *   still running when the failure arrives are cancelled at once (their
+   *   results could only come after it). An input that throws fails the same
+   *   way at the position of the item it could not give.
+   * - Leaving the loop early (`break`, `return()`), the map's `signal` or the
+   *   pool's cancel drops the map's queued tasks, aborts the running ones'
+   *   `ctx.signal` and closes the input (`return()`); `break` resumes once
+   *   the running ones have returned.
+   * - `close()` (drain) lets the map's tasks already in the pool finish; the
+   *   map reads no more and rejects with the pool's `TypeError` at the turn
+   *   of the first item it could not submit.
+   *
+   * `ctx` is as for `run()`, with `index` and `itemId` the item's position in
+   * `items`.
+   *
+   * @param fn The function, called as `fn(item, ctx)`.
+   * @param items The input.
+   * @param options `order`, `signal`, `priority`, `bufferSize`.
+   * @returns An async generator of the results.
+   * @throws {TypeError} When `fn` is not a function, `items` not iterable, or
+   * an option has the wrong type.
+   * @throws {RangeError} When `bufferSize` is not a positive integer or
+   * `priority` not finite.
+   *
+   * @example Input order, an endless input read lazily
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool({ concurrency: 3 });
+   * function* naturals() {
+   *   for (let i = 0; ; i++) yield i;
+   * }
+   * const out: number[] = [];
+   * for await (const x of pool.map(async (x: number) => x * x, naturals())) {
+   *   out.push(x);
+   *   if (out.length === 5) break;
+   * }
+   * assert.deepEqual(out, [0, 1, 4, 9, 16]);
+   * ```
+   */
+  map<T, R>(
+    fn: (item: T, ctx: TaskContext) => R | PromiseLike<R>,
+    items: Iterable<T> | AsyncIterable<T>,
+    options?: PoolMapOptions,
+  ): AsyncGenerator<R, void, undefined> {
+    assertFunction("fn", fn);
+    const isAsync = items != null &&
+      typeof (items as AsyncIterable<T>)[Symbol.asyncIterator] === "function";
+    if (
+      !isAsync && (items == null ||
+        typeof (items as Iterable<T>)[Symbol.iterator] !== "function")
+    ) {
+      throw new TypeError(
+        `'items' must be an Iterable or an AsyncIterable: current value is ${
+          show(items)
+        }`,
+      );
+    }
+    assertOptions("options", options);
+    const {
+      order = "input",
+      signal,
+      priority = 0,
+      bufferSize = 1024,
+    } = options ?? {};
+    assertOneOf("order", order, ["input", "completion"] as const);
+    assertSignal(signal);
+    readPriority(priority);
+    assertInteger("bufferSize", bufferSize, 1);
+    return this.#map<R>(
+      fn as AnyFn,
+      items,
+      isAsync,
+      order === "input",
+      signal,
+      priority,
+      bufferSize,
+    );
+  }
+
+  /**
+   * Resolves when no task is running, queued or waiting out a retry backoff;
+   * at once if that is already so. Never rejects.
+   *
+   * @returns A promise that resolves when the pool is idle.
+   *
+   * @example Waiting for everything submitted
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool({ concurrency: 2 });
+   * let done = 0;
+   * for (let i = 0; i < 5; i++) pool.submit(async () => done++);
+   * await pool.onIdle();
+   * assert.equal(done, 5);
+   * assert.equal(pool.active + pool.pending, 0);
+   * ```
+   */
+  onIdle(): Promise<void> {
+    if (this.#unsettled === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#idleWaiters.push(resolve);
+      this.#waiters++;
+    });
+  }
+
+  /**
+   * Resolves when fewer than `limit` tasks are waiting to start
+   * (`pending < limit`); at once if that is already so. Never rejects. Use
+   * it to bound memory when producing tasks faster than they run.
+   *
+   * @param limit A positive integer (or `Infinity`).
+   * @returns A promise that resolves when `pending < limit`.
+   * @throws {TypeError} When `limit` is not a number.
+   * @throws {RangeError} When `limit` is not a positive integer or `Infinity`.
+   *
+   * @example Backpressure for a producer
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool({ concurrency: 2 });
+   * let most = 0;
+   * for (let i = 0; i < 50; i++) {
+   *   await pool.onSizeLessThan(4);
+   *   pool.submit(() => new Promise((r) => setTimeout(r, 1)));
+   *   most = Math.max(most, pool.pending);
+   * }
+   * assert(most <= 4);
+   * ```
+   */
+  onSizeLessThan(limit: number): Promise<void> {
+    assertInteger("limit", limit, 1, true);
+    if (this.pending < limit) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#sizeWaiters.push({ limit, resolve });
+      this.#waiters++;
+    });
+  }
+
+  /**
+   * Stops starting tasks. Running tasks go on undisturbed; tasks keep being
+   * accepted and queued. Does nothing on a closed pool (`close()` drains).
+   *
+   * @example Holding tasks back
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool();
+   * pool.pause();
+   * let ran = false;
+   * const task = pool.submit(() => (ran = true));
+   * await new Promise((r) => setTimeout(r, 5));
+   * assert.equal(ran, false);
+   * assert.equal(pool.pending, 1);
+   * pool.resume();
+   * assert.equal(await task, true);
+   * ```
+   */
+  pause(): void {
+    if (this.#state === OPEN) this.#paused = true;
+  }
+
+  /** Starts queued tasks again, as many as the free slots (and the rate limit) allow. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#dispatch();
+  }
+
+  /**
+   * Stops taking tasks and resolves once every task has settled. Without
+   * options it drains: queued tasks still run (a paused pool is resumed).
+   * With `{ cancelPending: true }`, every waiting task rejects at once with a
+   * `DOMException` named `"AbortError"` and the running tasks' `ctx.signal`
+   * aborts with it. It may be called again: a later `cancelPending` turns a
+   * drain into a cancel.
+   *
+   * @param options `cancelPending`.
+   * @returns A promise that resolves when every task has settled. Never rejects.
+   * @throws {TypeError} When an option has the wrong type.
+   *
+   * @example Cancelling what is queued
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const pool = new Pool({ concurrency: 1 });
+   * const running = pool.run((ctx) =>
+   *   new Promise((_, reject) =>
+   *     ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+   *   )
+   * );
+   * const queued = pool.submit(async () => "never runs");
+   * await pool.close({ cancelPending: true });
+   * await assert.rejects(running, { name: "AbortError" });
+   * await assert.rejects(queued, { name: "AbortError" });
+   * ```
+   */
+  close(options?: PoolCloseOptions): Promise<void> {
+    assertOptions("options", options);
+    const { cancelPending = false } = options ?? {};
+    if (typeof cancelPending !== "boolean") {
+      throw new TypeError(
+        `'cancelPending' must be a boolean: current value is ${
+          show(cancelPending)
+        }`,
+      );
+    }
+    if (cancelPending) {
+      this.#cancel(abortError("The pool was closed with cancelPending"));
+    } else if (this.#state === OPEN) {
+      this.#state = DRAINING;
+      this.#paused = false;
+      this.#dispatch();
+    }
+    this.#maybeFinish();
+    if (this.#finished) return Promise.resolve();
+    this.#closed ??= new Promise((resolve) => (this.#resolveClosed = resolve));
+    return this.#closed;
+  }
+
+  /**
+   * `close()`: what `await using pool = new Pool(...)` calls at the end of the
+   * scope. It drains. On runtimes without `Symbol.asyncDispose` (Node 20), the
+   * method is keyed `Symbol.for("Symbol.asyncDispose")`, where TypeScript's
+   * down-levelled `await using` looks for it.
+   *
+   * @returns A promise that resolves when every task has settled.
+   */
+  [asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- scheduling --------------------------------------------------------
+
+  /** Takes a new task: starts it at once if a slot is free, else queues it. */
+  #add(job: Job): void {
+    this.#unsettled++;
+    if (
+      this.#queue.size === 0 && !this.#paused &&
+      this.#active < this.#concurrency &&
+      (this.#limiter === undefined || this.#limiter.tryAcquire())
+    ) {
+      this.#start(job);
+    } else {
+      this.#enqueue(job);
+      this.#dispatch();
+    }
+  }
+
+  #enqueue(job: Job): void {
+    job.state = QUEUED;
+    this.#queue.push(job);
+    if (job.owner !== undefined) job.owner.queued++;
+  }
+
+  /** A job left the queue (to start, or removed). */
+  #dequeued(job: Job): void {
+    if (job.owner !== undefined) {
+      job.owner.queued--;
+      job.owner.notify(job);
+    }
+    if (this.#waiters !== 0) this.#check();
+  }
+
+  /** Starts a job in a new worker on a free slot (one must be free). */
+  #start(job: Job): void {
+    const slot = this.#freeSlots.length > 0
+      ? this.#freeSlots.pop()!
+      : this.#slotsMade++;
+    this.#active++;
+    void this.#worker(job, slot);
+  }
+
+  /** Starts queued jobs while slots are free. */
+  #dispatch(): void {
+    while (this.#active < this.#concurrency) {
+      const job = this.#take();
+      if (job === undefined) return;
+      this.#dequeued(job);
+      this.#start(job);
+    }
+  }
+
+  /** The next job to start, if one may start now (a slot being free). */
+  #take(): Job | undefined {
+    if (this.#paused || this.#queue.size === 0) return undefined;
+    if (this.#limiter !== undefined && !this.#limiter.tryAcquire()) {
+      this.#waitForRate();
+      return undefined;
+    }
+    return this.#queue.shift();
+  }
+
+  /**
+   * Waits (once for the whole pool) until the rate limit allows a start, then
+   * starts the first queued job. The start is recorded when granted; if
+   * nothing may start then (paused, or the job was aborted), it is wasted
+   * rather than recorded late, so the window is never exceeded.
+   */
+  #waitForRate(): void {
+    if (this.#rateWait !== undefined) return;
+    const wait = this.#rateWait = new AbortController();
+    this.#limiter!.acquire(wait.signal).then(() => {
+      this.#rateWait = undefined;
+      if (
+        !this.#paused && this.#queue.size > 0 &&
+        this.#active < this.#concurrency
+      ) {
+        const job = this.#queue.shift()!;
+        this.#dequeued(job);
+        this.#start(job);
+      }
+      this.#dispatch();
+    }, () => {
+      // Closed, or the queue emptied (no timer is left behind).
+      if (this.#rateWait === wait) this.#rateWait = undefined;
+    });
+  }
+
+  /**
+   * A worker: runs `job`, then the next queued job while there is one it may
+   * start, keeping its slot; frees the slot when there is none. Never rejects.
+   */
+  async #worker(job: Job, slot: number): Promise<void> {
+    for (;;) {
+      job.state = RUNNING;
+      job.workerId = slot;
+      if (this.#plain && (job.kind !== RUN || job.signal === undefined)) {
+        job.attempt = 1;
+        try {
+          const value = job.kind === SUBMIT
+            ? await apply(job.fn, job.args!)
+            : job.kind === MAP
+            ? await job.fn(job.item, this.#ctx(job, job.signal!))
+            : await job.fn(this.#ctx(job, this.#controller.signal));
+          this.#settle(job, true, value);
+        } catch (error) {
+          this.#settle(job, false, error);
+        }
+      } else {
+        // Settled (or sent to back off) only now, in the same tick as the
+        // slot is reused or freed: whoever awaits the task sees it free.
+        const delay = await this.#attempt(job);
+        if (delay < 0) this.#settle(job, job.ok, job.value);
+        else this.#backoff(job, delay);
+      }
+      const next = this.#take();
+      if (next === undefined) {
+        this.#active--;
+        this.#freeSlots.push(slot);
+        this.#maybeFinish();
+        return;
+      }
+      job = next;
+      this.#dequeued(next);
+    }
+  }
+
+  /**
+   * One attempt of a job on the slow path: with its own signal, a timeout or
+   * retries. Resolves with `-1` when the job is done (its outcome in
+   * `job.ok` and `job.value`), or with the delay before its retry.
+   */
+  async #attempt(job: Job): Promise<number> {
+    job.attempt++;
+    const timeoutMs = this.#timeoutMs;
+    let signal: AbortSignal;
+    let controller: AbortController | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    if (
+      timeoutMs !== undefined || (job.kind === RUN && job.signal !== undefined)
+    ) {
+      const c = controller = new AbortController();
+      signal = c.signal;
+      job.controller = c;
+      this.#controlled.add(job);
+      if (job.signal?.aborted) c.abort(job.signal.reason);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          if (c.signal.aborted) return;
+          timedOut = true;
+          c.abort(
+            new TimeoutError(`Pool task timed out after ${timeoutMs} ms`),
+          );
+        }, timeoutMs);
+      }
+    } else {
+      signal = job.kind === MAP ? job.signal! : this.#controller.signal;
+    }
+    let ok = false;
+    let value: unknown;
+    try {
+      value = job.kind === SUBMIT
+        ? await apply(job.fn, job.args!)
+        : job.kind === MAP
+        ? await job.fn(job.item, this.#ctx(job, signal))
+        : await job.fn(this.#ctx(job, signal));
+      ok = true;
+    } catch (error) {
+      value = error;
+    } finally {
+      if (controller !== undefined) {
+        clearTimeout(timer);
+        job.controller = undefined;
+        this.#controlled.delete(job);
+      }
+    }
+    if (timedOut) {
+      ok = false; // the deadline passed, whatever the call returned
+      value = signal.reason;
+    }
+    job.ok = ok;
+    job.value = value;
+    if (ok) return -1;
+    const retry = this.#retry;
+    if (
+      retry === undefined || job.attempt >= retry.attempts ||
+      this.#state === CANCELLED || job.signal?.aborted
+    ) return -1;
+    try {
+      if (!retry.retryIf(value, this.#ctx(job, signal))) return -1;
+      return backoffDelay(retry, job.attempt);
+    } catch (thrown) {
+      job.value = thrown; // retryIf (or the jitter's random()) threw
+      return -1;
+    }
+  }
+
+  /**
+   * Waits out a retry backoff holding no slot, then puts the job back into
+   * the queue with its priority and original sequence number: ahead of the
+   * equal-priority tasks that came after it.
+   */
+  #backoff(job: Job, delay: number): void {
+    if (this.#state === CANCELLED || job.signal?.aborted) {
+      return this.#settle(job, job.ok, job.value); // cancelled meanwhile
+    }
+    job.value = undefined;
+    job.state = BACKOFF;
+    this.#backingOff.add(job);
+    job.timer = setTimeout(() => {
+      job.timer = undefined;
+      this.#backingOff.delete(job);
+      this.#enqueue(job);
+      this.#dispatch();
+    }, delay);
+  }
+
+  #ctx(job: Job, signal: AbortSignal): TaskContext {
+    return {
+      signal,
+      workerId: job.workerId,
+      itemId: job.index,
+      index: job.index,
+      attempt: job.attempt,
+      stage: "pool",
+      context: undefined,
+    };
+  }
+
+  /** Records a job's outcome and settles its promise (or tells its owner). */
+  #settle(job: Job, ok: boolean, value: unknown): void {
+    job.state = DONE;
+    if (job.onAbort !== undefined) {
+      job.signal!.removeEventListener("abort", job.onAbort);
+      job.onAbort = undefined;
+    }
+    this.#unsettled--;
+    if (job.owner !== undefined) {
+      job.ok = ok;
+      job.value = value;
+      job.owner.notify(job);
+    } else {
+      job.value = undefined;
+      if (ok) job.resolve!(value);
+      else job.reject!(value);
+    }
+    if (this.#waiters !== 0) this.#check();
+  }
+
+  /**
+   * Aborts one job: a waiting one is dropped and rejects with `reason`; a
+   * running one sees its attempt's signal abort (if it has its own).
+   */
+  #abortJob(job: Job, reason: unknown): void {
+    switch (job.state) {
+      case QUEUED:
+        this.#queue.remove(job);
+        this.#dequeued(job);
+        this.#settle(job, false, reason);
+        if (this.#queue.size === 0 && this.#rateWait !== undefined) {
+          this.#rateWait.abort();
+          this.#rateWait = undefined;
+        }
+        break;
+      case BACKOFF:
+        clearTimeout(job.timer);
+        job.timer = undefined;
+        this.#backingOff.delete(job);
+        this.#settle(job, false, reason);
+        break;
+      case RUNNING:
+        job.controller?.abort(reason);
+        return;
+      default:
+        return;
+    }
+    this.#maybeFinish();
+  }
+
+  /** close({ cancelPending: true }) and the pool's signal. */
+  #cancel(reason: unknown): void {
+    if (this.#state === CANCELLED) return;
+    this.#state = CANCELLED;
+    this.#paused = false;
+    this.#controller.abort(reason);
+    for (const job of this.#controlled) job.controller?.abort(reason);
+    for (const job of this.#backingOff) {
+      clearTimeout(job.timer);
+      job.timer = undefined;
+    }
+    const waiting = [...this.#backingOff, ...this.#queue.drain()];
+    this.#backingOff.clear();
+    for (const job of waiting) {
+      if (job.owner !== undefined && job.state === QUEUED) job.owner.queued--;
+      this.#settle(job, false, reason);
+    }
+    this.#limiter?.close(reason);
+    this.#maybeFinish();
+  }
+
+  #onSignal = (): void => this.#cancel(this.#signal!.reason);
+
+  /** Resolves close() once closed and every task has settled. */
+  #maybeFinish(): void {
+    if (this.#finished || this.#state === OPEN || this.#unsettled !== 0) {
+      return;
+    }
+    this.#finished = true;
+    this.#limiter?.close(this.#closedError());
+    this.#signal?.removeEventListener("abort", this.#onSignal);
+    this.#resolveClosed?.();
+  }
+
+  /** Resolves the onIdle() and onSizeLessThan() waiters now due. */
+  #check(): void {
+    if (this.#unsettled === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      this.#waiters -= waiters.length;
+      for (const resolve of waiters) resolve();
+    }
+    if (this.#sizeWaiters.length > 0) {
+      const pending = this.pending;
+      const keep: { limit: number; resolve: () => void }[] = [];
+      for (const w of this.#sizeWaiters) {
+        if (pending < w.limit) {
+          this.#waiters--;
+          w.resolve();
+        } else keep.push(w);
+      }
+      this.#sizeWaiters = keep;
+    }
+  }
+
+  #closedError(): TypeError {
+    return new TypeError(
+      `The pool is closed (${this.#active} running, ${this.pending} waiting): it takes no new task after close()`,
+    );
+  }
+
+  // ---- map ---------------------------------------------------------------
+
+  async *#map<R>(
+    fn: AnyFn,
+    items: Iterable<unknown> | AsyncIterable<unknown>,
+    isAsync: boolean,
+    inOrder: boolean,
+    userSignal: AbortSignal | undefined,
+    priority: number,
+    bufferSize: number,
+  ): AsyncGenerator<R, void, undefined> {
+    if (this.#state !== OPEN) throw this.#closedError();
+    if (userSignal?.aborted) throw userSignal.reason;
+    const controller = new AbortController();
+    const signal = controller.signal;
+    const live = new Set<Job>();
+    // Input order: `head` is the next job to yield, `rest` the ones after it.
+    // Completion order: `rest` holds settled jobs in settling order.
+    let head: Job | undefined;
+    const rest = new Fifo<Job>();
+    let index = 0;
+    /** Read and not yet yielded (nor dropped after a failure). */
+    let outstanding = 0;
+    let reading = false;
+    let sourceDone = false;
+    let stopped = false;
+    let failed = false;
+    let aborted = false;
+    let abortReason: unknown;
+    let wake: (() => void) | undefined;
+    let pumpScheduled = false;
+    const iterator = isAsync
+      ? (items as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : (items as Iterable<unknown>)[Symbol.iterator]();
+
+    const wakeUp = (): void => {
+      const w = wake;
+      if (w !== undefined) {
+        wake = undefined;
+        w();
+      }
+    };
+    const cancelAll = (reason: unknown): void => {
+      controller.abort(reason);
+      for (const job of live) this.#abortJob(job, reason);
+    };
+    /** Puts a settled (or never started) job where the consumer finds it. */
+    const place = (job: Job): void => {
+      if (inOrder) {
+        if (head === undefined) head = job;
+        else rest.push(job);
+      } else if (job.state === DONE) rest.push(job);
+    };
+    /** A failure at `job`'s turn: stop reading, cancel what comes after it. */
+    const fail = (job: Job): void => {
+      if (failed) return;
+      failed = true;
+      if (inOrder) {
+        for (const other of live) {
+          if (other.index > job.index && other.state !== RUNNING) {
+            this.#abortJob(other, abortError("An earlier item failed"));
+          }
+        }
+      } else cancelAll(abortError("Another item failed"));
+    };
+    /** A failure without a task (the input threw, or the pool closed). */
+    const failHere = (error: unknown): void => {
+      const job = new Job(MAP, fn, undefined, undefined, 0, 0, index++, signal);
+      job.state = DONE;
+      job.value = error;
+      outstanding++;
+      place(job);
+      fail(job);
+    };
+    const owner: Owner = {
+      queued: 0,
+      notify: (job) => {
+        if (job.state === DONE) {
+          live.delete(job);
+          if (stopped) return wakeUp();
+          if (!inOrder) rest.push(job);
+          if (!job.ok) fail(job);
+          wakeUp();
+        }
+        if (!pumpScheduled && !stopped) {
+          pumpScheduled = true;
+          queueMicrotask(pump);
+        }
+      },
+    };
+    const submitItem = (item: unknown): void => {
+      const job = new Job(
+        MAP,
+        fn,
+        undefined,
+        item,
+        priority,
+        this.#seq++,
+        index++,
+        signal,
+      );
+      job.owner = owner;
+      outstanding++;
+      live.add(job);
+      if (inOrder) place(job);
+      this.#add(job);
+    };
+    const onRead = (r: IteratorResult<unknown>): void => {
+      reading = false;
+      if (stopped) return;
+      if (r.done) sourceDone = true;
+      else submitItem(r.value);
+      pump();
+      wakeUp();
+    };
+    const onReadError = (error: unknown): void => {
+      reading = false;
+      sourceDone = true;
+      if (stopped) return;
+      failHere(error);
+      wakeUp();
+    };
+    const pump = (): void => {
+      pumpScheduled = false;
+      while (
+        !reading && !sourceDone && !stopped && !failed &&
+        owner.queued === 0 && outstanding < bufferSize
+      ) {
+        if (this.#state !== OPEN) {
+          failHere(this.#closedError());
+          break;
+        }
+        let r: IteratorResult<unknown> | Promise<IteratorResult<unknown>>;
+        try {
+          r = iterator.next();
+        } catch (error) {
+          sourceDone = true;
+          failHere(error);
+          break;
+        }
+        if (isAsync) {
+          reading = true;
+          Promise.resolve(r).then(onRead, onReadError);
+          return;
+        }
+        r = r as IteratorResult<unknown>;
+        if (r.done) sourceDone = true;
+        else submitItem(r.value);
+      }
+    };
+    const onAbort = (reason: unknown): void => {
+      if (aborted || stopped) return;
+      aborted = true;
+      abortReason = reason;
+      cancelAll(reason);
+      wakeUp();
+    };
+    const onUserAbort = (): void => onAbort(userSignal!.reason);
+    const onPoolAbort = (): void =>
+      controller.abort(this.#controller.signal.reason);
+    userSignal?.addEventListener("abort", onUserAbort, { once: true });
+    this.#controller.signal.addEventListener("abort", onPoolAbort, {
+      once: true,
+    });
+
+    let finished = false;
+    try {
+      for (;;) {
+        if (aborted) throw abortReason;
+        pump();
+        let job: Job | undefined;
+        if (inOrder) {
+          if (head !== undefined && head.state === DONE) {
+            job = head;
+            head = rest.shift();
+          }
+        } else job = rest.shift();
+        if (job !== undefined) {
+          outstanding--;
+          if (!job.ok) throw job.value;
+          const value = job.value;
+          job.value = undefined;
+          yield value as R;
+          continue;
+        }
+        if (sourceDone && outstanding === 0) {
+          finished = true;
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      stopped = true;
+      userSignal?.removeEventListener("abort", onUserAbort);
+      this.#controller.signal.removeEventListener("abort", onPoolAbort);
+      if (live.size > 0) cancelAll(abortError("The map iteration was stopped"));
+      if (!sourceDone && !finished) {
+        sourceDone = true;
+        try {
+          const closing = iterator.return?.();
+          // A pending read is not awaited: return() then waits for it.
+          if (reading) Promise.resolve(closing).catch(() => {});
+          else await closing;
+        } catch {
+          // Closing the input is best effort.
+        }
+      }
+      while (live.size > 0) {
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    }
+  }
+}
