@@ -1,11 +1,12 @@
 // Every shared case, from every case file: what each runtime adapter runs.
 import { cases as core } from "./cases.ts";
+import { cases as pool } from "./cases_pool.ts";
 import type { Case } from "./_check.ts";
 
 export { type Case, type CaseResult, type Lib, runCase } from "./_check.ts";
 
 /** All cases, in a stable order; names are unique. */
-export const cases: Case[] = [...core];
+export const cases: Case[] = [...core, ...pool];
 
 const names = new Set<string>();
 for (const c of cases) {
