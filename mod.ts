@@ -29,5 +29,6 @@ export * from "./lib/pipeline.ts";
 export * from "./lib/pool.ts";
 export * from "./lib/progress.ts";
 export * from "./lib/retry.ts";
+export * from "./lib/sse.ts";
 export * from "./lib/stage.ts";
 export * from "./lib/types.ts";

@@ -61,6 +61,8 @@ if [ ! -x "$chromium" ]; then
 fi
 "$chromium" --version 2>/dev/null | head -n 1 || true
 
+step "SSE + Hono examples (examples/hono/) on Deno, Node, Bun, workerd, Chromium"; node --test tests/hono/run.mjs
+
 step "runtimes against npm/: Node $(node --version) (ESM, CJS), TypeScript consumer, Bun, workerd, Chromium"
 # Spec output to the terminal; TAP to a file, whose closing lines ("# pass N",
 # "# fail N") are printed last for CI.
