@@ -278,6 +278,16 @@ export class Scheduler {
 
   // Budget: `held` (source items read and not yet out) never exceeds `limit`.
   readonly #limit: number;
+  /**
+   * Hysteresis: once the budget is spent (`#full`), the source is read again
+   * only when `#refill` items have left, so refills come in bursts that keep
+   * the workers looping instead of one task started per result taken (a
+   * consumer-paced run). `#refill` never exceeds `bufferSize`: what is held
+   * beyond it can always leave without new input (forming batches aside,
+   * which the budget counts separately), so the run cannot stall.
+   */
+  readonly #refill: number;
+  #full = false;
   #held = 0;
   #sourceDone = false;
   #pulling = false;
@@ -292,6 +302,8 @@ export class Scheduler {
   #head: Token | null = null;
   #tail: Token | null = null;
   readonly #batchStages: BatchStage[] = [];
+  /** The first stage, when it is a batch (see #admit). */
+  readonly #firstBatch: BatchStage | null;
   // Completion order: results not yet taken.
   readonly #ready = new Fifo<Token>();
 
@@ -331,10 +343,15 @@ export class Scheduler {
     this.#config = config;
     this.#source = source;
     this.#limit = readAheadLimit(specs, config.bufferSize);
+    this.#refill = config.bufferSize >= 512
+      ? Math.floor(config.bufferSize / 16)
+      : 1;
     this.#atStage = new Array(this.#n + 1).fill(0);
     for (const st of this.#stages) {
       if (st.kind === "batch") this.#batchStages.push(st);
     }
+    const first = this.#stages[0];
+    this.#firstBatch = first?.kind === "batch" ? first : null;
     // Lazy: nothing runs before the caller's synchronous code has finished.
     queueMicrotask(() => this.#start());
   }
@@ -466,7 +483,8 @@ export class Scheduler {
       // Pump only when taking it freed budget the source was waiting for,
       // or when it was the last token (the run may end).
       if (
-        this.#live === 0 || this.#held + t.weight > this.#limit - 1 + EPSILON
+        this.#live === 0 ||
+        (this.#full && this.#held <= this.#limit - this.#refill + EPSILON)
       ) {
         this.#pump();
       }
@@ -549,6 +567,12 @@ export class Scheduler {
 
   #pump(): void {
     if (this.#state !== RUNNING || !this.#started) return;
+    if (this.#full) {
+      if (this.#held > this.#limit - this.#refill + EPSILON) {
+        return this.#checkEnd();
+      }
+      this.#full = false;
+    }
     const first = this.#stages[0];
     while (
       !this.#sourceDone && !this.#pulling &&
@@ -557,6 +581,32 @@ export class Scheduler {
       (first === undefined || first.kind !== "map" && first.kind !== "filter" ||
         first.queue.size === 0)
     ) {
+      // A batch as the first stage, fed from an array: copy a run of items
+      // straight into the forming batch (see #admit).
+      const batch = this.#firstBatch;
+      if (
+        batch !== null && batch.carrier !== null &&
+        this.#reader!.fill !== undefined && this.#config.id === undefined
+      ) {
+        const room = Math.min(
+          batch.maxSize - batch.items.length,
+          Math.floor(this.#limit - this.#held + EPSILON),
+        );
+        const k = this.#reader!.fill(batch.items, room);
+        if (k > 0) {
+          this.#itemsIn += k;
+          this.#held += k;
+          batch.carrier.weight += k;
+          if (
+            batch.items.length >= batch.maxSize ||
+            (batch.due && batch.items.length >= batch.minSize)
+          ) {
+            this.#flush(batch, 0);
+          }
+          if (this.#state !== RUNNING) return;
+          continue;
+        }
+      }
       let r;
       try {
         r = this.#reader!.pull();
@@ -573,6 +623,7 @@ export class Scheduler {
       else this.#admit(r.value);
       if (this.#state !== RUNNING) return;
     }
+    if (this.#held > this.#limit - 1 + EPSILON) this.#full = true;
     this.#checkEnd();
   }
 
@@ -599,6 +650,23 @@ export class Scheduler {
       } catch (error) {
         return this.stop(error);
       }
+    }
+    // A batch as the first stage takes items straight from the source, in
+    // source order: a member of a forming batch needs no token of its own
+    // (its weight goes to the batch's first token, which is in the run).
+    const first = this.#firstBatch;
+    if (first !== null && first.carrier !== null) {
+      this.#held += 1;
+      first.carrier.weight += 1;
+      const items = first.items;
+      items.push(value);
+      if (
+        items.length >= first.maxSize ||
+        (first.due && items.length >= first.minSize)
+      ) {
+        this.#flush(first, 0);
+      }
+      return;
     }
     const t = new Token(value, index, id, 1);
     if (this.#timeAll || (index & 127) === 0 || index < 16) {

@@ -13,6 +13,11 @@ export interface SourceReader<T> {
   close(reason: unknown): Promise<void> | void;
   /** Whether `close()` also ends a pending pull (so it is safe to await). */
   readonly closeEndsPull: boolean;
+  /**
+   * Sources in memory only: appends up to `max` items to `into` at once and
+   * returns how many (0 at the end).
+   */
+  fill?(into: T[], max: number): number;
 }
 
 /** Whether `value` is something `openSource` can read. */
@@ -47,6 +52,14 @@ class ArrayReader<T> implements SourceReader<T> {
       result.value = this.#items[i];
     }
     return result as IteratorResult<T>;
+  }
+  fill(into: T[], max: number): number {
+    const items = this.#items;
+    const start = this.#i;
+    const end = Math.min(start + max, items.length);
+    for (let i = start; i < end; i++) into.push(items[i]);
+    if (end > start) this.#i = end;
+    return end > start ? end - start : 0;
   }
   close(): void {
     this.#i = Infinity;
