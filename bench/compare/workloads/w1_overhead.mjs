@@ -2,8 +2,10 @@
 // `async (x) => x * 2`, concurrency 16, in input order and in completion
 // order; the output consumed as a stream (`for await`, or the library's
 // callback) where the library can stream, else as the array it returns.
-// Floors: the sequential loop `for (const x of items) sink.add(await fn(x))`
-// and a bare async generator consumed with `for await`.
+// Floors: the sequential loop `for (const x of items) sink.add(await fn(x))`,
+// the same loop collecting into an array first (what `collect()` and the
+// materialising peers produce), and a bare async generator consumed with
+// `for await`.
 import {
   args,
   expected,
@@ -65,6 +67,19 @@ const cases = [
       const sink = new Sink(at);
       for (const x of items) sink.add(await fn(x));
       return sink;
+    },
+  },
+  {
+    id: "loop-array",
+    lib: "floor",
+    label: "sequential loop into an array, `out.push(await fn(x))`",
+    order: "input",
+    consume: "array",
+    role: "reference",
+    setup: () => async () => {
+      const out = [];
+      for (const x of items) out.push(await fn(x));
+      return fold(out, true);
     },
   },
   {
