@@ -71,6 +71,14 @@ export function mulberry32(seed) {
 /** `0, 1, …, n - 1`. */
 export const range = (n) => Array.from({ length: n }, (_, i) => i);
 
+/** murmur3's 32-bit finaliser: a sum of these catches swapped values. */
+function mix(v) {
+  let h = v | 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 /**
  * The consumer every case feeds: it counts, sums, hashes (order-independent)
  * and, where the case promises input order, checks each value against the
@@ -94,7 +102,7 @@ export class Sink {
     if (this.expectAt !== null && v !== this.expectAt(k)) this.orderOk = false;
     this.count = k + 1;
     this.sum += v;
-    this.hash = (this.hash + Math.imul(v | 0, 0x9e3779b1)) | 0;
+    this.hash = (this.hash + mix(v)) | 0;
   }
   /** A batch: every batch but the last must hold `size` items. */
   addBatch(b, size) {
@@ -125,7 +133,7 @@ export function verify(sink, want, { ordered, batchSize } = {}) {
     return `${sink.count} results, expected ${want.count}`;
   }
   if (sink.sum !== want.sum || sink.hash !== want.hash) {
-    return `wrong checksum (sum ${sink.sum}, expected ${want.sum})`;
+    return `wrong values: sum ${sink.sum}, hash ${sink.hash}; expected ${want.sum}, ${want.hash}`;
   }
   if (ordered && !sink.orderOk) return "results out of input order";
   if (batchSize !== undefined) {

@@ -16,7 +16,9 @@
 // --only W1,…, --runtime node,deno, --cases a,b (substrings of case ids; the
 // floors are always kept), --timeout S (per child, default 90, quick 30),
 // --out DIR (default bench/compare/.results), --report FILE.json (print the
-// report of a saved run again).
+// report of a saved run again), --build (build npm/ first with
+// scripts/build_npm.ts; without it a missing or stale npm/ is replaced by a
+// private esbuild bundle of mod.ts, and the report says which was used).
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -124,6 +126,21 @@ function sourceMtime() {
  * ESM bundle of mod.ts built here with esbuild (what the npm build does).
  */
 function nodeSluice() {
+  if (args.build && fs.existsSync(path.join(root, "scripts/build_npm.ts"))) {
+    console.error("building npm/ (deno run -A scripts/build_npm.ts) …");
+    const b = spawnSync(DENO, ["run", "-A", "scripts/build_npm.ts"], {
+      cwd: root,
+      encoding: "utf8",
+      env: { ...process.env, RUST_BACKTRACE: "0", NO_COLOR: "1" },
+    });
+    if (b.status !== 0) {
+      console.error(
+        `the npm build failed: ${
+          `${b.stderr}${b.stdout}`.trim().split("\n").slice(-3).join(" | ")
+        }`,
+      );
+    }
+  }
   const pkgFile = path.join(root, "npm/package.json");
   if (fs.existsSync(pkgFile)) {
     const pkg = JSON.parse(fs.readFileSync(pkgFile, "utf8"));
