@@ -1,12 +1,13 @@
 // Every shared case, from every case file: what each runtime adapter runs.
 import { cases as core } from "./cases.ts";
 import { cases as pool } from "./cases_pool.ts";
+import { cases as sse } from "./cases_sse.ts";
 import type { Case } from "./_check.ts";
 
 export { type Case, type CaseResult, type Lib, runCase } from "./_check.ts";
 
 /** All cases, in a stable order; names are unique. */
-export const cases: Case[] = [...core, ...pool];
+export const cases: Case[] = [...core, ...pool, ...sse];
 
 const names = new Set<string>();
 for (const c of cases) {
