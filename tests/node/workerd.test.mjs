@@ -73,3 +73,27 @@ test("workerd: a pipeline streams batches flushed by maxWaitMs as a Response bod
     throw new Error(`chunks not spread over time: ${JSON.stringify(chunks)}`);
   }
 });
+
+test("workerd: toSSE() events reach the client one by one, then the done event", async () => {
+  const gapMs = 150;
+  const res = await get(`/sse?n=3&gapMs=${gapMs}`);
+  if (!res.headers.get("content-type")?.startsWith("text/event-stream")) {
+    throw new Error(`content-type ${res.headers.get("content-type")}`);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  const chunks = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+  }
+  const text = chunks.join("");
+  const events = text.split("\n\n").filter(Boolean);
+  const data = events.filter((e) => e.startsWith("id: ")).map((e) => e.split("\n"));
+  const expected = [0, 1, 2].map((i) => [`id: ${i}`, `data: {"i":${i}}`]);
+  if (JSON.stringify(data) !== JSON.stringify(expected)) throw new Error(`events ${JSON.stringify(text)}`);
+  if (!events.at(-1).startsWith("event: done\ndata: ")) throw new Error(`no done event: ${JSON.stringify(text)}`);
+  if (!chunks[0].startsWith("id: 0\n") || chunks[0].includes("id: 1")) {
+    throw new Error(`the first event did not arrive on its own: ${JSON.stringify(chunks)}`);
+  }
+});

@@ -5,7 +5,7 @@
 // before a request arrives (workerd forbids that, so loading this worker
 // proves the library does not do it either).
 import * as lib from "sluice";
-import { batch, map, pipeline } from "sluice";
+import { batch, map, pipeline, SSE_HEADERS, toSSE } from "sluice";
 import { cases, runCase } from "../cross/all.ts";
 
 /** Resolves after `ms`, or at once when `signal` aborts; clears its timer. */
@@ -53,6 +53,19 @@ function stream(url: URL): Response {
   });
 }
 
+/** `/sse?n=&gapMs=`: result i is ready after i * gapMs, sent as one event. */
+function sse(url: URL): Response {
+  const n = Number(url.searchParams.get("n") ?? 3);
+  const gapMs = Number(url.searchParams.get("gapMs") ?? 100);
+  const flow = pipeline(map(async (i: number, ctx) => {
+    await sleep(i * gapMs, ctx.signal);
+    return { i };
+  }, { concurrency: n })).run(Array.from({ length: n }, (_, i) => i));
+  return new Response(toSSE(flow, { id: (_, i) => String(i) }), {
+    headers: SSE_HEADERS,
+  });
+}
+
 export default {
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
@@ -66,6 +79,7 @@ export default {
       return Response.json(await runCase(c, lib));
     }
     if (url.pathname === "/stream") return stream(url);
+    if (url.pathname === "/sse") return sse(url);
     return new Response("not found", { status: 404 });
   },
 };
