@@ -20,6 +20,7 @@
  */
 export * from "./lib/as_completed.ts";
 export * from "./lib/batch.ts";
+export * from "./lib/batcher.ts";
 export * from "./lib/errors.ts";
 export * from "./lib/filter.ts";
 export * from "./lib/flatten.ts";

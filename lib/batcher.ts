@@ -1,0 +1,541 @@
+import { BatcherCore } from "./_batcher_core.ts";
+import {
+  assertDuration,
+  assertFunction,
+  assertInteger,
+  assertOneOf,
+  assertOptions,
+  show,
+} from "./_validate.ts";
+import type { LatencyStats } from "./flow.ts";
+import { readRetry, type RetryOptions } from "./retry.ts";
+
+/**
+ * The second argument of `processBatch`: one per attempt of a batch.
+ *
+ * @example Reading the context
+ * ```ts
+ * import { Batcher, type BatchContext } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const seen: BatchContext[] = [];
+ * const batcher = new Batcher((xs: number[], ctx) => {
+ *   seen.push(ctx);
+ *   return xs;
+ * }, { maxSize: 10 });
+ * await batcher.process(1);
+ * await batcher.close();
+ * assert.equal(seen[0].attempt, 1);
+ * assert.equal(seen[0].workerId, 0);
+ * assert.equal(seen[0].signal.aborted, false);
+ * ```
+ */
+export interface BatchContext {
+  /**
+   * Aborts when the batcher is closed with `{ force: true }`, and when every
+   * caller of this batch has aborted its `process()` call (nobody wants the
+   * results any more). Pass it on to `fetch` and friends.
+   */
+  readonly signal: AbortSignal;
+  /** The attempt number, from `1` (above 1 only with `retry`). */
+  readonly attempt: number;
+  /**
+   * The slot running the batch: `0` to `concurrency - 1`, the same for every
+   * attempt of one batch.
+   */
+  readonly workerId: number;
+}
+
+/**
+ * The batch function: takes the items of one batch and returns one result
+ * per item, in order (an array of the same length), or a promise of it. An
+ * `Error` instance in the array rejects that item's caller alone.
+ *
+ * @typeParam I The item type.
+ * @typeParam O The result type of one item.
+ *
+ * @example A batch function with a failing item
+ * ```ts
+ * import { Batcher, type ProcessBatch } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const lookup: ProcessBatch<string, number> = (keys) =>
+ *   keys.map((k) => k === "" ? new Error("empty key") : k.length);
+ * const batcher = new Batcher(lookup, { maxSize: 10 });
+ * const [a, b] = await Promise.allSettled([batcher.process("abc"), batcher.process("")]);
+ * assert.deepEqual(a, { status: "fulfilled", value: 3 });
+ * assert.equal(b.status, "rejected");
+ * await batcher.close();
+ * ```
+ */
+export type ProcessBatch<I, O> = (
+  items: I[],
+  ctx: BatchContext,
+) => readonly (O | Error)[] | Promise<readonly (O | Error)[]>;
+
+/**
+ * The `retry` option of a {@linkcode Batcher}: the stages' {@linkcode RetryOptions}
+ * without `scope`, with `retryIf` receiving the batch's {@linkcode BatchContext}.
+ *
+ * @example Retrying a flaky backend
+ * ```ts
+ * import { Batcher, type BatcherRetryOptions } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * let calls = 0;
+ * const retry: BatcherRetryOptions = { attempts: 3, delayMs: 1, retryIf: (e) => e instanceof TypeError };
+ * const batcher = new Batcher((xs: number[]) => {
+ *   if (++calls < 3) throw new TypeError("connection reset");
+ *   return xs.map((x) => x * 2);
+ * }, { maxSize: 10, retry });
+ * assert.equal(await batcher.process(21), 42);
+ * assert.equal(calls, 3);
+ * await batcher.close();
+ * ```
+ */
+export interface BatcherRetryOptions
+  extends Omit<RetryOptions, "retryIf" | "scope"> {
+  /**
+   * Decides per error whether to try the batch again (`ctx.attempt` is the
+   * attempt that failed). A force-closed batcher never retries. A `retryIf`
+   * that throws counts as "no", and its error becomes the callers' error.
+   * @default {() => true}
+   */
+  retryIf?: (error: unknown, ctx: BatchContext) => boolean;
+}
+
+/**
+ * Options of a {@linkcode Batcher}.
+ *
+ * @example Options for an embedding model
+ * ```ts
+ * import { Batcher, type BatcherOptions } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const options: BatcherOptions = { maxSize: 64, maxWaitMs: 10, concurrency: 2, maxQueueSize: 1000 };
+ * const batcher = new Batcher((texts: string[]) => texts.map((t) => t.length), options);
+ * assert.equal(await batcher.process("hello"), 5);
+ * await batcher.close();
+ * ```
+ */
+export interface BatcherOptions {
+  /** A batch is sent the moment it holds this many items. Required. */
+  maxSize: number;
+  /**
+   * The longest a partial batch waits for more items, counted from its first
+   * item (a hard bound: later items do not extend it). `0` sends a partial
+   * batch right after the current synchronous code (in a microtask), so it
+   * holds every call made in the same turn. When every slot is busy, a due
+   * batch starts as soon as one frees.
+   * @default {0}
+   */
+  maxWaitMs?: number;
+  /**
+   * Batches running at once (`processBatch` calls in flight, a batch backing
+   * off before a retry included). `Infinity` for no limit.
+   * @default {1}
+   */
+  concurrency?: number;
+  /**
+   * Items accepted and not yet sent in a batch, at most. Beyond it, `onFull`
+   * decides. `Infinity` for no limit.
+   * @default {Infinity}
+   */
+  maxQueueSize?: number;
+  /**
+   * When the queue is full: `"wait"` makes `process()` wait for room (first
+   * come, first served; its `signal` can abort the wait); `"reject"` rejects
+   * it at once with a {@linkcode QueueFullError}.
+   * @default {"wait"}
+   */
+  onFull?: "wait" | "reject";
+  /**
+   * Retries of a batch whose `processBatch` threw (or rejected), with
+   * exponential backoff between attempts; the batch keeps its slot while it
+   * backs off. Per-item `Error` results and wrong-length results are final.
+   * @default {undefined}
+   */
+  retry?: BatcherRetryOptions;
+}
+
+/**
+ * Options of {@linkcode Batcher.prototype.process}.
+ *
+ * @example Aborting a call
+ * ```ts
+ * import { Batcher, type BatcherProcessOptions } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const batcher = new Batcher((xs: number[]) => xs, { maxSize: 10, maxWaitMs: 1000 });
+ * const controller = new AbortController();
+ * const options: BatcherProcessOptions = { signal: controller.signal };
+ * const p = batcher.process(1, options);
+ * controller.abort(new Error("no longer needed"));
+ * await assert.rejects(p, { message: "no longer needed" });
+ * await batcher.close();
+ * ```
+ */
+export interface BatcherProcessOptions {
+  /**
+   * Aborts this call: its item leaves the queue if not yet sent; if it was
+   * sent, the batch's result for it is dropped. Either way the promise
+   * rejects at once with `signal.reason`, and the other callers are not
+   * affected.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of {@linkcode Batcher.prototype.close}.
+ *
+ * @example Closing with force
+ * ```ts
+ * import { Batcher, type BatcherCloseOptions } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const batcher = new Batcher((xs: number[]) => xs, { maxSize: 10, maxWaitMs: 1000 });
+ * const p = batcher.process(1);
+ * const options: BatcherCloseOptions = { force: true };
+ * await batcher.close(options);
+ * await assert.rejects(p, { name: "AbortError" });
+ * ```
+ */
+export interface BatcherCloseOptions {
+  /**
+   * `false`: send what is queued at once (without waiting for `maxWaitMs`)
+   * and settle when every batch has returned. `true`: reject every pending
+   * caller at once with a `DOMException` named `AbortError`, abort the
+   * running batches' `ctx.signal`, and settle when their `processBatch`
+   * calls have returned.
+   * @default {false}
+   */
+  force?: boolean;
+}
+
+/**
+ * The figures of a {@linkcode Batcher}, from {@linkcode Batcher.prototype.stats}.
+ * At every moment `calls === succeeded + failed + cancelled + pending +
+ * waiting + inFlight`.
+ *
+ * @example Reading the figures
+ * ```ts
+ * import { Batcher, type BatcherStats } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const batcher = new Batcher((xs: number[]) => xs, { maxSize: 4 });
+ * await Promise.all([1, 2, 3, 4, 5, 6].map((x) => batcher.process(x)));
+ * const stats: BatcherStats = batcher.stats();
+ * assert.equal(stats.batchesSent, 2);
+ * assert.equal(stats.itemsProcessed, 6);
+ * assert.equal(stats.meanBatchSize, 3);
+ * assert.equal(stats.queueWait.count, 6);
+ * await batcher.close();
+ * ```
+ */
+export interface BatcherStats {
+  /** `process()` calls accepted (refused ones are not counted). */
+  readonly calls: number;
+  /** Batches handed to `processBatch` (a retry is not a new batch). */
+  readonly batchesSent: number;
+  /** Items in those batches, each counted once. */
+  readonly itemsProcessed: number;
+  /** `itemsProcessed / batchesSent` (0 before the first batch). */
+  readonly meanBatchSize: number;
+  /** Attempts that were retries. */
+  readonly retries: number;
+  /** Calls resolved with a result. */
+  readonly succeeded: number;
+  /** Calls rejected by their batch: an `Error` result, a throw, a wrong length. */
+  readonly failed: number;
+  /** Calls aborted by their caller's signal or by `close({ force: true })`. */
+  readonly cancelled: number;
+  /** Items accepted and not yet sent in a batch. */
+  readonly pending: number;
+  /** Calls waiting for room in the queue (`onFull: "wait"`). */
+  readonly waiting: number;
+  /** Items in running batches whose caller still waits. */
+  readonly inFlight: number;
+  /** Batches holding a slot (running, or backing off before a retry). */
+  readonly running: number;
+  /**
+   * Time from `process()` to the send of its batch, in milliseconds (a wait
+   * for room included); p50/p95 within about 2 %. Every call among the first
+   * 256 is timed, then one in 32 (`count` says how many).
+   */
+  readonly queueWait: LatencyStats;
+}
+
+// Runtimes without explicit resource management lack `Symbol.asyncDispose`;
+// the registered symbol is what polyfills (and TypeScript's helpers) use.
+const dispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ??
+  (Symbol.for("Symbol.asyncDispose") as typeof Symbol.asyncDispose);
+
+/**
+ * Request coalescing: callers hand in single items with
+ * {@linkcode Batcher.prototype.process}, a batch function receives them in
+ * arrays, and each caller gets its own item's result.
+ *
+ * Batching: items are batched in call order. A batch is sent the moment it
+ * holds `maxSize` items, or `maxWaitMs` after its first item joined (a hard
+ * bound, not reset by later items). At most `concurrency` batches run at
+ * once; while every slot is busy, items keep queueing and go out in the next
+ * batches, a due batch starting as soon as a slot frees. At most one flush
+ * timer exists at a time, and none once the batcher is idle or closed.
+ *
+ * Results: `processBatch` returns one result per item, in order. An `Error`
+ * instance rejects that item's caller alone; a result of the wrong length (or
+ * not an array) rejects every caller of the batch with an error naming both
+ * lengths; a throw or rejection rejects every caller of the batch with that
+ * error, after the `retry` attempts if any.
+ *
+ * Backpressure: `maxQueueSize` bounds the items not yet sent; beyond it,
+ * `process()` waits for room (`onFull: "wait"`) or rejects with a
+ * {@linkcode QueueFullError} (`onFull: "reject"`).
+ *
+ * Cancellation: a caller's `signal` removes its item if not yet sent, or
+ * drops the batch's result for it if sent; its promise rejects at once with
+ * `signal.reason`, and no other caller is affected. Every promise a batcher
+ * returns settles, whatever happens.
+ *
+ * Closing: {@linkcode Batcher.prototype.close} drains, `close({ force: true })`
+ * rejects the pending callers at once; `process()` after `close()` rejects.
+ * `await using` closes (drains) at the end of the scope.
+ *
+ * @typeParam I The item type.
+ * @typeParam O The result type of one item.
+ *
+ * @example The async-batcher README case: 10 items, batches of 5, 2 at once
+ * ```ts
+ * import { Batcher } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const batches: number[][] = [];
+ * await using batcher = new Batcher(async (xs: number[]) => {
+ *   batches.push(xs);
+ *   await new Promise((r) => setTimeout(r, 10));
+ *   return xs.map((x) => x * 2);
+ * }, { maxSize: 5, maxWaitMs: 2000, concurrency: 2 });
+ * const results = await Promise.all(
+ *   [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((x) => batcher.process(x)),
+ * );
+ * assert.deepEqual(results, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+ * assert.deepEqual(batches, [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]);
+ * ```
+ */
+export class Batcher<I, O> {
+  readonly #core: BatcherCore<I, O>;
+
+  /**
+   * Makes a batcher. Nothing runs until the first `process()` call.
+   *
+   * @param processBatch Called with the items of each batch and a
+   * {@linkcode BatchContext}; returns one result per item, in order.
+   * @param options `maxSize` (required), `maxWaitMs`, `concurrency`,
+   * `maxQueueSize`, `onFull`, `retry`.
+   * @throws {TypeError} When `processBatch` is not a function or an option
+   * has the wrong type.
+   * @throws {RangeError} When a number is out of range (`maxSize: 0`,
+   * `maxWaitMs: -1`, `concurrency: NaN`, …).
+   *
+   * @example Bad options throw at once
+   * ```ts
+   * import { Batcher } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const fn = (xs: number[]) => xs;
+   * assert.throws(() => new Batcher(fn, { maxSize: -1 }), {
+   *   name: "RangeError",
+   *   message: "'maxSize' must be a positive integer: current value is -1",
+   * });
+   * assert.throws(() => new Batcher(fn, { maxSize: 5, maxWaitMs: NaN }), RangeError);
+   * ```
+   */
+  constructor(processBatch: ProcessBatch<I, O>, options: BatcherOptions) {
+    assertFunction("processBatch", processBatch);
+    if (options === undefined) {
+      throw new TypeError(
+        "'options' must be an object with 'maxSize': current value is undefined",
+      );
+    }
+    assertOptions("options", options);
+    const {
+      maxSize,
+      maxWaitMs = 0,
+      concurrency = 1,
+      maxQueueSize = Infinity,
+      onFull = "wait",
+      retry,
+    } = options;
+    assertInteger("maxSize", maxSize, 1);
+    assertDuration("maxWaitMs", maxWaitMs);
+    assertInteger("concurrency", concurrency, 1, true);
+    assertInteger("maxQueueSize", maxQueueSize, 1, true);
+    assertOneOf("onFull", onFull, ["wait", "reject"] as const);
+    this.#core = new BatcherCore<I, O>(processBatch, {
+      maxSize,
+      maxWaitMs,
+      concurrency,
+      maxQueueSize,
+      onFull,
+      retry: readRetry(retry as RetryOptions | undefined),
+    });
+  }
+
+  /**
+   * Queues `item` for the next batch.
+   *
+   * @param item The item.
+   * @param options `signal`: aborts this call alone.
+   * @returns A promise of this item's result. It rejects with the item's
+   * `Error` result, the batch's error, `signal.reason` on abort, a
+   * `DOMException` named `AbortError` on `close({ force: true })`, a
+   * {@linkcode QueueFullError} with `onFull: "reject"`, or a `TypeError`
+   * after `close()` or for a bad `options` argument.
+   *
+   * @example One result per caller
+   * ```ts
+   * import { Batcher } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const sizes: number[] = [];
+   * const batcher = new Batcher(async (ids: number[]) => {
+   *   sizes.push(ids.length);
+   *   return ids.map((id) => ({ id, name: `user ${id}` }));
+   * }, { maxSize: 100, maxWaitMs: 5 });
+   * const [a, b] = await Promise.all([batcher.process(1), batcher.process(2)]);
+   * assert.deepEqual(a, { id: 1, name: "user 1" });
+   * assert.deepEqual(b, { id: 2, name: "user 2" });
+   * assert.deepEqual(sizes, [2]);
+   * await batcher.close();
+   * ```
+   */
+  process(item: I, options?: BatcherProcessOptions): Promise<O> {
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      if (typeof options !== "object" || options === null) {
+        return Promise.reject(
+          new TypeError(
+            `'options' must be an object: current value is ${show(options)}`,
+          ),
+        );
+      }
+      signal = options.signal;
+      if (
+        signal !== undefined &&
+        (typeof signal !== "object" || signal === null ||
+          typeof signal.addEventListener !== "function" ||
+          typeof signal.aborted !== "boolean")
+      ) {
+        return Promise.reject(
+          new TypeError(
+            `'signal' must be an AbortSignal: current value is ${show(signal)}`,
+          ),
+        );
+      }
+    }
+    return this.#core.process(item, signal);
+  }
+
+  /**
+   * Closes the batcher: later `process()` calls reject. Without `force`, what
+   * is queued is sent at once (no waiting for `maxWaitMs`) and the promise
+   * settles when every caller is settled and every batch has returned. With
+   * `force: true`, every pending caller rejects at once, running batches'
+   * `ctx.signal` aborts, and the promise settles when their `processBatch`
+   * calls have returned. Calling it again returns the same settlement;
+   * `force: true` after a plain `close()` escalates.
+   *
+   * @param options `force`.
+   * @returns A promise that resolves when the batcher is idle.
+   *
+   * @example Draining
+   * ```ts
+   * import { Batcher } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const batcher = new Batcher((xs: number[]) => xs.map((x) => x + 1), { maxSize: 10, maxWaitMs: 60_000 });
+   * const p = batcher.process(1);
+   * await batcher.close(); // sends the partial batch now
+   * assert.equal(await p, 2);
+   * await assert.rejects(batcher.process(2), TypeError);
+   * ```
+   */
+  close(options?: BatcherCloseOptions): Promise<void> {
+    if (
+      options !== undefined && (typeof options !== "object" || options === null)
+    ) {
+      return Promise.reject(
+        new TypeError(
+          `'options' must be an object: current value is ${show(options)}`,
+        ),
+      );
+    }
+    return this.#core.close(options?.force === true);
+  }
+
+  /**
+   * Whether {@linkcode Batcher.prototype.close} was called.
+   *
+   * @returns `true` once closing has started.
+   *
+   * @example
+   * ```ts
+   * import { Batcher } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const batcher = new Batcher((xs: number[]) => xs, { maxSize: 10 });
+   * assert.equal(batcher.closed, false);
+   * await batcher.close();
+   * assert.equal(batcher.closed, true);
+   * ```
+   */
+  get closed(): boolean {
+    return this.#core.closed;
+  }
+
+  /**
+   * The figures so far: batches sent, items processed, mean batch size,
+   * retries, outcomes, what is pending, waiting and running, and the queue
+   * wait (p50, p95).
+   *
+   * @returns A fresh snapshot.
+   *
+   * @example Mean batch size
+   * ```ts
+   * import { Batcher } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const batcher = new Batcher((xs: number[]) => xs, { maxSize: 5 });
+   * await Promise.all(Array.from({ length: 10 }, (_, i) => batcher.process(i)));
+   * const { batchesSent, meanBatchSize, pending, running } = batcher.stats();
+   * assert.deepEqual([batchesSent, meanBatchSize, pending, running], [2, 5, 0, 0]);
+   * await batcher.close();
+   * ```
+   */
+  stats(): BatcherStats {
+    return this.#core.stats();
+  }
+
+  /**
+   * Closes without force (drains): for `await using`.
+   *
+   * @returns The promise of {@linkcode Batcher.prototype.close}.
+   *
+   * @example Scoped batcher
+   * ```ts
+   * import { Batcher } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * let p: Promise<number>;
+   * {
+   *   await using batcher = new Batcher((xs: number[]) => xs, { maxSize: 10, maxWaitMs: 60_000 });
+   *   p = batcher.process(7);
+   * }
+   * assert.equal(await p, 7);
+   * ```
+   */
+  [dispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,1090 @@
+// Tests of Batcher (lib/batcher.ts). Time-dependent cases use real timers but
+// assert batch composition and order, never durations (except generous lower
+// bounds); their arrival patterns are chosen so that the outcome only depends
+// on timers firing in deadline order, which every runtime guarantees.
+import assert from "node:assert/strict";
+import {
+  type BatchContext,
+  Batcher,
+  type BatcherStats,
+  QueueFullError,
+} from "../mod.ts";
+import {
+  deferred,
+  Gates,
+  prng,
+  range,
+  sleep,
+  tick,
+  until,
+  withTimeout,
+} from "./_helpers.ts";
+import { main as example } from "../examples/batcher.ts";
+
+/** Lets every pending microtask run (no timer turn). */
+async function microtasks(n = 10): Promise<void> {
+  for (let i = 0; i < n; i++) await Promise.resolve();
+}
+
+/** The accounting invariant of BatcherStats. */
+function assertAccounted(s: BatcherStats): void {
+  assert.equal(
+    s.calls,
+    s.succeeded + s.failed + s.cancelled + s.pending + s.waiting + s.inFlight,
+    JSON.stringify(s),
+  );
+}
+
+/** Replaces setTimeout/clearTimeout while `fn` runs; counts live timers. */
+async function withTimerSpy<T>(
+  fn: (
+    spy: { live: Set<number>; created: number[]; peak: number },
+  ) => Promise<T>,
+): Promise<T> {
+  const realSet = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  const spy = { live: new Set<number>(), created: [] as number[], peak: 0 };
+  globalThis.setTimeout = ((handler: () => void, ms?: number) => {
+    const id = realSet(() => {
+      spy.live.delete(id);
+      handler();
+    }, ms) as unknown as number;
+    spy.live.add(id);
+    spy.peak = Math.max(spy.peak, spy.live.size);
+    spy.created.push(ms ?? 0);
+    return id;
+  }) as unknown as typeof setTimeout;
+  globalThis.clearTimeout = ((id?: number) => {
+    if (id !== undefined) spy.live.delete(id);
+    realClear(id);
+  }) as unknown as typeof clearTimeout;
+  try {
+    return await fn(spy);
+  } finally {
+    globalThis.setTimeout = realSet;
+    globalThis.clearTimeout = realClear;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The seed's cases
+
+Deno.test("Batcher.process() async-batcher README case: 10 items, maxSize 5, concurrency 2 run as two batches of 5 at once", async () => {
+  const gates = new Gates<number>();
+  const batches: number[][] = [];
+  let inFlight = 0;
+  let peak = 0;
+  const batcher = new Batcher(async (xs: number[], ctx) => {
+    const n = batches.push([...xs]) - 1;
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    assert(ctx.workerId === 0 || ctx.workerId === 1);
+    await gates.wait(n);
+    inFlight--;
+    return xs.map((x) => x * 2);
+  }, { maxSize: 5, maxWaitMs: 2000, concurrency: 2 });
+  const results = Promise.all(range(0, 9).map((x) => batcher.process(x)));
+  await until(() => gates.started.length === 2, "both batches to start");
+  // Both are in flight together: neither has been released yet.
+  assert.equal(inFlight, 2);
+  assert.deepEqual(batches, [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]);
+  assert.equal(batcher.stats().running, 2);
+  gates.open(1);
+  gates.open(0);
+  assert.deepEqual(await results, range(0, 9).map((x) => x * 2));
+  assert.equal(peak, 2);
+  await batcher.close();
+});
+
+// async-batcher's arrival pattern, from the composition its description gives
+// (batch 10, 0.2 s window, batches [0..4], [5..14], [15..24], [25..29]): 5
+// items at 0 s, 10 at 0.25 s, 15 at 0.4 s.
+Deno.test("Batcher.process() arrival pattern: 5 items at 0 s, 10 at 0.25 s, 15 at 0.4 s give [0..4], [5..14], [15..24], [25..29]", async () => {
+  const batches: number[][] = [];
+  const batcher = new Batcher((xs: number[]) => {
+    batches.push([...xs]);
+    return xs;
+  }, { maxSize: 10, maxWaitMs: 200 });
+  const all: Promise<number>[] = [];
+  const send = (from: number, to: number) => {
+    for (const x of range(from, to)) all.push(batcher.process(x));
+  };
+  send(0, 4);
+  await sleep(250);
+  send(5, 14);
+  await sleep(150);
+  send(15, 29);
+  assert.deepEqual(await Promise.all(all), range(0, 29));
+  assert.deepEqual(batches, [
+    range(0, 4),
+    range(5, 14),
+    range(15, 24),
+    range(25, 29),
+  ]);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() maxWaitMs is a hard bound from the first item of a forming batch, not per arrival", async () => {
+  // Items at 0, 150 and 300 ms with a 200 ms window: a window restarted by
+  // each arrival would hold all three; the hard bound sends [0, 1] at 200 ms.
+  const batches: number[][] = [];
+  const sentAt: number[] = [];
+  const batcher = new Batcher((xs: number[]) => {
+    batches.push([...xs]);
+    sentAt.push(performance.now());
+    return xs;
+  }, { maxSize: 10, maxWaitMs: 200 });
+  const t0 = performance.now();
+  const a = batcher.process(0);
+  await sleep(150);
+  const b = batcher.process(1);
+  await sleep(150);
+  const c = batcher.process(2);
+  assert.deepEqual(await Promise.all([a, b, c]), [0, 1, 2]);
+  assert.deepEqual(batches, [[0, 1], [2]]);
+  // Generous lower bounds only: the first batch waited for its window.
+  assert(sentAt[0] - t0 >= 150, `first batch after ${sentAt[0] - t0} ms`);
+  await batcher.close();
+});
+
+// ---------------------------------------------------------------------------
+// Batching rules
+
+Deno.test("Batcher.process() a full batch goes at once, without waiting for maxWaitMs", async () => {
+  const batches: number[][] = [];
+  const batcher = new Batcher((xs: number[]) => {
+    batches.push([...xs]);
+    return xs;
+  }, { maxSize: 3, maxWaitMs: 60_000 });
+  const p = Promise.all([1, 2, 3].map((x) => batcher.process(x)));
+  assert.deepEqual(await withTimeout(p, 2000, "a full batch"), [1, 2, 3]);
+  assert.deepEqual(batches, [[1, 2, 3]]);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() never calls processBatch inside process(): a synchronous loop is batched as a whole", async () => {
+  const batches: number[][] = [];
+  const batcher = new Batcher((xs: number[]) => {
+    batches.push([...xs]);
+    return xs;
+  }, { maxSize: 100, concurrency: Infinity });
+  const all = range(0, 249).map((x) => batcher.process(x));
+  assert.equal(batches.length, 0); // nothing ran synchronously
+  assert.deepEqual(await Promise.all(all), range(0, 249));
+  assert.deepEqual(batches.map((b) => b.length), [100, 100, 50]);
+  assert.deepEqual(batches.flat(), range(0, 249));
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() maxWaitMs: 0 (the default) sends a partial batch after the current synchronous code", async () => {
+  const batches: number[][] = [];
+  const batcher = new Batcher((xs: number[]) => {
+    batches.push([...xs]);
+    return xs;
+  }, { maxSize: 10 });
+  const p = Promise.all([1, 2, 3].map((x) => batcher.process(x)));
+  await microtasks();
+  assert.deepEqual(batches, [[1, 2, 3]]);
+  await p;
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() with every slot busy, items keep queueing and go out in the next batches as slots free", async () => {
+  const gates = new Gates<number>();
+  const batches: number[][] = [];
+  const batcher = new Batcher(async (xs: number[]) => {
+    const n = batches.push([...xs]) - 1;
+    await gates.wait(n);
+    return xs;
+  }, { maxSize: 3, maxWaitMs: 10, concurrency: 1 });
+  const all = range(0, 2).map((x) => batcher.process(x));
+  await until(() => batches.length === 1, "the first batch");
+  for (const x of range(3, 7)) all.push(batcher.process(x));
+  await sleep(40); // [6, 7] is now due, but no slot is free
+  assert.equal(batches.length, 1);
+  assert.deepEqual(batcher.stats().pending, 5);
+  gates.open(0);
+  // The next batch starts as soon as the slot frees: no timer in between.
+  await microtasks();
+  assert.deepEqual(batches, [[0, 1, 2], [3, 4, 5]]);
+  gates.open(1);
+  await microtasks();
+  assert.deepEqual(batches, [[0, 1, 2], [3, 4, 5], [6, 7]]);
+  gates.open(2);
+  assert.deepEqual(await Promise.all(all), range(0, 7));
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() never runs more than concurrency batches, with workerIds in 0..concurrency-1", async () => {
+  let current = 0;
+  let peak = 0;
+  const ids = new Set<number>();
+  const batcher = new Batcher(async (xs: number[], ctx) => {
+    current++;
+    peak = Math.max(peak, current);
+    ids.add(ctx.workerId);
+    await sleep(1 + (xs[0] % 3));
+    current--;
+    return xs;
+  }, { maxSize: 4, maxWaitMs: 2, concurrency: 3 });
+  const all: Promise<number>[] = [];
+  for (let wave = 0; wave < 10; wave++) {
+    for (const x of range(wave * 10, wave * 10 + 9)) {
+      all.push(batcher.process(x));
+    }
+    await sleep(1);
+  }
+  assert.deepEqual(await Promise.all(all), range(0, 99));
+  assert.equal(peak, 3);
+  assert.deepEqual([...ids].sort(), [0, 1, 2]);
+  await batcher.close();
+});
+
+// ---------------------------------------------------------------------------
+// Results
+
+Deno.test("Batcher.process() resolves each caller with its own item's result", async () => {
+  const batcher = new Batcher(
+    (xs: string[]) => xs.map((x) => x.toUpperCase()),
+    { maxSize: 3, maxWaitMs: 5 },
+  );
+  const r = await Promise.all(
+    ["a", "b", "c", "d"].map((x) => batcher.process(x)),
+  );
+  assert.deepEqual(r, ["A", "B", "C", "D"]);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() an Error instance in the results rejects that item alone", async () => {
+  const boom = new Error("no such key: 2");
+  const batcher = new Batcher(
+    (xs: number[]) => xs.map((x) => x === 2 ? boom : x * 10),
+    { maxSize: 3 },
+  );
+  const r = await Promise.allSettled([1, 2, 3].map((x) => batcher.process(x)));
+  assert.deepEqual(r, [
+    { status: "fulfilled", value: 10 },
+    { status: "rejected", reason: boom },
+    { status: "fulfilled", value: 30 },
+  ]);
+  const s = batcher.stats();
+  assert.equal(s.succeeded, 2);
+  assert.equal(s.failed, 1);
+  assertAccounted(s);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() a wrong-length result rejects every item of the batch, naming both lengths", async () => {
+  const batcher = new Batcher((xs: number[]) => xs.slice(1), { maxSize: 3 });
+  const r = await Promise.allSettled([1, 2, 3].map((x) => batcher.process(x)));
+  for (const s of r) {
+    assert.equal(s.status, "rejected");
+    const e = (s as PromiseRejectedResult).reason;
+    assert(e instanceof RangeError);
+    assert.match(e.message, /returned 2 results for a batch of 3 items/);
+  }
+  // The next batch is not affected.
+  const ok = new Batcher((xs: number[]) => xs, { maxSize: 3 });
+  assert.equal(await ok.process(4), 4);
+  await Promise.all([batcher.close(), ok.close()]);
+});
+
+Deno.test("Batcher.process() a result that is not an array rejects every item of the batch with a TypeError", async () => {
+  const batcher = new Batcher(
+    (() => undefined) as unknown as (xs: number[]) => number[],
+    { maxSize: 2 },
+  );
+  const r = await Promise.allSettled([1, 2].map((x) => batcher.process(x)));
+  for (const s of r) {
+    assert.equal(s.status, "rejected");
+    assert.match(
+      String((s as PromiseRejectedResult).reason),
+      /TypeError: processBatch must return an array.*undefined for a batch of 2 items/,
+    );
+  }
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() a throw (sync or async) rejects the batch's items, and only them", async () => {
+  for (const sync of [true, false]) {
+    const boom = new Error("backend down");
+    const batcher = new Batcher((xs: number[]) => {
+      if (xs[0] === 0) {
+        if (sync) throw boom;
+        return Promise.reject(boom);
+      }
+      return xs;
+    }, { maxSize: 2 });
+    const first = [0, 1].map((x) => batcher.process(x));
+    await Promise.allSettled(first);
+    const second = [2, 3].map((x) => batcher.process(x));
+    for (const p of first) await assert.rejects(p, (e) => e === boom);
+    assert.deepEqual(await Promise.all(second), [2, 3]);
+    await batcher.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Retry
+
+Deno.test("Batcher.process() retry re-runs a failed batch with backoff; ctx.attempt counts and workerId stays", async () => {
+  const seen: [number, number][] = [];
+  let calls = 0;
+  const batcher = new Batcher((xs: number[], ctx) => {
+    seen.push([ctx.attempt, ctx.workerId]);
+    if (++calls < 3) throw new Error(`fail ${calls}`);
+    return xs;
+  }, {
+    maxSize: 2,
+    concurrency: 2,
+    retry: { attempts: 3, delayMs: 20, jitter: false },
+  });
+  const t0 = performance.now();
+  assert.deepEqual(
+    await Promise.all([batcher.process(1), batcher.process(2)]),
+    [
+      1,
+      2,
+    ],
+  );
+  // Backoff 20 then 40 ms (generous lower bound).
+  assert(performance.now() - t0 >= 50, `${performance.now() - t0} ms`);
+  assert.deepEqual(seen, [[1, 0], [2, 0], [3, 0]]);
+  assert.equal(batcher.stats().retries, 2);
+  assert.equal(batcher.stats().batchesSent, 1);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() retry waits backoffDelay between attempts (delays read by a setTimeout spy)", async () => {
+  await withTimerSpy(async (spy) => {
+    let calls = 0;
+    const batcher = new Batcher((xs: number[]) => {
+      if (++calls < 4) throw new Error("again");
+      return xs;
+    }, {
+      maxSize: 1,
+      retry: {
+        attempts: 4,
+        delayMs: 3,
+        factor: 3,
+        maxDelayMs: 20,
+        jitter: false,
+      },
+    });
+    assert.equal(await batcher.process(1), 1);
+    assert.deepEqual(spy.created, [3, 9, 20]);
+    await batcher.close();
+  });
+});
+
+Deno.test("Batcher.process() retry gives up after attempts and rejects with the last error", async () => {
+  let calls = 0;
+  const batcher = new Batcher((_xs: number[]): number[] => {
+    throw new Error(`fail ${++calls}`);
+  }, { maxSize: 1, retry: { attempts: 3, delayMs: 0 } });
+  await assert.rejects(batcher.process(1), { message: "fail 3" });
+  assert.equal(calls, 3);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() retry: retryIf false makes no retry; a retryIf that throws makes its error the callers'", async () => {
+  const seen: [string, number][] = [];
+  const batcher = new Batcher((_xs: number[]): number[] => {
+    throw new Error("fatal");
+  }, {
+    maxSize: 1,
+    retry: {
+      delayMs: 0,
+      retryIf: (e, ctx: BatchContext) => {
+        seen.push([(e as Error).message, ctx.attempt]);
+        return false;
+      },
+    },
+  });
+  await assert.rejects(batcher.process(1), { message: "fatal" });
+  assert.deepEqual(seen, [["fatal", 1]]);
+  await batcher.close();
+
+  const oops = new Error("retryIf broke");
+  const b2 = new Batcher((_xs: number[]): number[] => {
+    throw new Error("fatal");
+  }, {
+    maxSize: 1,
+    retry: {
+      retryIf: () => {
+        throw oops;
+      },
+    },
+  });
+  await assert.rejects(b2.process(1), (e) => e === oops);
+  await b2.close();
+});
+
+Deno.test("Batcher.process() retry: per-item Error results and wrong lengths are final (no retry)", async () => {
+  let calls = 0;
+  const batcher = new Batcher((xs: number[]) => {
+    calls++;
+    return xs.map(() => new Error("bad item"));
+  }, { maxSize: 1, retry: { attempts: 5, delayMs: 0 } });
+  await assert.rejects(batcher.process(1), { message: "bad item" });
+  assert.equal(calls, 1);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() retry: a caller that aborted during the backoff leaves the next attempt", async () => {
+  const batches: number[][] = [];
+  const batcher = new Batcher((xs: number[], ctx) => {
+    batches.push([...xs]);
+    if (ctx.attempt === 1) throw new Error("once");
+    return xs;
+  }, { maxSize: 3, retry: { attempts: 2, delayMs: 30, jitter: false } });
+  const c = new AbortController();
+  const a = batcher.process(1);
+  const b = batcher.process(2, { signal: c.signal });
+  const d = batcher.process(3);
+  await until(() => batches.length === 1, "the first attempt");
+  c.abort(new Error("left"));
+  await assert.rejects(b, { message: "left" });
+  assert.deepEqual(await Promise.all([a, d]), [1, 3]);
+  assert.deepEqual(batches, [[1, 2, 3], [1, 3]]);
+  await batcher.close();
+});
+
+Deno.test("Batcher.close() force during a retry backoff: no retry, callers reject at once, no timer left", async () => {
+  let calls = 0;
+  const batcher = new Batcher((_xs: number[]): number[] => {
+    calls++;
+    throw new Error("down");
+  }, { maxSize: 1, retry: { attempts: 5, delayMs: 60_000 } });
+  const p = batcher.process(1);
+  await until(() => calls === 1, "the first attempt");
+  await microtasks();
+  await withTimeout(batcher.close({ force: true }), 2000, "close");
+  await assert.rejects(p, { name: "AbortError" });
+  assert.equal(calls, 1);
+});
+
+// ---------------------------------------------------------------------------
+// Backpressure
+
+Deno.test("Batcher.process() maxQueueSize with onFull wait: process waits for room, first come first served", async () => {
+  const gates = new Gates<number>();
+  const batches: number[][] = [];
+  const batcher = new Batcher(async (xs: number[]) => {
+    const n = batches.push([...xs]) - 1;
+    await gates.wait(n);
+    return xs;
+  }, { maxSize: 2, maxQueueSize: 2 });
+  const all = range(0, 7).map((x) => batcher.process(x));
+  await until(() => batches.length === 1, "the first batch");
+  // [0, 1] runs; [2, 3] fill the queue; 4..7 wait for room.
+  let s = batcher.stats();
+  assert.deepEqual([s.running, s.pending, s.waiting], [1, 2, 4]);
+  assertAccounted(s);
+  gates.open(0);
+  await until(() => batches.length === 2, "the second batch");
+  s = batcher.stats();
+  assert.deepEqual([s.running, s.pending, s.waiting], [1, 2, 2]);
+  gates.openAll();
+  for (let i = 2; i < 4; i++) {
+    await until(() => batches.length > i, `batch ${i}`);
+    gates.openAll();
+  }
+  assert.deepEqual(await Promise.all(all), range(0, 7));
+  assert.deepEqual(batches, [[0, 1], [2, 3], [4, 5], [6, 7]]);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() a signal aborts the wait for room; the call never reaches processBatch", async () => {
+  const gate = deferred();
+  const batches: string[][] = [];
+  const batcher = new Batcher(async (xs: string[]) => {
+    batches.push([...xs]);
+    await gate.promise;
+    return xs;
+  }, { maxSize: 1, maxQueueSize: 1 });
+  const a = batcher.process("a"); // runs
+  await until(() => batches.length === 1, "a to run");
+  const b = batcher.process("b"); // queued
+  const c = new AbortController();
+  const w = batcher.process("w", { signal: c.signal }); // waits for room
+  const d = batcher.process("d"); // waits behind it
+  assert.equal(batcher.stats().waiting, 2);
+  c.abort(new Error("gave up"));
+  await assert.rejects(w, { message: "gave up" });
+  assert.equal(batcher.stats().waiting, 1);
+  gate.resolve();
+  assert.deepEqual(await Promise.all([a, b, d]), ["a", "b", "d"]);
+  assert.deepEqual(batches, [["a"], ["b"], ["d"]]);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() maxQueueSize with onFull reject rejects with a QueueFullError", async () => {
+  const batcher = new Batcher((xs: number[]) => xs, {
+    maxSize: 10,
+    maxQueueSize: 3,
+    onFull: "reject",
+    maxWaitMs: 10,
+  });
+  const r = await Promise.allSettled(
+    range(1, 5).map((x) => batcher.process(x)),
+  );
+  assert.deepEqual(r.slice(0, 3).map((s) => s.status), [
+    "fulfilled",
+    "fulfilled",
+    "fulfilled",
+  ]);
+  for (const s of r.slice(3)) {
+    const e = (s as PromiseRejectedResult).reason;
+    assert(e instanceof QueueFullError);
+    assert.equal(e.maxQueueSize, 3);
+  }
+  // Room again once the batch has gone.
+  assert.equal(await batcher.process(6), 6);
+  assert.equal(batcher.stats().calls, 4); // refused calls are not counted
+  await batcher.close();
+});
+
+// ---------------------------------------------------------------------------
+// Cancellation by a caller
+
+Deno.test("Batcher.process() abort of one caller removes its item; the others of the same batch still resolve", async () => {
+  const batches: number[][] = [];
+  const batcher = new Batcher((xs: number[]) => {
+    batches.push([...xs]);
+    return xs.map((x) => x * 2);
+  }, { maxSize: 10, maxWaitMs: 20 });
+  const c = new AbortController();
+  const reason = new Error("not needed");
+  const a = batcher.process(1);
+  const b = batcher.process(2, { signal: c.signal });
+  const d = batcher.process(3);
+  c.abort(reason);
+  await assert.rejects(b, (e) => e === reason);
+  assert.deepEqual(await Promise.all([a, d]), [2, 6]);
+  assert.deepEqual(batches, [[1, 3]]);
+  const s = batcher.stats();
+  assert.equal(s.cancelled, 1);
+  assertAccounted(s);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() abort after the batch was sent rejects at once; the result is dropped, others unaffected", async () => {
+  const gate = deferred();
+  let signal: AbortSignal | undefined;
+  const batcher = new Batcher(async (xs: number[], ctx) => {
+    signal = ctx.signal;
+    await gate.promise;
+    return xs.map((x) => x * 2);
+  }, { maxSize: 3 });
+  const c = new AbortController();
+  const a = batcher.process(1);
+  const b = batcher.process(2, { signal: c.signal });
+  const d = batcher.process(3);
+  await until(() => signal !== undefined, "the batch to start");
+  c.abort("bye");
+  // Rejected at once, while the batch still runs.
+  await assert.rejects(withTimeout(b, 1000, "b"), (e) => e === "bye");
+  assert.equal(signal!.aborted, false); // others still want the batch
+  gate.resolve();
+  assert.deepEqual(await Promise.all([a, d]), [2, 6]);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() when every caller of a running batch aborted, its ctx.signal aborts and nothing is retried", async () => {
+  let signal: AbortSignal | undefined;
+  let calls = 0;
+  const batcher = new Batcher(async (_xs: number[], ctx): Promise<number[]> => {
+    calls++;
+    signal = ctx.signal;
+    await new Promise((r) => ctx.signal.addEventListener("abort", r));
+    throw ctx.signal.reason;
+  }, { maxSize: 2, retry: { attempts: 3, delayMs: 0 } });
+  const c = new AbortController();
+  const a = batcher.process(1, { signal: c.signal });
+  const b = batcher.process(2, { signal: c.signal });
+  await until(() => signal !== undefined, "the batch to start");
+  c.abort("all gone");
+  await assert.rejects(a, (e) => e === "all gone");
+  await assert.rejects(b, (e) => e === "all gone");
+  assert.equal(signal!.aborted, true);
+  assert.equal(signal!.reason.name, "AbortError");
+  await batcher.close();
+  assert.equal(calls, 1);
+});
+
+Deno.test("Batcher.process() an already aborted signal rejects at once and queues nothing", async () => {
+  let calls = 0;
+  const batcher = new Batcher((xs: number[]) => {
+    calls++;
+    return xs;
+  }, { maxSize: 1 });
+  const signal = AbortSignal.abort(new Error("too late"));
+  await assert.rejects(batcher.process(1, { signal }), { message: "too late" });
+  await batcher.close();
+  assert.equal(calls, 0);
+  assert.equal(batcher.stats().calls, 0);
+});
+
+Deno.test("Batcher.process() removes its abort listener once settled", async () => {
+  const counts = { add: 0, remove: 0 };
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((...args: Parameters<typeof add>) => {
+    counts.add++;
+    add(...args);
+  }) as typeof add;
+  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+    counts.remove++;
+    remove(...args);
+  }) as typeof remove;
+  const batcher = new Batcher(
+    (xs: number[]) => xs.map((x) => x === 2 ? new Error("2") : x),
+    { maxSize: 3 },
+  );
+  await Promise.allSettled(
+    [1, 2, 3].map((x) => batcher.process(x, { signal })),
+  );
+  assert.deepEqual(counts, { add: 3, remove: 3 });
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() rejects a bad options argument with a TypeError", async () => {
+  const batcher = new Batcher((xs: number[]) => xs, { maxSize: 1 });
+  await assert.rejects(
+    batcher.process(1, { signal: "nope" as unknown as AbortSignal }),
+    {
+      name: "TypeError",
+      message: `'signal' must be an AbortSignal: current value is "nope"`,
+    },
+  );
+  await assert.rejects(
+    batcher.process(1, 5 as unknown as { signal?: AbortSignal }),
+    TypeError,
+  );
+  await batcher.close();
+});
+
+// ---------------------------------------------------------------------------
+// Closing
+
+Deno.test("Batcher.close() drains: a partial batch goes at once and close waits for running batches", async () => {
+  const gate = deferred();
+  const order: string[] = [];
+  const batcher = new Batcher(async (xs: number[]) => {
+    order.push(`start ${xs}`);
+    await gate.promise;
+    order.push(`end ${xs}`);
+    return xs;
+  }, { maxSize: 10, maxWaitMs: 60_000 });
+  const p = batcher.process(1);
+  const closing = batcher.close().then(() => order.push("closed"));
+  await until(() => order.length === 1, "the batch to start");
+  assert.equal(batcher.closed, true);
+  await sleep(10);
+  assert.deepEqual(order, ["start 1"]); // close waits for the running batch
+  gate.resolve();
+  await closing;
+  assert.equal(await p, 1);
+  assert.deepEqual(order, ["start 1", "end 1", "closed"]);
+});
+
+Deno.test("Batcher.close() drains callers waiting for room too", async () => {
+  const batches: number[][] = [];
+  const batcher = new Batcher(async (xs: number[]) => {
+    batches.push([...xs]);
+    await sleep(2);
+    return xs;
+  }, { maxSize: 2, maxQueueSize: 2, maxWaitMs: 60_000 });
+  const all = range(0, 6).map((x) => batcher.process(x));
+  await withTimeout(batcher.close(), 3000, "close");
+  assert.deepEqual(await Promise.all(all), range(0, 6));
+  assert.deepEqual(batches, [[0, 1], [2, 3], [4, 5], [6]]);
+});
+
+Deno.test("Batcher.process() after close() rejects with a clear TypeError", async () => {
+  const batcher = new Batcher((xs: number[]) => xs, { maxSize: 1 });
+  await batcher.close();
+  await assert.rejects(batcher.process(1), {
+    name: "TypeError",
+    message: /called after close\(\)/,
+  });
+  // During a drain too.
+  const b2 = new Batcher((xs: number[]) => xs, { maxSize: 5, maxWaitMs: 50 });
+  const p = b2.process(1);
+  const closing = b2.close();
+  await assert.rejects(b2.process(2), TypeError);
+  await closing;
+  assert.equal(await p, 1);
+});
+
+Deno.test("Batcher.close() force rejects every pending caller at once and aborts running batches' ctx.signal", async () => {
+  let signal: AbortSignal | undefined;
+  let returned = false;
+  const batcher = new Batcher(async (xs: number[], ctx) => {
+    signal = ctx.signal;
+    await new Promise((r) => ctx.signal.addEventListener("abort", r));
+    await sleep(20); // returns a little after the abort
+    returned = true;
+    return xs;
+  }, { maxSize: 2, maxQueueSize: 2 });
+  const running = [1, 2].map((x) => batcher.process(x));
+  await until(() => signal !== undefined, "the batch to start");
+  const queued = [3, 4].map((x) => batcher.process(x));
+  const waiting = [5, 6].map((x) => batcher.process(x));
+  const all = [...running, ...queued, ...waiting];
+  const settled = Promise.allSettled(all);
+  const closing = batcher.close({ force: true });
+  // Every caller settles at once, before the running batch has returned.
+  const r = await withTimeout(settled, 1000, "callers");
+  assert.equal(returned, false);
+  for (const s of r) {
+    assert.equal(s.status, "rejected");
+    assert.equal((s as PromiseRejectedResult).reason.name, "AbortError");
+  }
+  assert.equal(signal!.aborted, true);
+  await closing; // settles once processBatch has returned
+  assert.equal(returned, true);
+  const s = batcher.stats();
+  assert.equal(s.cancelled, 6);
+  assertAccounted(s);
+});
+
+Deno.test("Batcher.close() force after a plain close() escalates", async () => {
+  const gate = deferred();
+  const batcher = new Batcher(async (xs: number[], ctx) => {
+    await Promise.race([
+      gate.promise,
+      new Promise((r) => ctx.signal.addEventListener("abort", r)),
+    ]);
+    return xs;
+  }, { maxSize: 1 });
+  const a = batcher.process(1);
+  const b = batcher.process(2);
+  const draining = batcher.close();
+  await tick();
+  const forced = batcher.close({ force: true });
+  await assert.rejects(a, { name: "AbortError" });
+  await assert.rejects(b, { name: "AbortError" });
+  await Promise.all([draining, forced]);
+  gate.resolve();
+});
+
+Deno.test("Batcher.close() is idempotent and settles on an idle batcher", async () => {
+  const batcher = new Batcher((xs: number[]) => xs, { maxSize: 1 });
+  await batcher.close();
+  await batcher.close();
+  await batcher.close({ force: true });
+  await assert.rejects(
+    batcher.close(3 as unknown as { force?: boolean }),
+    TypeError,
+  );
+});
+
+Deno.test("Batcher [Symbol.asyncDispose] drains at the end of an await using scope", async () => {
+  const batches: number[][] = [];
+  let p: Promise<number[]>;
+  {
+    await using batcher = new Batcher((xs: number[]) => {
+      batches.push([...xs]);
+      return xs;
+    }, { maxSize: 10, maxWaitMs: 60_000 });
+    p = Promise.all([1, 2].map((x) => batcher.process(x)));
+  }
+  assert.deepEqual(await p, [1, 2]);
+  assert.deepEqual(batches, [[1, 2]]);
+});
+
+Deno.test("Batcher.process() every promise settles under random aborts, failures and a final force close", async () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const random = prng(seed);
+    const batcher = new Batcher(async (xs: number[], ctx) => {
+      await sleep(random() * 3, ctx.signal);
+      if (random() < 0.1) throw new Error("batch failed");
+      return xs.map((x) => random() < 0.1 ? new Error(`item ${x}`) : x);
+    }, {
+      maxSize: 1 + Math.floor(random() * 8),
+      maxWaitMs: random() * 4,
+      concurrency: 1 + Math.floor(random() * 3),
+      maxQueueSize: 5 + Math.floor(random() * 10),
+      retry: { attempts: 2, delayMs: 1, random },
+    });
+    const all: Promise<number>[] = [];
+    for (let i = 0; i < 150; i++) {
+      const c = random() < 0.2 ? new AbortController() : undefined;
+      const p = batcher.process(i, { signal: c?.signal });
+      p.catch(() => {}); // settled below, possibly long after rejecting
+      all.push(p);
+      if (c !== undefined) {
+        const after = random() * 5;
+        if (after < 1) c.abort("abort");
+        else setTimeout(() => c.abort("abort"), after);
+      }
+      if (random() < 0.2) await sleep(random() * 2);
+    }
+    if (seed % 2 === 0) await sleep(random() * 10);
+    const closing = batcher.close({ force: seed % 2 === 0 });
+    await withTimeout(Promise.allSettled(all), 5000, `seed ${seed} callers`);
+    await withTimeout(closing, 5000, `seed ${seed} close`);
+    const s = batcher.stats();
+    assertAccounted(s);
+    assert.equal(s.calls, 150);
+    assert.deepEqual([s.pending, s.waiting, s.inFlight, s.running], [
+      0,
+      0,
+      0,
+      0,
+    ]);
+    await sleep(6); // let the stray abort timers fire
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Timers
+
+Deno.test("Batcher timers: at most one flush timer at a time, none while every slot is busy, none after close", async () => {
+  await withTimerSpy(async (spy) => {
+    const gate = deferred();
+    const batcher = new Batcher(async (xs: number[]) => {
+      if (xs[0] === 0) await gate.promise;
+      return xs;
+    }, { maxSize: 3, maxWaitMs: 1000 });
+    const all = [batcher.process(0)];
+    await microtasks();
+    assert.equal(spy.live.size, 1); // one flush timer for the forming batch
+    for (const x of range(1, 20)) all.push(batcher.process(x));
+    await microtasks();
+    // [0, 1, 2] was full and went; it blocks the only slot, so the later
+    // batches wait for it, not for a timer.
+    assert.equal(spy.live.size, 0);
+    assert.equal(batcher.stats().pending, 18);
+    gate.resolve();
+    await Promise.all(all); // 21 items: 7 full batches
+    assert.equal(spy.live.size, 0);
+    const p = batcher.process(21);
+    await microtasks();
+    assert.equal(spy.live.size, 1);
+    await batcher.close(); // sends [21] at once and clears the timer
+    assert.equal(await p, 21);
+    assert.equal(spy.live.size, 0);
+    assert.equal(spy.peak, 1);
+    assert.equal(spy.created.length, 2, `${spy.created.length} timers made`);
+  });
+});
+
+Deno.test("Batcher timers: the flush timer is cleared when a forming batch fills up", async () => {
+  await withTimerSpy(async (spy) => {
+    const batcher = new Batcher((xs: number[]) => xs, {
+      maxSize: 2,
+      maxWaitMs: 60_000,
+    });
+    const a = batcher.process(1);
+    await microtasks();
+    assert.equal(spy.live.size, 1);
+    const b = batcher.process(2);
+    await Promise.all([a, b]);
+    assert.equal(spy.live.size, 0);
+    await batcher.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Stats
+
+Deno.test("Batcher.stats() counts batches, items, mean batch size, retries and queue wait", async () => {
+  let fail = true;
+  const batcher = new Batcher((xs: number[]) => {
+    if (fail) {
+      fail = false;
+      throw new Error("once");
+    }
+    return xs;
+  }, { maxSize: 4, maxWaitMs: 30, retry: { attempts: 2, delayMs: 0 } });
+  assert.deepEqual(batcher.stats(), {
+    calls: 0,
+    batchesSent: 0,
+    itemsProcessed: 0,
+    meanBatchSize: 0,
+    retries: 0,
+    succeeded: 0,
+    failed: 0,
+    cancelled: 0,
+    pending: 0,
+    waiting: 0,
+    inFlight: 0,
+    running: 0,
+    queueWait: { count: 0, avg: 0, p50: 0, p95: 0, max: 0 },
+  });
+  await Promise.all(range(1, 6).map((x) => batcher.process(x)));
+  const s = batcher.stats();
+  assert.equal(s.calls, 6);
+  assert.equal(s.batchesSent, 2); // [1..4] at once, [5, 6] after 30 ms
+  assert.equal(s.itemsProcessed, 6);
+  assert.equal(s.meanBatchSize, 3);
+  assert.equal(s.retries, 1);
+  assert.equal(s.succeeded, 6);
+  assert.equal(s.queueWait.count, 6);
+  // [5, 6] waited for its window (lower bound with slack for early timers).
+  assert(s.queueWait.max >= 25, `max ${s.queueWait.max}`);
+  assert(s.queueWait.p95 >= 25, `p95 ${s.queueWait.p95}`);
+  assert(s.queueWait.p50 <= s.queueWait.p95);
+  assertAccounted(s);
+  await batcher.close();
+});
+
+Deno.test("Batcher.stats() samples the queue wait after the first 256 calls (one in 32)", async () => {
+  const batcher = new Batcher((xs: number[]) => xs, {
+    maxSize: 100,
+    concurrency: Infinity,
+  });
+  await Promise.all(range(1, 256 + 320).map((x) => batcher.process(x)));
+  const s = batcher.stats();
+  assert.equal(s.queueWait.count, 256 + 10);
+  assert.equal(s.itemsProcessed, 576);
+  await batcher.close();
+});
+
+// ---------------------------------------------------------------------------
+// Validation
+
+Deno.test("Batcher() rejects bad options at the call site, naming the option and the value", () => {
+  const fn = (xs: number[]) => xs;
+  const cases: [unknown, ErrorConstructor, string][] = [
+    [
+      undefined,
+      TypeError,
+      "'options' must be an object with 'maxSize': current value is undefined",
+    ],
+    [null, TypeError, "'options' must be an object: current value is null"],
+    [
+      {},
+      TypeError,
+      "'maxSize' must be a positive integer: current value is undefined",
+    ],
+    [
+      { maxSize: -1 },
+      RangeError,
+      "'maxSize' must be a positive integer: current value is -1",
+    ],
+    [
+      { maxSize: 0 },
+      RangeError,
+      "'maxSize' must be a positive integer: current value is 0",
+    ],
+    [
+      { maxSize: NaN },
+      RangeError,
+      "'maxSize' must be a positive integer: current value is NaN",
+    ],
+    [
+      { maxSize: 1.5 },
+      RangeError,
+      "'maxSize' must be a positive integer: current value is 1.5",
+    ],
+    [
+      { maxSize: Infinity },
+      RangeError,
+      "'maxSize' must be a positive integer: current value is Infinity",
+    ],
+    [
+      { maxSize: "5" },
+      TypeError,
+      `'maxSize' must be a positive integer: current value is "5"`,
+    ],
+    [
+      { maxSize: 5, maxWaitMs: -1 },
+      RangeError,
+      "'maxWaitMs' must be a finite number >= 0: current value is -1",
+    ],
+    [
+      { maxSize: 5, maxWaitMs: NaN },
+      RangeError,
+      "'maxWaitMs' must be a finite number >= 0: current value is NaN",
+    ],
+    [
+      { maxSize: 5, maxWaitMs: Infinity },
+      RangeError,
+      "'maxWaitMs' must be a finite number >= 0: current value is Infinity",
+    ],
+    [
+      { maxSize: 5, concurrency: 0 },
+      RangeError,
+      "'concurrency' must be a positive integer or Infinity: current value is 0",
+    ],
+    [
+      { maxSize: 5, concurrency: NaN },
+      RangeError,
+      "'concurrency' must be a positive integer or Infinity: current value is NaN",
+    ],
+    [
+      { maxSize: 5, maxQueueSize: 0 },
+      RangeError,
+      "'maxQueueSize' must be a positive integer or Infinity: current value is 0",
+    ],
+    [
+      { maxSize: 5, onFull: "drop" },
+      TypeError,
+      `'onFull' must be "wait" or "reject": current value is "drop"`,
+    ],
+    [
+      { maxSize: 5, retry: { attempts: 0 } },
+      RangeError,
+      "'retry.attempts' must be a positive integer: current value is 0",
+    ],
+    [
+      { maxSize: 5, retry: 3 },
+      TypeError,
+      "'retry' must be an object: current value is 3",
+    ],
+  ];
+  for (const [options, type, message] of cases) {
+    assert.throws(
+      () => new Batcher(fn, options as { maxSize: number }),
+      (e) => {
+        assert(e instanceof type, `${JSON.stringify(options)}: ${e}`);
+        assert.equal((e as Error).message, message);
+        return true;
+      },
+    );
+  }
+  assert.throws(
+    () => new Batcher("fn" as unknown as typeof fn, { maxSize: 1 }),
+    {
+      name: "TypeError",
+      message: `'processBatch' must be a function: current value is "fn"`,
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Types and the example
+
+Deno.test("Batcher types: the result type is inferred from processBatch; items are checked", async () => {
+  const batcher = new Batcher(
+    (texts: string[]) => Promise.resolve(texts.map((t) => t.length)),
+    { maxSize: 4 },
+  );
+  const n: number = await batcher.process("abc");
+  assert.equal(n, 3);
+  // @ts-expect-error: a number is not a string item
+  await batcher.process(5).catch(() => {});
+  const withErrors = new Batcher(
+    (xs: number[]) => xs.map((x) => x > 0 ? `${x}` : new Error("neg")),
+    { maxSize: 4 },
+  );
+  const s: string = await withErrors.process(1);
+  assert.equal(s, "1");
+  await Promise.all([batcher.close(), withErrors.close()]);
+});
+
+Deno.test("examples/batcher.ts embeds 40 texts in batches, refusing the empty one and dropping the aborted caller", async () => {
+  const r = await example();
+  assert.equal(r.vectors, 39);
+  assert.deepEqual(r.refused, ["cannot embed an empty text", "caller left"]);
+  assert.equal(r.stats.itemsProcessed, 40);
+  assert(r.stats.batchesSent >= 3, `${r.stats.batchesSent} batches`);
+  assert(r.stats.meanBatchSize > 1);
+  assertAccounted(r.stats);
+});
