@@ -479,7 +479,7 @@ export class Batcher<I, O> {
    *
    * @returns `true` once closing has started.
    *
-   * @example
+   * @example Before and after close()
    * ```ts
    * import { Batcher } from "sluice";
    * import assert from "node:assert/strict";

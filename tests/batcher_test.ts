@@ -591,6 +591,61 @@ Deno.test("Batcher.process() abort after the batch was sent rejects at once; the
   await batcher.close();
 });
 
+Deno.test("Batcher.process() an aborted call's place in its forming batch is not reused", async () => {
+  const batches: string[][] = [];
+  const batcher = new Batcher((xs: string[]) => {
+    batches.push([...xs]);
+    return xs;
+  }, { maxSize: 3, maxWaitMs: 60_000 });
+  const c = new AbortController();
+  const a = batcher.process("a");
+  const b = batcher.process("b", { signal: c.signal });
+  c.abort("no");
+  const rest = ["c", "d"].map((x) => batcher.process(x));
+  await assert.rejects(b, (e) => e === "no");
+  assert.equal(await a, "a");
+  assert.equal(await rest[0], "c"); // [a, c]: three places taken, one empty
+  const closing = batcher.close(); // sends [d] at once
+  assert.equal(await rest[1], "d");
+  await closing;
+  assert.deepEqual(batches, [["a", "c"], ["d"]]);
+});
+
+Deno.test("Batcher.stats() stays accounted when callers abort after the send and results fail", async () => {
+  const gate = deferred();
+  const batcher = new Batcher(async (xs: number[]) => {
+    await gate.promise;
+    return xs.map((x) => x % 2 === 0 ? new Error(`${x}`) : x);
+  }, { maxSize: 4 });
+  const controllers = [0, 1, 2, 3].map(() => new AbortController());
+  const all = [0, 1, 2, 3].map((x) =>
+    batcher.process(x, { signal: controllers[x].signal })
+  );
+  await until(() => batcher.stats().running === 1, "the batch to start");
+  controllers[0].abort("gone"); // an Error result dropped
+  controllers[1].abort("gone"); // a value dropped
+  let s = batcher.stats();
+  assert.deepEqual([s.cancelled, s.inFlight], [2, 2]);
+  assertAccounted(s);
+  gate.resolve();
+  const r = await Promise.allSettled(all);
+  assert.deepEqual(r.map((x) => x.status), [
+    "rejected",
+    "rejected",
+    "rejected",
+    "fulfilled",
+  ]);
+  s = batcher.stats();
+  assert.deepEqual([s.succeeded, s.failed, s.cancelled, s.inFlight], [
+    1,
+    1,
+    2,
+    0,
+  ]);
+  assertAccounted(s);
+  await batcher.close();
+});
+
 Deno.test("Batcher.process() when every caller of a running batch aborted, its ctx.signal aborts and nothing is retried", async () => {
   let signal: AbortSignal | undefined;
   let calls = 0;
