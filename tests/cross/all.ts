@@ -1,5 +1,6 @@
 // Every shared case, from every case file: what each runtime adapter runs.
 import { cases as core } from "./cases.ts";
+import { cases as batcher } from "./cases_batcher.ts";
 import { cases as pool } from "./cases_pool.ts";
 import { cases as sse } from "./cases_sse.ts";
 import type { Case } from "./_check.ts";
@@ -7,7 +8,7 @@ import type { Case } from "./_check.ts";
 export { type Case, type CaseResult, type Lib, runCase } from "./_check.ts";
 
 /** All cases, in a stable order; names are unique. */
-export const cases: Case[] = [...core, ...pool, ...sse];
+export const cases: Case[] = [...core, ...pool, ...batcher, ...sse];
 
 const names = new Set<string>();
 for (const c of cases) {
