@@ -18,10 +18,12 @@ if (!existsSync(executablePath)) {
 }
 const { chromium } = await import("playwright-core");
 
+const cases = helpers.bundleCases("esm");
+cases.cleanup(); // the code is kept in memory
 const files = {
   "/": ["text/html", readFileSync(join(helpers.root, "tests/browser/index.html"))],
   "/sluice.js": ["text/javascript", readFileSync(join(helpers.root, "npm/esm/mod.js"))],
-  "/cases.js": ["text/javascript", helpers.bundleCases("esm").code],
+  "/cases.js": ["text/javascript", cases.code],
 };
 const server = createServer((req, res) => {
   const file = files[new URL(req.url, "http://x").pathname];
