@@ -13,7 +13,7 @@
  * The demo checks its own results and exits with status 1 if any is missing
  * or out of order.
  *
- * Run: `deno run -A examples/heavy_tail.ts` (or `npm run demo`).
+ * Run: `deno run -A examples/heavy_tail.ts` (`npm run demo` serves the SSE page).
  *
  * @module
  */

@@ -104,7 +104,7 @@ interface Callback<O> {
 
 const noop = (): void => {};
 /** The callback of a position whose caller has gone (aborted). */
-const DROPPED: Callback<unknown> = Object.freeze({
+const DROPPED: Callback<unknown> = /* @__PURE__ */ Object.freeze({
   resolve: noop,
   reject: noop,
 });

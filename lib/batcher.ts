@@ -266,11 +266,6 @@ export interface BatcherStats {
   readonly queueWait: LatencyStats;
 }
 
-// Runtimes without explicit resource management lack `Symbol.asyncDispose`;
-// the registered symbol is what polyfills (and TypeScript's helpers) use.
-const dispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ??
-  (Symbol.for("Symbol.asyncDispose") as typeof Symbol.asyncDispose);
-
 /**
  * Request coalescing: callers hand in single items with
  * {@linkcode Batcher.prototype.process}, a batch function receives them in
@@ -535,7 +530,7 @@ export class Batcher<I, O> {
    * assert.equal(await p, 7);
    * ```
    */
-  [dispose](): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 }

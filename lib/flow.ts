@@ -34,6 +34,30 @@ export interface ItemEventDetail {
 }
 
 /**
+ * The options of {@linkcode Flow.addEventListener}: the DOM's
+ * `AddEventListenerOptions`, written out so that a Node TypeScript project
+ * without the DOM lib compiles against sluice's declarations.
+ */
+export interface FlowListenerOptions {
+  /** Listen in the capture phase (no effect on a flow). */
+  capture?: boolean;
+  /** Remove the listener after its first call. */
+  once?: boolean;
+  /** The listener never calls `preventDefault()`. */
+  passive?: boolean;
+  /** Removes the listener when this signal aborts. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A listener of any event of a {@linkcode Flow}: a function or an object with
+ * `handleEvent` (the DOM's `EventListenerOrEventListenerObject`, written out).
+ */
+export type FlowListener =
+  | ((event: Event) => void)
+  | { handleEvent(event: Event): void };
+
+/**
  * The events of a {@linkcode Flow}, each a `CustomEvent`: `"started"` (an
  * attempt starts), `"completed"` (a stage call succeeded), `"retrying"` (an
  * attempt failed and will be retried), `"failed"` (an item failed for good, before
@@ -299,7 +323,7 @@ export class Flow<O> extends EventTarget
   override addEventListener<K extends keyof FlowEventMap>(
     type: K,
     listener: (this: Flow<O>, event: FlowEventMap[K]) => void,
-    options?: boolean | AddEventListenerOptions,
+    options?: boolean | FlowListenerOptions,
   ): void;
   /**
    * Listens to any event (the generic `EventTarget` signature).
@@ -310,13 +334,13 @@ export class Flow<O> extends EventTarget
    */
   override addEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
+    listener: FlowListener | null,
+    options?: boolean | FlowListenerOptions,
   ): void;
   override addEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
+    listener: FlowListener | null,
+    options?: boolean | FlowListenerOptions,
   ): void {
     super.addEventListener(type, listener, options);
     if (listener !== null) this.#engine.listen(type);
@@ -343,12 +367,12 @@ export class Flow<O> extends EventTarget
    */
   override removeEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
+    listener: FlowListener | null,
     options?: boolean | EventListenerOptions,
   ): void;
   override removeEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
+    listener: FlowListener | null,
     options?: boolean | EventListenerOptions,
   ): void {
     super.removeEventListener(type, listener, options);

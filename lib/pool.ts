@@ -244,9 +244,6 @@ class Job implements QueueEntry {
   ) {}
 }
 
-const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ??
-  (Symbol.for("Symbol.asyncDispose") as typeof Symbol.asyncDispose);
-
 /** `fn(...args)`, without the spread for the common short cases. */
 function apply(fn: AnyFn, args: unknown[]): unknown {
   switch (args.length) {
@@ -799,13 +796,12 @@ export class Pool {
 
   /**
    * `close()`: what `await using pool = new Pool(...)` calls at the end of the
-   * scope. It drains. On runtimes without `Symbol.asyncDispose` (Node 20), the
-   * method is keyed `Symbol.for("Symbol.asyncDispose")`, where TypeScript's
-   * down-levelled `await using` looks for it.
+   * scope. It drains. (Keyed `Symbol.asyncDispose`, which every tested
+   * runtime has, Node from 20.4; a plain key keeps the class tree-shakeable.)
    *
    * @returns A promise that resolves when every task has settled.
    */
-  [asyncDispose](): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 

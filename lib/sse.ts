@@ -27,11 +27,12 @@ export const DEFAULT_HEARTBEAT_MS = 15_000;
  * assert.match(await res.text(), /^data: 1\n\ndata: 2\n\n/);
  * ```
  */
-export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  "content-type": "text/event-stream; charset=utf-8",
-  "cache-control": "no-cache",
-  "x-accel-buffering": "no",
-});
+export const SSE_HEADERS: Readonly<Record<string, string>> =
+  /* @__PURE__ */ Object.freeze({
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+  });
 
 /** Options of {@linkcode toSSE}. */
 export interface SSEOptions<T> {

@@ -298,15 +298,18 @@ for (
         /lib\/(pool|batcher|_batcher_core|sse)\.ts$/.test(file)
       );
     if (pulled.length) {
-      warnings.push(
+      problems.push(
         `a pipeline-only import still carries ${
           pulled.join(", ")
-        }: a top-level statement there is not tree-shakeable (a computed class key such as [dispose], or a call)`,
+        }: a top-level statement there is not tree-shakeable (a computed class key held in a variable, or a call without /* @__PURE__ */)`,
       );
     }
   }
 }
 esbuild.stop();
+if (problems.length) {
+  fail(`the npm package does not tree-shake:\n- ${problems.join("\n- ")}`);
+}
 
 // ---- Link for the runtime tests -----------------------------------------------
 await Deno.mkdir(path("tests/node_modules"), { recursive: true });

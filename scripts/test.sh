@@ -61,9 +61,7 @@ if [ ! -x "$chromium" ]; then
 fi
 "$chromium" --version 2>/dev/null | head -n 1 || true
 
-step "SSE + Hono examples (examples/hono/) on Deno, Node, Bun, workerd, Chromium"; node --test tests/hono/run.mjs
-
-step "runtimes against npm/: Node $(node --version) (ESM, CJS), TypeScript consumer, Bun, workerd, Chromium"
+step "runtimes against npm/: Node $(node --version) (ESM, CJS), TypeScript consumer, Bun, workerd, Chromium; the Hono SSE examples on Deno, Node, Bun, workerd, Chromium"
 # Spec output to the terminal; TAP to a file, whose closing lines ("# pass N",
 # "# fail N") are printed last for CI.
 set +e
@@ -75,7 +73,8 @@ node --test --test-concurrency=1 \
   tests/node/consumer.test.mjs \
   tests/node/bun.test.mjs \
   tests/node/workerd.test.mjs \
-  tests/node/chromium.test.mjs
+  tests/node/chromium.test.mjs \
+  tests/hono/run.mjs
 status=$?
 set -e
 echo

@@ -22,7 +22,7 @@ function typecheck(config) {
 }
 
 for (const [config, what] of [
-  ["tsconfig.json", "a Node ESM + CJS project (NodeNext, @types/node, no DOM lib)"],
+  ["tsconfig.json", "a Node ESM + CJS project (NodeNext, @types/node, no DOM lib, skipLibCheck off)"],
   ["tsconfig.bundler.json", "a bundler project (Bundler resolution, DOM lib, skipLibCheck off)"],
 ]) {
   test(`consumer: ${what} type-checks against npm/ (${config})`, () => {
