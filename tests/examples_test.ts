@@ -23,3 +23,11 @@ Deno.test("examples/monitoring.ts reports retries, progress lines and latency", 
   assert(lines.some((l) => l.startsWith("fetch 40/40")), lines.join("\n"));
   assert(lines.some((l) => l.startsWith("retrying item 3")));
 });
+
+Deno.test("examples/bulk_insert.ts saves 199 rows in 4 INSERTs and refuses the duplicate alone", async () => {
+  const { main } = await import("../examples/bulk_insert.ts");
+  const { saved, refused, statements } = await main();
+  assert.equal(saved, 199);
+  assert.deepEqual(refused, ["duplicate key: id 7"]);
+  assert.equal(statements, 4);
+});
