@@ -675,7 +675,7 @@ const SECTIONS = {
     const rows = entry.cases.map((c) => {
       const s = stat(c);
       if (s === null) {
-        return [...name(c), c.order, `✗ ${failure(c)}`, "", "", "", "", ""];
+        return [...name(c), c.order, `✗ ${failure(c)}`, "", "", "", "", "", ""];
       }
       return [
         ...name(c),
@@ -685,7 +685,8 @@ const SECTIONS = {
         loop ? `${ratio(s.med / loop.med)}×` : "—",
         String(stat(c, "readAhead").max),
         mb(stat(c, "rssGrowthMB")?.med),
-        mb(stat(c, "rssLateGrowthMB")?.med),
+        mb(stat(c, "heapMidMB")?.med),
+        mb(stat(c, "heapGrowthMB")?.med),
       ];
     });
     const txt = table(
@@ -698,7 +699,8 @@ const SECTIONS = {
         ">× loop",
         ">max read-ahead",
         ">RSS growth MB",
-        ">late growth MB",
+        ">live heap at 50 % MB",
+        ">live heap 25 → 75 % MB",
       ],
       rows,
     );
@@ -712,7 +714,7 @@ const SECTIONS = {
       const s = c && stat(c);
       if (!s) continue;
       const a = stat(c, "readAhead").max;
-      const late = stat(c, "rssLateGrowthMB").med;
+      const growth = stat(c, "heapGrowthMB").med;
       const bound = buf + 16 + 1;
       const r = loop ? s.med / loop.med : NaN;
       targets.push({
@@ -720,12 +722,12 @@ const SECTIONS = {
         target: `W3 ${
           id.replace("sluice-", "")
         }: read-ahead ≤ ${buf} + 16 (+1), flat memory, wall ≤ 1.3× loop`,
-        figure: `read-ahead ${a}, late growth ${mb(late)} MB, ${
+        figure: `read-ahead ${a}, live heap 25 → 75 % ${mb(growth)} MB, ${
           ratio(r)
         }× loop`,
         verdict: verdict(
-          a <= bound && late < 8 && r <= 1.3,
-          `bound ${bound}; flat: late growth < 8 MB`,
+          a <= bound && growth < 1 && r <= 1.3,
+          `bound ${bound}; flat: live heap grows < 1 MB`,
         ),
       });
     }
