@@ -55,14 +55,19 @@ const PEERS = [
 // ---- what runs ------------------------------------------------------------
 
 const W2_N = quick ? 100 : 400;
+// Timed workloads: untimed warm-up iterations first (the JIT needs 10–20
+// runs of a fast case to settle), then timed ones, each capped by a time
+// budget so that slow libraries stop early (at least one timed iteration).
 const QUICK_ITERS = { warmup: 2, iters: 3, budget: 800 };
+const timed = (n, warmup, iters, budget) =>
+  quick ? { n: n / 5, ...QUICK_ITERS } : { n, warmup, iters, budget };
 const WORKLOADS = [
   {
     key: "W1",
     file: "w1_overhead.mjs",
-    runs: quick ? [{ n: 20_000, ...QUICK_ITERS }] : [
-      { n: 100_000, warmup: 5, iters: 10, budget: 5000 },
-      { n: 1_000_000, warmup: 1, iters: 3, budget: 12000, maxReps: 3 },
+    runs: quick ? [timed(100_000)] : [
+      timed(100_000, 15, 15, 6000),
+      { ...timed(1_000_000, 2, 3, 12000), maxReps: 3 },
     ],
   },
   { key: "W2", file: "w2_heavy_tail.mjs", runs: [{ n: W2_N }] },
@@ -71,41 +76,12 @@ const WORKLOADS = [
     file: "w3_backpressure.mjs",
     runs: [{ n: quick ? 50_000 : 1_000_000, maxReps: 3 }],
   },
-  {
-    key: "W4",
-    file: "w4_batching.mjs",
-    runs: [
-      quick ? { n: 20_000, ...QUICK_ITERS } : {
-        n: 100_000,
-        warmup: 5,
-        iters: 10,
-        budget: 5000,
-      },
-    ],
-  },
-  {
-    key: "W5",
-    file: "w5_stages.mjs",
-    runs: [
-      quick ? { n: 20_000, ...QUICK_ITERS } : {
-        n: 100_000,
-        warmup: 5,
-        iters: 10,
-        budget: 5000,
-      },
-    ],
-  },
+  { key: "W4", file: "w4_batching.mjs", runs: [timed(100_000, 20, 20, 4000)] },
+  { key: "W5", file: "w5_stages.mjs", runs: [timed(100_000, 10, 10, 5000)] },
   {
     key: "W6",
     file: "w6_coalescing.mjs",
-    runs: [
-      quick ? { n: 20_000, ...QUICK_ITERS } : {
-        n: 100_000,
-        warmup: 5,
-        iters: 10,
-        budget: 5000,
-      },
-    ],
+    runs: [timed(100_000, 10, 10, 5000)],
   },
 ].filter((w) => only === null || only.includes(w.key));
 

@@ -342,6 +342,26 @@ const cases = [
     },
   },
   {
+    id: "hand-pool",
+    lib: "hand-written",
+    label: "16 workers sharing an index, `out[i] = await fn(items[i])`",
+    order: "input",
+    consume: "array",
+    role: "peer",
+    setup: () => async () => {
+      const out = new Array(N);
+      let next = 0;
+      const worker = async () => {
+        while (next < N) {
+          const i = next++;
+          out[i] = await fn(items[i]);
+        }
+      };
+      await Promise.all(Array.from({ length: C }, worker));
+      return fold(out, true);
+    },
+  },
+  {
     id: "hand-window",
     lib: "hand-written",
     label: "ordered window of 16 (async generator)",
