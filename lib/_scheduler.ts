@@ -763,19 +763,7 @@ export class Scheduler {
       this.#slowWorker(st, t, workerId);
       return;
     }
-    t.attempt = 1;
-    if (!this.#begin(st, t, workerId)) return this.#release(st, workerId);
-    let result: unknown;
-    try {
-      result = this.#call(st, t, workerId, t.value, this.#signal);
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    // Always settle asynchronously: no re-entrance, no deep recursion.
-    Promise.resolve(result).then(
-      (value) => this.#taskDone(st, t, workerId, value),
-      (error) => this.#taskFailed(st, t, workerId, error),
-    );
+    this.#loop(st, t, workerId);
   }
 
   /** Calls the stage function(s) on `value`; may throw synchronously. */
@@ -853,18 +841,12 @@ export class Scheduler {
     }
   }
 
-  #taskDone(st: WorkStage, t: Token, workerId: number, value: unknown): void {
-    if (this.#state !== RUNNING) return this.#release(st, workerId);
-    this.#handOn(st, t, workerId, value);
-    const next = this.#state === RUNNING ? st.queue.shift() : undefined;
-    // Work is waiting: the worker keeps its slot and goes on in a loop, which
-    // costs less per item than a fresh start (no closures, no derived promise).
-    if (next !== undefined) this.#loop(st, next, workerId);
-    else this.#release(st, workerId);
-    this.#pump();
-  }
-
-  /** A plain stage's worker that keeps taking queued tokens. Never rejects. */
+  /**
+   * A plain stage's worker: runs `t`, then keeps taking queued tokens (one
+   * `await` per call, no closures); releases its slot when none is left.
+   * Every call settles asynchronously (no re-entrance, no deep recursion).
+   * Never rejects.
+   */
   async #loop(st: WorkStage, t: Token, workerId: number): Promise<void> {
     for (;;) {
       t.attempt = 1;
@@ -1311,7 +1293,9 @@ export class Scheduler {
     if (tail === null) this.#head = t;
     else tail.next = t;
     this.#tail = t;
-    for (const st of this.#batchStages) if (st.cursor === null) st.cursor = t;
+    if (this.#batchStages.length !== 0) {
+      for (const st of this.#batchStages) if (st.cursor === null) st.cursor = t;
+    }
   }
 
   #insertAfter(at: Token, t: Token): void {
@@ -1329,7 +1313,9 @@ export class Scheduler {
     else prev.next = next;
     if (next === null) this.#tail = prev;
     else next.prev = prev;
-    for (const st of this.#batchStages) if (st.cursor === t) st.cursor = next;
+    if (this.#batchStages.length !== 0) {
+      for (const st of this.#batchStages) if (st.cursor === t) st.cursor = next;
+    }
     t.prev = t.next = null;
   }
 
