@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+// W1 on Node, taken apart: where the time of `for await` over a sluice flow
+// goes, and how much of it could be removed at all.
+//
+//   node bench/compare/w1_ablation.mjs [--rounds 4] [--iters 15] [--n 100000]
+//
+// Two bundles of mod.ts are built with esbuild: sluice as it is, and an
+// "ablated" sluice with every per-item cost removed that a change could remove
+// (each removal below breaks a documented behaviour, so none can ship):
+// - no latency sampling (`stats().latency`, `queueWait` stay empty);
+// - one `ctx` object shared by every call of a run (the API gives each call its
+//   own `ctx`: the TaskContext example keeps them);
+// - no worker-start timestamps;
+// - the source is not pumped from a worker while the budget is spent.
+// Each round runs every bundle in a fresh process; inside it, every case runs
+// once per iteration, interleaved, and each figure is a ratio to the floors of
+// the same iteration (paired), so drifts of a shared machine cancel out.
+// Cases: the bare async generator (the W1 reference), the sequential loop into
+// an array, a trivial async iterator that hands out the array's items as
+// resolved promises (what the `for await` protocol costs alone), and sluice
+// `for await` / `collect()` in both orders.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { args, median } from "./common.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+
+/** The removals: [file, text in the source, replacement]. */
+const ABLATIONS = [
+  [
+    "lib/_scheduler.ts",
+    "if (this.#timeAll || (index & 127) === 0 || index < 16) {",
+    "if (false) {",
+  ],
+  [
+    "lib/_scheduler.ts",
+    "const ctx = this.#ctx(st, t, workerId, signal);",
+    "const ctx = (this as any).__ctx ??= this.#ctx(st, t, workerId, signal);",
+  ],
+  ["lib/_scheduler.ts", "else st.slotSince[workerId] = NaN;", ""],
+  [
+    "lib/_scheduler.ts",
+    "      if (next === undefined) this.#release(st, workerId);\n      this.#pump();",
+    "      if (next === undefined) this.#release(st, workerId);\n      if (!this.#full) this.#pump();",
+  ],
+];
+
+async function child(bundle, n, iters) {
+  const L = await import(bundle);
+  const items = Array.from({ length: n }, (_, i) => i);
+  // deno-lint-ignore require-await
+  const fn = async (x) => x * 2;
+  const sum = async (iterable) => {
+    let s = 0;
+    for await (const v of iterable) s += v;
+    return s;
+  };
+  const cases = {
+    generator: () => {
+      async function* g() {
+        for (const x of items) yield await fn(x);
+      }
+      return sum(g());
+    },
+    "array loop": async () => {
+      const out = [];
+      for (const x of items) out.push(await fn(x));
+      return out.reduce((a, b) => a + b, 0);
+    },
+    "protocol only": () => {
+      let i = 0;
+      return sum({
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+        next: () =>
+          Promise.resolve(
+            i < n
+              ? { done: false, value: 2 * items[i++] }
+              : { done: true, value: undefined },
+          ),
+      });
+    },
+  };
+  for (const order of ["input", "completion"]) {
+    const run = () =>
+      L.pipeline(L.map(fn, { concurrency: 16 })).run(items, { order });
+    cases[`for await, ${order}`] = () => sum(run());
+    cases[`collect(), ${order}`] = async () =>
+      (await run().collect()).reduce((a, b) => a + b, 0);
+  }
+  const want = n * (n - 1);
+  const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  for (let i = 0; i < iters + 5; i++) {
+    for (const [k, f] of Object.entries(cases)) {
+      const t0 = performance.now();
+      const s = await f();
+      const ms = performance.now() - t0;
+      if (s !== want) throw new Error(`${k}: wrong sum ${s}`);
+      if (i >= 5) times[k].push(ms); // 5 warm-up rounds
+    }
+  }
+  const out = {};
+  for (const [k, v] of Object.entries(times)) {
+    out[k] = {
+      ms: median(v),
+      gen: median(v.map((x, i) => x / times.generator[i])),
+      arr: median(v.map((x, i) => x / times["array loop"][i])),
+    };
+  }
+  console.log(JSON.stringify(out));
+}
+
+async function build() {
+  const esbuild = await import("esbuild");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-ablation-"));
+  const copy = path.join(dir, "src");
+  fs.mkdirSync(copy);
+  fs.copyFileSync(path.join(root, "mod.ts"), path.join(copy, "mod.ts"));
+  fs.cpSync(path.join(root, "lib"), path.join(copy, "lib"), {
+    recursive: true,
+  });
+  for (const [file, from, to] of ABLATIONS) {
+    const f = path.join(copy, file);
+    const text = fs.readFileSync(f, "utf8");
+    if (!text.includes(from)) {
+      throw new Error(`${file} no longer contains ${JSON.stringify(from)}`);
+    }
+    fs.writeFileSync(f, text.replace(from, to));
+  }
+  const bundles = {};
+  for (
+    const [name, entry] of [
+      ["sluice", path.join(root, "mod.ts")],
+      ["ablated", path.join(copy, "mod.ts")],
+    ]
+  ) {
+    const outfile = path.join(dir, `${name}.mjs`);
+    await esbuild.build({
+      entryPoints: [entry],
+      bundle: true,
+      format: "esm",
+      outfile,
+      logLevel: "warning",
+    });
+    bundles[name] = pathToFileURL(outfile).href;
+  }
+  return { dir, bundles };
+}
+
+async function main() {
+  const rounds = Number(args.rounds ?? 4);
+  const iters = Number(args.iters ?? 15);
+  const n = Number(args.n ?? 100_000);
+  const { dir, bundles } = await build();
+  const acc = {};
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, url] of Object.entries(bundles)) {
+        const p = spawnSync(process.execPath, [
+          fileURLToPath(import.meta.url),
+          "--child",
+          url,
+          "--n",
+          String(n),
+          "--iters",
+          String(iters),
+        ], { encoding: "utf8" });
+        if (p.status !== 0) throw new Error(p.stderr);
+        const res = JSON.parse(p.stdout.trim().split("\n").pop());
+        for (const [k, v] of Object.entries(res)) {
+          const key = k.startsWith("for") || k.startsWith("collect")
+            ? `${name}: ${k}`
+            : k;
+          (acc[key] ??= []).push(v);
+        }
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(
+    `Node ${process.version}, n = ${n}, ${rounds} rounds × ${iters} paired iterations\n`,
+  );
+  console.log("| case | median ms | × generator | × array loop |");
+  console.log("| --- | ---: | ---: | ---: |");
+  for (const [k, xs] of Object.entries(acc)) {
+    const f = (key, d) => median(xs.map((x) => x[key])).toFixed(d);
+    console.log(`| ${k} | ${f("ms", 2)} | ${f("gen", 3)}× | ${f("arr", 3)}× |`);
+  }
+}
+
+if (args.child) {
+  await child(String(args.child), Number(args.n), Number(args.iters));
+} else {
+  await main();
+}
