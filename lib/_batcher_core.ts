@@ -16,10 +16,16 @@
 // - A plain call (no signal, room in the queue) takes the short path of
 //   `process()` (no helper call in the common case) and allocates what
 //   DataLoader allocates: its promise, the executor closure and one
-//   `{ resolve, reject }` literal pushed to the chunk's `callbacks`, a shape
-//   V8 can pretenure (allocation-site feedback on the literal). Tried and
+//   `{ resolve, reject }` literal stored in the chunk's `callbacks`, a shape
+//   V8 can pretenure (allocation-site feedback on the literal). A chunk's
+//   `items` and `callbacks` are made at their final length (`maxSize`, at
+//   most PRESIZE_MAX) and filled by index, then cut to the positions taken
+//   when sent: pushing one by one regrows each array 4 times on the way to
+//   100 (262 slots allocated instead of 100; W6 measured 6–11 % faster in
+//   fresh processes, median of 8–10). Tried and
 //   dropped: a shared executor pushing `resolve` and `reject` into two arrays
-//   (fewer objects, but about 2× slower: not pretenured); promises derived
+//   (fewer objects, but about 2× slower: not pretenured; retried with the
+//   presized arrays: no gain); promises derived
 //   with `.then(pick(i))` from one promise per chunk (3× faster right after a
 //   full collection, 1.6× slower in a heap shared with other work); the slow
 //   path inline in `process()` (about 2.5× slower: the function was
@@ -92,6 +98,8 @@ const DONE = 3; // settled
 const TIMED_FIRST = 256;
 /** After that, one call in SAMPLE_MASK + 1 is timed. */
 const SAMPLE_MASK = 31;
+/** Chunk arrays are made at `maxSize` slots, up to this many. */
+const PRESIZE_MAX = 1024;
 
 type Resolve<O> = (value: O) => void;
 type Reject = (reason: unknown) => void;
@@ -152,8 +160,13 @@ class Caller<I, O> implements Callback<O> {
 
 /** A forming batch, then (once sent) a running one. */
 class Chunk<I, O> {
-  /** Every item that joined, by position (aborted ones included). */
-  items: I[] = [];
+  /**
+   * Every item that joined, by position (aborted ones included): the first
+   * `size` slots of an array made at its final length (see `presize`).
+   */
+  items: I[];
+  /** Positions taken so far. */
+  size = 0;
   /** Positions whose caller still waits. */
   live = 0;
   /** Positions given up by aborted callers; `undefined` while none. */
@@ -162,7 +175,7 @@ class Chunk<I, O> {
   sent: I[] = [];
   map: number[] | undefined = undefined;
   /** How each position is settled (`DROPPED` once its caller is gone). */
-  callbacks: Callback<O>[] = [];
+  callbacks: Callback<O>[];
   /** Its `Caller`s, with their positions. */
   callers: Caller<I, O>[] | undefined = undefined;
   /** Sampled call times of its items. */
@@ -182,8 +195,17 @@ class Chunk<I, O> {
   /** Ends a retry backoff early. */
   wake: (() => void) | undefined = undefined;
 
-  constructor(firstAt: number) {
+  constructor(firstAt: number, presize: number) {
     this.firstAt = firstAt;
+    this.items = new Array(presize);
+    this.callbacks = new Array(presize);
+  }
+
+  /** Cuts the arrays to the positions taken, before the chunk is sent. */
+  trim(): void {
+    if (this.items.length !== this.size) {
+      this.items.length = this.callbacks.length = this.size;
+    }
   }
 
   signal(): AbortSignal {
@@ -224,6 +246,8 @@ class Ctx<I, O> implements CoreContext {
 export class BatcherCore<I, O> {
   readonly #fn: CoreFn<I>;
   readonly #maxSize: number;
+  /** The length a chunk's arrays are made at (see "Hot path"). */
+  readonly #presize: number;
   readonly #maxWaitMs: number;
   readonly #concurrency: number;
   readonly #maxQueueSize: number;
@@ -274,6 +298,7 @@ export class BatcherCore<I, O> {
   constructor(fn: CoreFn<I>, options: CoreOptions) {
     this.#fn = fn;
     this.#maxSize = options.maxSize;
+    this.#presize = Math.min(options.maxSize, PRESIZE_MAX);
     this.#maxWaitMs = options.maxWaitMs;
     this.#concurrency = options.concurrency;
     this.#maxQueueSize = options.maxQueueSize;
@@ -296,21 +321,22 @@ export class BatcherCore<I, O> {
     // The short path (see "Hot path" above).
     const n = ++this.#calls;
     const tail = this.#tail;
-    const chunk = tail === undefined || tail.items.length >= this.#maxSize ||
+    const chunk = tail === undefined || tail.size >= this.#maxSize ||
         n <= TIMED_FIRST || (n & SAMPLE_MASK) === 0
       ? this.#join(n)
       : tail;
-    const size = chunk.items.push(item);
+    const index = chunk.size++;
+    chunk.items[index] = item;
     chunk.live++;
     this.#pending++;
     if (
-      (size === 1 || size >= this.#maxSize) && !this.#pumpScheduled &&
+      (index === 0 || index + 1 >= this.#maxSize) && !this.#pumpScheduled &&
       this.#runs.size < this.#concurrency
     ) {
       this.#schedulePump();
     }
     return new Promise<O>((resolve, reject) => {
-      chunk.callbacks.push({ resolve, reject });
+      chunk.callbacks[index] = { resolve, reject };
     });
   }
 
@@ -442,12 +468,12 @@ export class BatcherCore<I, O> {
   /** The chunk a new item joins: the tail, or a new one when it is full. */
   #tailChunk(calledAt: number): Chunk<I, O> {
     let chunk = this.#tail;
-    if (chunk === undefined || chunk.items.length >= this.#maxSize) {
+    if (chunk === undefined || chunk.size >= this.#maxSize) {
       // The deadline needs the time only when there is a wait.
       const firstAt = calledAt >= 0 || this.#maxWaitMs === 0
         ? calledAt
         : performance.now();
-      chunk = new Chunk<I, O>(firstAt);
+      chunk = new Chunk<I, O>(firstAt, this.#presize);
       this.#chunks.push(chunk);
       this.#tail = chunk;
     }
@@ -457,7 +483,7 @@ export class BatcherCore<I, O> {
   /** Counts an item that joined `chunk`; a pump is due if it may send. */
   #added(chunk: Chunk<I, O>): void {
     this.#pending++;
-    const size = chunk.items.length;
+    const size = chunk.size;
     if (
       (size === 1 || size >= this.#maxSize) &&
       this.#runs.size < this.#concurrency
@@ -471,8 +497,10 @@ export class BatcherCore<I, O> {
     const chunk = this.#tailChunk(caller.calledAt);
     caller.state = QUEUED;
     caller.chunk = chunk;
-    caller.index = chunk.items.push(caller.item) - 1;
-    chunk.callbacks.push(caller);
+    const index = chunk.size++;
+    caller.index = index;
+    chunk.items[index] = caller.item;
+    chunk.callbacks[index] = caller;
     chunk.live++;
     if (caller.calledAt >= 0) (chunk.times ??= []).push(caller.calledAt);
     (chunk.callers ??= []).push(caller);
@@ -510,7 +538,7 @@ export class BatcherCore<I, O> {
       if (chunk === undefined) break;
       if (chunk.live === 0) continue; // every caller aborted
       if (chunk === this.#tail) {
-        if (chunk.items.length < this.#maxSize && !this.#closed) {
+        if (chunk.size < this.#maxSize && !this.#closed) {
           const due = chunk.firstAt + this.#maxWaitMs;
           if (this.#maxWaitMs > 0 && due > firedAt) {
             if (now < 0) now = performance.now();
@@ -565,6 +593,7 @@ export class BatcherCore<I, O> {
         if (caller.state === QUEUED) caller.state = SENT;
       }
     }
+    chunk.trim();
     this.#prepare(chunk, false);
     this.#admit();
     void this.#run(chunk);
@@ -713,8 +742,8 @@ export class BatcherCore<I, O> {
 
   /** Rejects every call of a chunk whose caller has not gone. */
   #rejectChunk(chunk: Chunk<I, O>, error: unknown): void {
-    const callbacks = chunk.callbacks;
-    for (let i = 0; i < callbacks.length; i++) callbacks[i].reject(error); // DROPPED: no-op
+    const { callbacks, size } = chunk;
+    for (let i = 0; i < size; i++) callbacks[i].reject(error); // DROPPED: no-op
   }
 
   /** Every caller of a running batch is settled. */

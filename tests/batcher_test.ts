@@ -807,6 +807,43 @@ Deno.test("Batcher.close() force rejects every pending caller at once and aborts
   assertAccounted(s);
 });
 
+Deno.test("Batcher.process() a batch sent before it is full holds exactly its items, no empty slots", async () => {
+  const seen: number[][] = [];
+  const batcher = new Batcher((xs: number[]) => {
+    seen.push(xs);
+    return xs.map((x) => x * 10);
+  }, { maxSize: 100, maxWaitMs: 5 });
+  assert.deepEqual(
+    await Promise.all([1, 2, 3].map((x) => batcher.process(x))),
+    [10, 20, 30],
+  );
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].length, 3);
+  assert.deepEqual(Object.keys(seen[0]), ["0", "1", "2"]);
+  await batcher.close();
+});
+
+Deno.test("Batcher.close() force rejects the callers of a partly filled queued batch, and only them", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const batcher = new Batcher(async (xs: number[]) => {
+    await gate;
+    return xs;
+  }, { maxSize: 50, concurrency: 1 });
+  const running = batcher.process(0); // takes the one slot
+  await microtasks();
+  const queued = [1, 2, 3].map((x) => batcher.process(x)); // 3 of 50 slots
+  const settled = Promise.allSettled([running, ...queued]);
+  const closing = batcher.close({ force: true });
+  const r = await withTimeout(settled, 1000, "callers");
+  assert.deepEqual(r.map((s) => s.status), Array(4).fill("rejected"));
+  release();
+  await closing;
+  const s = batcher.stats();
+  assert.equal(s.cancelled, 4);
+  assertAccounted(s);
+});
+
 Deno.test("Batcher.close() force after a plain close() escalates", async () => {
   const gate = deferred();
   const batcher = new Batcher(async (xs: number[], ctx) => {

@@ -116,6 +116,32 @@ export class Sink {
   }
 }
 
+/**
+ * The floor case of a workload (id "loop"): the sequential loop every ratio
+ * is measured against. `extra` adds or overrides fields (e.g. `only`).
+ */
+export function floorCase(label, setup, extra = {}) {
+  return {
+    id: "loop",
+    lib: "floor",
+    label,
+    order: "input",
+    consume: "loop",
+    role: "floor",
+    setup,
+    ...extra,
+  };
+}
+
+/** The floor of W1 and W6: `for (const x of items) sink.add(await fn(x))`. */
+export function awaitLoopCase(items, fn, at) {
+  return floorCase("sequential `await fn(x)` loop", () => async () => {
+    const sink = new Sink(at);
+    for (const x of items) sink.add(await fn(x));
+    return sink;
+  });
+}
+
 /** What a correct run over `values` gives, for `verify`. */
 export function expected(values) {
   const s = new Sink(null);

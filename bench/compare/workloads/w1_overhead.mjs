@@ -8,6 +8,7 @@
 // `for await`.
 import {
   args,
+  awaitLoopCase,
   expected,
   loadSluice,
   main,
@@ -56,19 +57,7 @@ function subscribe(observable, sink) {
 // Each case: `setup()` loads the library once and returns `once()`, one run
 // over all items that returns the sink it fed.
 const cases = [
-  {
-    id: "loop",
-    lib: "floor",
-    label: "sequential `await fn(x)` loop",
-    order: "input",
-    consume: "loop",
-    role: "floor",
-    setup: () => async () => {
-      const sink = new Sink(at);
-      for (const x of items) sink.add(await fn(x));
-      return sink;
-    },
-  },
+  awaitLoopCase(items, fn, at),
   {
     id: "loop-array",
     lib: "floor",

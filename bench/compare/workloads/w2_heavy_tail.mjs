@@ -8,6 +8,7 @@
 import {
   args,
   expected,
+  floorCase,
   loadSluice,
   main,
   now,
@@ -92,18 +93,13 @@ const sluiceCase = (order, bufferSize) => ({
 });
 
 const cases = [
-  {
-    id: "loop",
-    lib: "floor",
-    label: "sequential `await task(i)` loop",
-    order: "input",
-    consume: "loop",
-    role: "floor",
-    only: "full",
-    setup: () => async (source, sink) => {
+  floorCase(
+    "sequential `await task(i)` loop",
+    () => async (source, sink) => {
       for (const i of source) sink.add(await task(i));
     },
-  },
+    { only: "full" },
+  ),
   {
     id: "greedy-pool",
     lib: "hand-written",

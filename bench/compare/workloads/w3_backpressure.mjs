@@ -13,6 +13,7 @@ import process from "node:process";
 import {
   args,
   expected,
+  floorCase,
   gc,
   loadSluice,
   main,
@@ -96,20 +97,15 @@ const sluiceCase = (order, bufferSize) => ({
 });
 
 const cases = [
-  {
-    id: "loop",
-    lib: "floor",
-    label: "sequential loop: `for await` source, `await fn(x)`",
-    order: "input",
-    consume: "loop",
-    role: "floor",
-    setup: () => async (src) => {
+  floorCase(
+    "sequential loop: `for await` source, `await fn(x)`",
+    () => async (src) => {
       for await (const x of src) {
         const p = consume(await fn(x));
         if (p !== undefined) await p;
       }
     },
-  },
+  ),
   sluiceCase("input"),
   sluiceCase("completion"),
   sluiceCase("input", 64),

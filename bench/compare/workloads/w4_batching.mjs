@@ -5,6 +5,7 @@
 import {
   args,
   expected,
+  floorCase,
   loadSluice,
   main,
   numArg,
@@ -32,14 +33,9 @@ async function drain(iterable) {
 }
 
 const cases = [
-  {
-    id: "loop",
-    lib: "floor",
-    label: "sequential loop, `await bulk(batch)` when full",
-    order: "input",
-    consume: "loop",
-    role: "floor",
-    setup: () => async () => {
+  floorCase(
+    "sequential loop, `await bulk(batch)` when full",
+    () => async () => {
       const sink = new Sink(at);
       let b = [];
       for (const x of items) {
@@ -52,7 +48,7 @@ const cases = [
       if (b.length > 0) sink.addBatch(await bulk(b), SIZE);
       return sink;
     },
-  },
+  ),
   {
     id: "generator",
     lib: "hand-written",

@@ -6,6 +6,7 @@
 import {
   args,
   expected,
+  floorCase,
   loadSluice,
   main,
   numArg,
@@ -66,14 +67,9 @@ const sluiceCases = ["input", "completion"].flatMap((order) =>
 );
 
 const cases = [
-  {
-    id: "loop",
-    lib: "floor",
-    label: "sequential loop",
-    order: "input",
-    consume: "loop",
-    role: "floor",
-    setup: () => async () => {
+  floorCase(
+    "sequential loop",
+    () => async () => {
       const sink = new Sink(at);
       let b = [];
       const flush = async () => {
@@ -87,7 +83,7 @@ const cases = [
       if (b.length > 0) await flush();
       return sink;
     },
-  },
+  ),
   {
     id: "generators",
     lib: "hand-written",

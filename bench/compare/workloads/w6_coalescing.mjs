@@ -5,6 +5,7 @@
 // `Promise.all` over direct calls (no batching at all).
 import {
   args,
+  awaitLoopCase,
   expected,
   loadSluice,
   main,
@@ -54,19 +55,7 @@ const batcherCase = (concurrency) => ({
 });
 
 const cases = [
-  {
-    id: "loop",
-    lib: "floor",
-    label: "sequential `await fn(x)` loop",
-    order: "input",
-    consume: "loop",
-    role: "floor",
-    setup: () => async () => {
-      const sink = new Sink(at);
-      for (const x of items) sink.add(await fn(x));
-      return sink;
-    },
-  },
+  awaitLoopCase(items, fn, at),
   {
     id: "promise-all",
     lib: "floor",
