@@ -21,8 +21,8 @@
 //   `items` and `callbacks` are made at their final length (`maxSize`, at
 //   most PRESIZE_MAX) and filled by index, then cut to the positions taken
 //   when sent: pushing one by one regrows each array 4 times on the way to
-//   100 (262 slots allocated instead of 100; W6 measured 6–11 % faster in
-//   fresh processes, median of 8–10). Tried and
+//   100 (262 slots allocated instead of 100; W6 measured 3–11 % faster in
+//   fresh processes, medians of 8–10; bench/README.md). Tried and
 //   dropped: a shared executor pushing `resolve` and `reject` into two arrays
 //   (fewer objects, but about 2× slower: not pretenured; retried with the
 //   presized arrays: no gain); promises derived
@@ -162,7 +162,7 @@ class Caller<I, O> implements Callback<O> {
 class Chunk<I, O> {
   /**
    * Every item that joined, by position (aborted ones included): the first
-   * `size` slots of an array made at its final length (see `presize`).
+   * `size` slots of an array made at its final length (`PRESIZE_MAX`).
    */
   items: I[];
   /** Positions taken so far. */
