@@ -1293,9 +1293,7 @@ export class Scheduler {
     if (tail === null) this.#head = t;
     else tail.next = t;
     this.#tail = t;
-    if (this.#batchStages.length !== 0) {
-      for (const st of this.#batchStages) if (st.cursor === null) st.cursor = t;
-    }
+    for (const st of this.#batchStages) if (st.cursor === null) st.cursor = t;
   }
 
   #insertAfter(at: Token, t: Token): void {
@@ -1313,9 +1311,7 @@ export class Scheduler {
     else prev.next = next;
     if (next === null) this.#tail = prev;
     else next.prev = prev;
-    if (this.#batchStages.length !== 0) {
-      for (const st of this.#batchStages) if (st.cursor === t) st.cursor = next;
-    }
+    for (const st of this.#batchStages) if (st.cursor === t) st.cursor = next;
     t.prev = t.next = null;
   }
 
