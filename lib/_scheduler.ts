@@ -304,6 +304,12 @@ export class Scheduler {
   readonly #batchStages: BatchStage[] = [];
   /** The first stage, when it is a batch (see #admit). */
   readonly #firstBatch: BatchStage | null;
+  /**
+   * The first stage, when it is a plain map or filter and the source answers
+   * synchronously: its workers read their next item themselves (#nextItem),
+   * so the pump only starts idle workers and no item waits in its queue.
+   */
+  #firstWork: WorkStage | null = null;
   // Completion order: results not yet taken.
   readonly #ready = new Fifo<Token>();
 
@@ -370,6 +376,13 @@ export class Scheduler {
       this.#reader = openSource(this.#source);
     } catch (error) {
       return this.stop(error);
+    }
+    const first = this.#stages[0];
+    if (
+      this.#reader.sync && first !== undefined &&
+      (first.kind === "map" || first.kind === "filter") && first.plain
+    ) {
+      this.#firstWork = first;
     }
     this.#pump();
   }
@@ -574,12 +587,15 @@ export class Scheduler {
       this.#full = false;
     }
     const first = this.#stages[0];
+    const direct = this.#firstWork;
     while (
       !this.#sourceDone && !this.#pulling &&
       this.#held <= this.#limit - 1 + EPSILON &&
-      // Nothing waits for a worker of the first stage.
+      // Nothing waits for a worker of the first stage; with a synchronous
+      // source, a worker is free (busy ones read their next item themselves).
       (first === undefined || first.kind !== "map" && first.kind !== "filter" ||
-        first.queue.size === 0)
+        first.queue.size === 0 &&
+          (direct === null || first.running < first.concurrency))
     ) {
       // A batch as the first stage, fed from an array: copy a run of items
       // straight into the forming batch (see #admit).
@@ -607,24 +623,35 @@ export class Scheduler {
           continue;
         }
       }
-      let r;
-      try {
-        r = this.#reader!.pull();
-      } catch (error) {
-        this.#sourceDone = true; // a throwing source is finished
-        return this.stop(error);
-      }
-      if (r instanceof Promise) {
-        this.#pulling = true;
-        r.then(this.#onPulled, this.#onPullError);
-        return;
-      }
+      const r = this.#pull();
+      if (r === null) return;
       if (r.done) this.#sourceDone = true;
       else this.#admit(r.value);
       if (this.#state !== RUNNING) return;
     }
     if (this.#held > this.#limit - 1 + EPSILON) this.#full = true;
     this.#checkEnd();
+  }
+
+  /**
+   * Reads the source once. Null when there is nothing now: the source threw
+   * (the run stops) or answers later (then #onPulled admits the item).
+   */
+  #pull(): IteratorResult<unknown> | null {
+    let r;
+    try {
+      r = this.#reader!.pull();
+    } catch (error) {
+      this.#sourceDone = true; // a throwing source is finished
+      this.stop(error);
+      return null;
+    }
+    if (r instanceof Promise) {
+      this.#pulling = true;
+      r.then(this.#onPulled, this.#onPullError);
+      return null;
+    }
+    return r;
   }
 
   #onPulled = (r: IteratorResult<unknown>): void => {
@@ -643,14 +670,8 @@ export class Scheduler {
 
   #admit(value: unknown): void {
     const index = this.#itemsIn++;
-    let id: unknown = index;
-    if (this.#config.id !== undefined) {
-      try {
-        id = this.#config.id(value, index);
-      } catch (error) {
-        return this.stop(error);
-      }
-    }
+    const id = this.#idOf(value, index);
+    if (this.#state !== RUNNING) return; // id() threw
     // A batch as the first stage takes items straight from the source, in
     // source order: a member of a forming batch needs no token of its own
     // (its weight goes to the batch's first token, which is in the run).
@@ -668,6 +689,23 @@ export class Scheduler {
       }
       return;
     }
+    this.#enter(this.#token(value, index, id), 0);
+  }
+
+  /** The item's id: `run(source, { id })`'s, or its index. Stops if it throws. */
+  #idOf(value: unknown, index: number): unknown {
+    const id = this.#config.id;
+    if (id === undefined) return index;
+    try {
+      return id(value, index);
+    } catch (error) {
+      this.stop(error);
+      return undefined;
+    }
+  }
+
+  /** A token for a source item, counted in the run (not yet in a stage). */
+  #token(value: unknown, index: number, id: unknown): Token {
     const t = new Token(value, index, id, 1);
     if (this.#timeAll || (index & 127) === 0 || index < 16) {
       t.times = { bornAt: performance.now(), enteredAt: 0 };
@@ -675,7 +713,54 @@ export class Scheduler {
     this.#held += 1;
     this.#live++;
     if (this.#config.ordered) this.#append(t);
-    this.#enter(t, 0);
+    return t;
+  }
+
+  /**
+   * A worker of the first stage (`#firstWork`) found its queue empty: reads
+   * the next item for it straight from the synchronous source, if the budget
+   * allows, so the item skips the pump and the queue. Undefined otherwise
+   * (the worker then leaves the rest to #pump). It repeats #pull and #idOf
+   * inline: calling them made W1 bimodal on Deno (2.0× or 2.4× the array
+   * loop from one process to the next, against a steady 2.0× inline).
+   */
+  #nextItem(): Token | undefined {
+    if (
+      this.#full || this.#sourceDone ||
+      this.#held > this.#limit - 1 + EPSILON
+    ) {
+      return undefined;
+    }
+    let r;
+    try {
+      r = this.#reader!.pull();
+    } catch (error) {
+      this.#sourceDone = true; // a throwing source is finished
+      this.stop(error);
+      return undefined;
+    }
+    if (r instanceof Promise) {
+      this.#pulling = true;
+      r.then(this.#onPulled, this.#onPullError);
+      return undefined;
+    }
+    if (r.done) {
+      this.#sourceDone = true;
+      return undefined;
+    }
+    const index = this.#itemsIn++;
+    let id: unknown = index;
+    if (this.#config.id !== undefined) {
+      try {
+        id = this.#config.id(r.value, index);
+      } catch (error) {
+        this.stop(error);
+        return undefined;
+      }
+    }
+    const t = this.#token(r.value, index, id);
+    this.#atStage[0]++;
+    return t;
   }
 
   /** Checks the end of input: final batch flushes, then the end of the run. */
@@ -860,7 +945,16 @@ export class Scheduler {
       }
       if (this.#state !== RUNNING) return this.#release(st, workerId);
       this.#handOn(st, t, workerId, value);
-      const next = this.#state === RUNNING ? st.queue.shift() : undefined;
+      if (this.#state !== RUNNING) return this.#release(st, workerId);
+      let next = st.queue.shift();
+      if (next === undefined && st === this.#firstWork) {
+        next = this.#nextItem();
+        // Read here: the pump has nothing to do unless a worker is idle.
+        if (next !== undefined && st.running === st.concurrency) {
+          t = next;
+          continue;
+        }
+      }
       if (next === undefined) this.#release(st, workerId);
       this.#pump();
       if (next === undefined) return;

@@ -13,6 +13,8 @@ export interface SourceReader<T> {
   close(reason: unknown): Promise<void> | void;
   /** Whether `close()` also ends a pending pull (so it is safe to await). */
   readonly closeEndsPull: boolean;
+  /** Whether `pull()` always answers synchronously (arrays, sync iterables). */
+  readonly sync: boolean;
   /**
    * Sources in memory only: appends up to `max` items to `into` at once and
    * returns how many (0 at the end).
@@ -31,6 +33,7 @@ export function isSource(value: unknown): boolean {
 
 class ArrayReader<T> implements SourceReader<T> {
   readonly closeEndsPull = true;
+  readonly sync = true;
   #items: ArrayLike<T>;
   #i = 0;
   // One result object, rewritten per pull: the scheduler reads it at once.
@@ -68,9 +71,11 @@ class ArrayReader<T> implements SourceReader<T> {
 
 class IteratorReader<T> implements SourceReader<T> {
   readonly closeEndsPull = false;
+  readonly sync: boolean;
   #it: Iterator<T> | AsyncIterator<T>;
-  constructor(it: Iterator<T> | AsyncIterator<T>) {
+  constructor(it: Iterator<T> | AsyncIterator<T>, sync: boolean) {
     this.#it = it;
+    this.sync = sync;
   }
   pull(): Pulled<T> {
     return this.#it.next();
@@ -82,6 +87,7 @@ class IteratorReader<T> implements SourceReader<T> {
 
 class StreamReader<T> implements SourceReader<T> {
   readonly closeEndsPull = true;
+  readonly sync = false;
   // getReader(), not async iteration: Safari cannot iterate streams.
   #reader: ReadableStreamDefaultReader<T>;
   constructor(stream: ReadableStream<T>) {
@@ -105,7 +111,8 @@ export function openSource<T>(source: Source<T>): SourceReader<T> {
   if (typeof s[Symbol.asyncIterator] === "function") {
     return new IteratorReader(
       (source as AsyncIterable<T>)[Symbol.asyncIterator](),
+      false,
     );
   }
-  return new IteratorReader((source as Iterable<T>)[Symbol.iterator]());
+  return new IteratorReader((source as Iterable<T>)[Symbol.iterator](), true);
 }

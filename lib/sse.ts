@@ -183,6 +183,7 @@ function flowReader<T>(flow: Flow<T>): SourceReader<T> {
     pull: () => it.next(),
     close: (reason) => flow.abort(reason),
     closeEndsPull: true,
+    sync: false,
   };
 }
 

@@ -13,11 +13,13 @@ import {
   pipeline,
 } from "../mod.ts";
 import {
+  asyncSource,
   type Deferred,
   deferred,
   range,
   rejection,
   sleep,
+  syncSource,
   ticks,
   until,
   withTimeout,
@@ -310,13 +312,15 @@ Deno.test("Flow.stats() running equals the stage calls in flight, all stages tog
 
 Deno.test("Flow.stats() per stage: name, kind, concurrency, queued, inFlight, busy during a run; completed and throughput after it", async () => {
   const gate = deferred();
+  // An async source: one item is read ahead into the first stage's queue (a
+  // synchronous one is read only as workers free up; see the test below).
   const flow = pipeline(
     map(async (x: number) => {
       await gate.promise;
       return x;
     }, { name: "slow", concurrency: 2 }),
     filter((x: number) => x % 2 === 0, { name: "even", concurrency: 3 }),
-  ).run(range(6));
+  ).run(asyncSource(6).source);
   const out = flow.collect();
   await ticks();
   let s = flow.stats();
@@ -357,6 +361,38 @@ Deno.test("Flow.stats() per stage: name, kind, concurrency, queued, inFlight, bu
     assert.ok(st.queueWait.count > 0, `${st.name} queueWait.count`);
   }
   assert.equal(s.filtered, 3);
+});
+
+Deno.test("Flow.stats() per stage: a synchronous source is read only as first-stage workers free up, so nothing waits in its queue", async () => {
+  const gates = [deferred(), deferred(), deferred()];
+  const { source, probe } = syncSource(); // endless
+  const flow = pipeline(
+    map(async (x: number) => {
+      await gates[Math.min(x, 2)].promise;
+      return x;
+    }, { concurrency: 2 }),
+  ).run(source);
+  const it = flow[Symbol.asyncIterator]();
+  await ticks();
+  let st = flow.stats().stages[0];
+  assert.equal(probe.pulled, 2, "one item per worker, none read ahead");
+  assert.equal(st.busy, 2);
+  assert.equal(st.queued, 0);
+  // A worker that finishes reads its next item itself.
+  gates[0].resolve();
+  assert.deepEqual(await it.next(), { done: false, value: 0 });
+  await ticks();
+  st = flow.stats().stages[0];
+  assert.equal(probe.pulled, 3);
+  assert.equal(st.busy, 2);
+  assert.equal(st.queued, 0);
+  gates[1].resolve();
+  assert.deepEqual(await it.next(), { done: false, value: 1 });
+  gates[2].resolve(); // the calls on items 2 and 3 return after the stop
+  await it.return!(); // waits until the run has stopped
+  assert.equal(flow.stats().done, true);
+  assert.equal(probe.closed, true);
+  assert.equal(flow.stats().cancelled, 2); // items 2 and 3, at their gate
 });
 
 Deno.test("Flow.stats() per stage: failed, skipped and retried count final failures, skips and attempts after the first", async () => {
@@ -468,10 +504,11 @@ Deno.test("Flow.stats() latency: slow calls behind a fast stage are all timed to
 });
 
 Deno.test("Flow.stats() queueWait: items waiting behind concurrency 1 report a wait > 0", async () => {
+  // From an async source, the next item waits in the queue for the worker.
   const flow = pipeline(map(async (x: number) => {
     await sleep(20);
     return x;
-  })).run(range(6));
+  })).run(asyncSource(6).source);
   await flow.collect();
   const q = flow.stats().stages[0].queueWait;
   assertLatencyShape(q, "queueWait");
