@@ -239,3 +239,30 @@ export async function timeIterations(once, check, { warmup, iters, budgetMs }) {
   }
   return { ms: median(samples), samples };
 }
+
+/**
+ * The `main` of the workloads timed by repetition (W1, W4, W5, W6): each case's
+ * run is repeated (`--warmup` 5, `--iters` 10, `--budget` 5000 ms) and every
+ * sink checked by `check(sink, c)`. The result: `n`, the median `ms`, the
+ * samples and `extra(ms)` (by default the time per item).
+ */
+export function mainTimed(
+  cases,
+  n,
+  check,
+  extra = (ms) => ({ nsPerItem: (ms * 1e6) / n }),
+) {
+  return main(cases, async (c) => {
+    const once = await c.setup();
+    const { ms, samples } = await timeIterations(
+      once,
+      (sink) => check(sink, c),
+      {
+        warmup: numArg("warmup", 5),
+        iters: numArg("iters", 10),
+        budgetMs: numArg("budget", 5000),
+      },
+    );
+    return { n, ms, samples, ...extra(ms), quick: !!args.quick };
+  });
+}

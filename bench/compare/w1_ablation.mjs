@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// W1 on Node, taken apart: where the time of `for await` over a sluice flow
-// goes, and how much of it could be removed at all.
+// W1 taken apart: where the time of `for await` and `collect()` over a sluice
+// flow goes, and how much of it could be removed at all.
 //
-//   node bench/compare/w1_ablation.mjs [--rounds 4] [--iters 15] [--n 100000]
+//   node bench/compare/w1_ablation.mjs [--runtime node|deno] [--rounds 4]
+//     [--iters 15] [--n 100000]
 //
 // Two bundles of mod.ts are built with esbuild: sluice as it is, and an
 // "ablated" sluice with every per-item cost removed that a change could remove
@@ -17,8 +18,12 @@
 // the same iteration (paired), so drifts of a shared machine cancel out.
 // Cases: the bare async generator (the W1 reference), the sequential loop into
 // an array, a trivial async iterator that hands out the array's items as
-// resolved promises (what the `for await` protocol costs alone), and sluice
-// `for await` / `collect()` in both orders.
+// resolved promises (what the `for await` protocol costs alone), a minimal
+// ordered pool (16 workers, a bounded reorder window of 1,040 items, a fresh
+// `ctx` object per call, results into an array in input order: the least any
+// `collect()` with sluice's ordering and read-ahead bound must do, without
+// stages, stats or events), and sluice `for await` / `collect()` in both
+// orders.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -72,6 +77,7 @@ async function child(bundle, n, iters) {
       for (const x of items) out.push(await fn(x));
       return out.reduce((a, b) => a + b, 0);
     },
+    "minimal ordered pool": () => minimalPool(items, fn, 16, 1024 + 16),
     "protocol only": () => {
       let i = 0;
       return sum({
@@ -113,7 +119,72 @@ async function child(bundle, n, iters) {
       arr: median(v.map((x, i) => x / times["array loop"][i])),
     };
   }
-  console.log(JSON.stringify(out));
+  const version = "Deno" in globalThis
+    ? `Deno ${globalThis.Deno.version.deno} (V8 ${globalThis.Deno.version.v8})`
+    : `Node ${process.version} (V8 ${process.versions.v8})`;
+  console.log(JSON.stringify({ version, cases: out }));
+}
+
+/**
+ * 16 workers take the next index while fewer than `window` items are read and
+ * not yet out; a result waits in a ring until every earlier one is out, then
+ * goes to the output array. Each call gets its own `ctx`, with the run's
+ * signal. Returns the sum of the output, after checking its order.
+ */
+function minimalPool(items, fn, concurrency, window) {
+  return new Promise((resolve) => {
+    const n = items.length;
+    const controller = new AbortController();
+    const out = [];
+    const ring = new Array(window);
+    const has = new Uint8Array(window);
+    const parked = [];
+    let next = 0;
+    let head = 0;
+    let active = 0;
+    const flush = () => {
+      while (head < next && has[head % window] === 1) {
+        const k = head % window;
+        has[k] = 0;
+        out.push(ring[k]);
+        ring[k] = undefined;
+        head++;
+      }
+      while (parked.length > 0 && next - head < window) parked.pop()();
+    };
+    const worker = async () => {
+      active++;
+      while (next < n) {
+        if (next - head >= window) {
+          await new Promise((wake) => parked.push(wake));
+          continue;
+        }
+        const i = next++;
+        const v = await fn(items[i], {
+          signal: controller.signal,
+          workerId: 0,
+          itemId: i,
+          index: i,
+          attempt: 1,
+          stage: "map",
+          context: undefined,
+        });
+        const k = i % window;
+        ring[k] = v;
+        has[k] = 1;
+        if (i === head) flush();
+      }
+      if (--active === 0) {
+        let s = 0;
+        for (let i = 0; i < out.length; i++) {
+          if (out[i] !== 2 * items[i]) throw new Error(`out of order at ${i}`);
+          s += out[i];
+        }
+        resolve(s);
+      }
+    };
+    for (let c = 0; c < concurrency; c++) worker();
+  });
 }
 
 async function build() {
@@ -157,12 +228,21 @@ async function main() {
   const rounds = Number(args.rounds ?? 4);
   const iters = Number(args.iters ?? 15);
   const n = Number(args.n ?? 100_000);
+  const runtime = String(args.runtime ?? "node");
+  if (runtime !== "node" && runtime !== "deno") {
+    throw new RangeError(`--runtime must be node or deno: got ${runtime}`);
+  }
+  const command = runtime === "node"
+    ? [process.execPath]
+    : [path.join(root, "node_modules/.bin/deno"), "run", "-A"];
   const { dir, bundles } = await build();
   const acc = {};
+  let version = "";
   try {
     for (let r = 0; r < rounds; r++) {
       for (const [name, url] of Object.entries(bundles)) {
-        const p = spawnSync(process.execPath, [
+        const p = spawnSync(command[0], [
+          ...command.slice(1),
           fileURLToPath(import.meta.url),
           "--child",
           url,
@@ -170,10 +250,12 @@ async function main() {
           String(n),
           "--iters",
           String(iters),
-        ], { encoding: "utf8" });
+        ], { encoding: "utf8", env: { ...process.env, RUST_BACKTRACE: "0" } });
         if (p.status !== 0) throw new Error(p.stderr);
-        const res = JSON.parse(p.stdout.trim().split("\n").pop());
-        for (const [k, v] of Object.entries(res)) {
+        const reported = JSON.parse(p.stdout.trim().split("\n").pop());
+        version = reported.version;
+        const cases = reported.cases;
+        for (const [k, v] of Object.entries(cases)) {
           const key = k.startsWith("for") || k.startsWith("collect")
             ? `${name}: ${k}`
             : k;
@@ -185,7 +267,7 @@ async function main() {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   console.log(
-    `Node ${process.version}, n = ${n}, ${rounds} rounds × ${iters} paired iterations\n`,
+    `${version}, n = ${n}, ${rounds} rounds × ${iters} paired iterations\n`,
   );
   console.log("| case | median ms | × generator | × array loop |");
   console.log("| --- | ---: | ---: | ---: |");

@@ -7,18 +7,22 @@
 // materialising peers produce), and a bare async generator consumed with
 // `for await`.
 import {
-  args,
   awaitLoopCase,
   expected,
   loadSluice,
-  main,
+  mainTimed,
   numArg,
   range,
   Sink,
-  timeIterations,
   verify,
 } from "../common.mjs";
-import { orderedWindow, windowStream } from "../hand.mjs";
+import {
+  effectStreamPeers,
+  mapEffect,
+  peerCase,
+  streamingMapPeers,
+} from "../cases.mjs";
+import { windowStream } from "../hand.mjs";
 
 const N = numArg("n", 100_000);
 const C = 16;
@@ -53,6 +57,13 @@ function subscribe(observable, sink) {
     });
   });
 }
+
+// The streaming maps W2 and W3 run too, each run streamed into a fresh sink.
+const stream = streamingMapPeers(
+  fn,
+  C,
+  (map, ordered) => () => drain(map(items), ordered),
+);
 
 // Each case: `setup()` loads the library once and returns `once()`, one run
 // over all items that returns the sink it fed.
@@ -120,224 +131,133 @@ const cases = [
       },
     },
   ]),
-  {
-    id: "p-map-iterable",
-    lib: "p-map",
-    label: "`pMapIterable`",
-    order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { pMapIterable } = await import("p-map");
-      return () => drain(pMapIterable(items, fn, { concurrency: C }), true);
-    },
-  },
-  {
-    id: "p-map-iterable-unordered",
-    lib: "p-map",
-    label: "`pMapIterable`, `preserveOrder: false`",
-    order: "completion",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { pMapIterable } = await import("p-map");
-      return () =>
-        drain(
-          pMapIterable(items, fn, { concurrency: C, preserveOrder: false }),
-          false,
-        );
-    },
-  },
-  {
+  stream.pMapIterable,
+  stream.pMapIterableUnordered,
+  peerCase({
     id: "p-map",
     lib: "p-map",
     label: "`pMap`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: pMap } = await import("p-map");
-      return async () => fold(await pMap(items, fn, { concurrency: C }), true);
-    },
-  },
-  {
+    make: ({ default: pMap }) => async () =>
+      fold(await pMap(items, fn, { concurrency: C }), true),
+  }),
+  peerCase({
     id: "p-queue-add",
     lib: "p-queue",
     label: "`add()` each + `Promise.all`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: PQueue } = await import("p-queue");
-      return async () => {
-        const queue = new PQueue({ concurrency: C });
-        return fold(
-          await Promise.all(items.map((x) => queue.add(() => fn(x)))),
-          true,
-        );
-      };
+    make: ({ default: PQueue }) => async () => {
+      const queue = new PQueue({ concurrency: C });
+      return fold(
+        await Promise.all(items.map((x) => queue.add(() => fn(x)))),
+        true,
+      );
     },
-  },
-  {
+  }),
+  peerCase({
     id: "p-queue-add-all",
     lib: "p-queue",
     label: "`addAll()`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: PQueue } = await import("p-queue");
-      return async () => {
-        const queue = new PQueue({ concurrency: C });
-        return fold(await queue.addAll(items.map((x) => () => fn(x))), true);
-      };
+    make: ({ default: PQueue }) => async () => {
+      const queue = new PQueue({ concurrency: C });
+      return fold(await queue.addAll(items.map((x) => () => fn(x))), true);
     },
-  },
-  {
+  }),
+  peerCase({
     id: "p-limit",
     lib: "p-limit",
     label: "`limit()` each + `Promise.all`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: pLimit } = await import("p-limit");
-      return async () => {
-        const limit = pLimit(C);
-        return fold(
-          await Promise.all(items.map((x) => limit(() => fn(x)))),
-          true,
-        );
-      };
+    make: ({ default: pLimit }) => async () => {
+      const limit = pLimit(C);
+      return fold(
+        await Promise.all(items.map((x) => limit(() => fn(x)))),
+        true,
+      );
     },
-  },
-  {
+  }),
+  peerCase({
     id: "p-limit-map",
     lib: "p-limit",
     label: "`limit.map()`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: pLimit } = await import("p-limit");
-      return async () => fold(await pLimit(C).map(items, fn), true);
-    },
-  },
-  {
+    make: ({ default: pLimit }) => async () =>
+      fold(await pLimit(C).map(items, fn), true),
+  }),
+  peerCase({
     id: "async-map-limit",
     lib: "async",
     label: "`mapLimit`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: async } = await import("async");
-      return async () => fold(await async.mapLimit(items, C, fn), true);
-    },
-  },
-  {
+    make: ({ default: async }) => async () =>
+      fold(await async.mapLimit(items, C, fn), true),
+  }),
+  peerCase({
     id: "fastq",
     lib: "fastq",
     label: "`fastq.promise`, `push()` each + `Promise.all`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: fastq } = await import("fastq");
-      return async () => {
-        const queue = fastq.promise(fn, C);
-        return fold(await Promise.all(items.map((x) => queue.push(x))), true);
-      };
+    make: ({ default: fastq }) => async () => {
+      const queue = fastq.promise(fn, C);
+      return fold(await Promise.all(items.map((x) => queue.push(x))), true);
     },
-  },
-  {
+  }),
+  peerCase({
     id: "rxjs-merge-map",
     lib: "rxjs",
     label: "`from(items).pipe(mergeMap(fn, 16))`, subscribe",
     order: "completion",
     consume: "callback",
-    role: "peer",
-    setup: async () => {
-      const { from, mergeMap } = await import("rxjs");
-      return () => subscribe(from(items).pipe(mergeMap(fn, C)), new Sink(null));
+    make: ({ from, mergeMap }) => () =>
+      subscribe(from(items).pipe(mergeMap(fn, C)), new Sink(null)),
+  }),
+  ...effectStreamPeers(
+    (mod, unordered) => () => {
+      const { Effect, Stream } = mod;
+      const sink = new Sink(unordered ? null : at);
+      const program = Stream.fromIterable(items).pipe(
+        mapEffect(mod, fn, C, unordered),
+        Stream.runForEach((v) => Effect.sync(() => sink.add(v))),
+      );
+      return Effect.runPromise(program).then(() => sink);
     },
-  },
-  ...[false, true].map((unordered) => ({
-    id: unordered ? "effect-stream-unordered" : "effect-stream",
-    lib: "effect",
-    label: unordered
-      ? "`Stream.mapEffect`, `unordered: true`, `runForEach`"
-      : "`Stream.mapEffect`, `runForEach`",
-    order: unordered ? "completion" : "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { Effect, Stream } = await import("effect");
-      return () => {
-        const sink = new Sink(unordered ? null : at);
-        const program = Stream.fromIterable(items).pipe(
-          Stream.mapEffect((x) => Effect.promise(() => fn(x)), {
-            concurrency: C,
-            unordered,
-          }),
-          Stream.runForEach((v) => Effect.sync(() => sink.add(v))),
-        );
-        return Effect.runPromise(program).then(() => sink);
-      };
-    },
-  })),
-  {
+    "`Stream.mapEffect`",
+    ", `runForEach`",
+  ),
+  peerCase({
     id: "effect-for-each",
     lib: "effect",
     label: "`Effect.forEach`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { Effect } = await import("effect");
-      return async () =>
-        fold(
-          await Effect.runPromise(
-            Effect.forEach(items, (x) => Effect.promise(() => fn(x)), {
-              concurrency: C,
-            }),
-          ),
-          true,
-        );
-    },
-  },
-  {
-    id: "streaming-iterables-parallel-map",
-    lib: "streaming-iterables",
-    label: "`parallelMap`",
-    order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { parallelMap } = await import("streaming-iterables");
-      return () => drain(parallelMap(C, fn, items), true);
-    },
-  },
-  {
-    id: "streaming-iterables-transform",
-    lib: "streaming-iterables",
-    label: "`transform`",
-    order: "completion",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { transform } = await import("streaming-iterables");
-      return () => drain(transform(C, fn, items), false);
-    },
-  },
-  {
+    make: ({ Effect }) => async () =>
+      fold(
+        await Effect.runPromise(
+          Effect.forEach(items, (x) => Effect.promise(() => fn(x)), {
+            concurrency: C,
+          }),
+        ),
+        true,
+      ),
+  }),
+  stream.parallelMap,
+  stream.transform,
+  peerCase({
     id: "hand-pool",
     lib: "hand-written",
     label: "16 workers sharing an index, `out[i] = await fn(items[i])`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: () => async () => {
+    load: null,
+    make: () => async () => {
       const out = new Array(N);
       let next = 0;
       const worker = async () => {
@@ -349,24 +269,15 @@ const cases = [
       await Promise.all(Array.from({ length: C }, worker));
       return fold(out, true);
     },
-  },
-  {
-    id: "hand-window",
-    lib: "hand-written",
-    label: "ordered window of 16 (async generator)",
-    order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: () => () => drain(orderedWindow(items, fn, C), true),
-  },
-  {
+  }),
+  stream.window,
+  peerCase({
     id: "web-streams-transform",
     lib: "Web Streams",
     label: "`ReadableStream.from` → async `TransformStream` (one at a time)",
     order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: () => () =>
+    load: null,
+    make: () => () =>
       drain(
         ReadableStream.from(items).pipeThrough(
           new TransformStream({
@@ -377,29 +288,19 @@ const cases = [
         ),
         true,
       ),
-  },
-  {
+  }),
+  peerCase({
     id: "web-streams-window",
     lib: "Web Streams",
     label: "`ReadableStream` pulling a window of 16",
     order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: () => () => drain(windowStream(items, fn, C), true),
-  },
+    load: null,
+    make: () => () => drain(windowStream(items, fn, C), true),
+  }),
 ];
 
-await main(cases, async (c) => {
-  const once = await c.setup();
-  const ordered = c.order === "input";
-  const { ms, samples } = await timeIterations(
-    once,
-    (sink) => verify(sink, want, { ordered }),
-    {
-      warmup: numArg("warmup", 5),
-      iters: numArg("iters", 10),
-      budgetMs: numArg("budget", 5000),
-    },
-  );
-  return { n: N, ms, samples, nsPerItem: (ms * 1e6) / N, quick: !!args.quick };
-});
+await mainTimed(
+  cases,
+  N,
+  (sink, c) => verify(sink, want, { ordered: c.order === "input" }),
+);

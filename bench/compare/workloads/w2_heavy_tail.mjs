@@ -9,7 +9,6 @@ import {
   args,
   expected,
   floorCase,
-  loadSluice,
   main,
   now,
   numArg,
@@ -18,7 +17,13 @@ import {
   sleep,
   verify,
 } from "../common.mjs";
-import { orderedWindow } from "../hand.mjs";
+import {
+  effectStreamPeers,
+  mapEffect,
+  peerCase,
+  sluiceStreamCase,
+  streamingMapPeers,
+} from "../cases.mjs";
 import { heavyTailDurations } from "../durations.mjs";
 
 const N = numArg("n", 400);
@@ -76,21 +81,19 @@ async function drain(iterable, sink) {
   for await (const v of iterable) sink.add(v);
 }
 
-const sluiceCase = (order, bufferSize) => ({
-  id: `sluice-${order}${bufferSize ? `-buffer-${bufferSize}` : ""}`,
-  lib: "sluice",
-  label: `sluice \`for await\`${
-    bufferSize ? `, \`bufferSize: ${bufferSize}\`` : ""
-  }`,
-  order,
-  consume: "stream",
-  role: "sluice",
-  setup: async () => {
-    const { map, pipeline } = await loadSluice();
+const sluiceCase = (order, bufferSize) =>
+  sluiceStreamCase(order, bufferSize, ({ map, pipeline }) => {
     const p = pipeline(map(task, { concurrency: C }));
     return (source, sink) => drain(p.run(source, { order, bufferSize }), sink);
-  },
-});
+  });
+
+// The streaming maps W1 and W3 run too.
+const stream = streamingMapPeers(
+  task,
+  C,
+  (map) => (source, sink) => drain(map(source), sink),
+  { "p-map-iterable": "`pMapIterable` (`backpressure` = concurrency)" },
+);
 
 const cases = [
   floorCase(
@@ -137,206 +140,109 @@ const cases = [
   sluiceCase("completion"),
   sluiceCase("input", 64),
   sluiceCase("input", 16),
-  {
-    id: "p-map-iterable",
-    lib: "p-map",
-    label: "`pMapIterable` (`backpressure` = concurrency)",
-    order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { pMapIterable } = await import("p-map");
-      return (source, sink) =>
-        drain(pMapIterable(source, task, { concurrency: C }), sink);
-    },
-  },
-  {
+  stream.pMapIterable,
+  peerCase({
     id: "p-map-iterable-unbounded",
     lib: "p-map",
     label: "`pMapIterable`, `backpressure: Infinity`",
     order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { pMapIterable } = await import("p-map");
-      return (source, sink) =>
-        drain(
-          pMapIterable(source, task, {
-            concurrency: C,
-            backpressure: Infinity,
-          }),
-          sink,
-        );
-    },
-  },
-  {
-    id: "p-map-iterable-unordered",
-    lib: "p-map",
-    label: "`pMapIterable`, `preserveOrder: false`",
-    order: "completion",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { pMapIterable } = await import("p-map");
-      return (source, sink) =>
-        drain(
-          pMapIterable(source, task, { concurrency: C, preserveOrder: false }),
-          sink,
-        );
-    },
-  },
-  {
+    make: ({ pMapIterable }) => (source, sink) =>
+      drain(
+        pMapIterable(source, task, {
+          concurrency: C,
+          backpressure: Infinity,
+        }),
+        sink,
+      ),
+  }),
+  stream.pMapIterableUnordered,
+  peerCase({
     id: "p-map",
     lib: "p-map",
     label: "`pMap`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: pMap } = await import("p-map");
-      return async (source, sink) =>
-        sink.addAll(await pMap(source, task, { concurrency: C }));
-    },
-  },
-  {
+    make: ({ default: pMap }) => async (source, sink) =>
+      sink.addAll(await pMap(source, task, { concurrency: C })),
+  }),
+  peerCase({
     id: "p-queue",
     lib: "p-queue",
     label: "`add()` each, results as they complete",
     order: "completion",
     consume: "callback",
-    role: "peer",
-    setup: async () => {
-      const { default: PQueue } = await import("p-queue");
-      return async (source, sink) => {
-        const queue = new PQueue({ concurrency: C });
-        for (const i of source) {
-          queue.add(() => task(i)).then((v) => sink.add(v));
-        }
-        await queue.onIdle();
-      };
+    make: ({ default: PQueue }) => async (source, sink) => {
+      const queue = new PQueue({ concurrency: C });
+      for (const i of source) {
+        queue.add(() => task(i)).then((v) => sink.add(v));
+      }
+      await queue.onIdle();
     },
-  },
-  {
+  }),
+  peerCase({
     id: "p-limit",
     lib: "p-limit",
     label: "`limit()` each + `Promise.all`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: pLimit } = await import("p-limit");
-      return async (source, sink) => {
-        const limit = pLimit(C);
-        sink.addAll(
-          await Promise.all(Array.from(source, (i) => limit(() => task(i)))),
-        );
-      };
+    make: ({ default: pLimit }) => async (source, sink) => {
+      const limit = pLimit(C);
+      sink.addAll(
+        await Promise.all(Array.from(source, (i) => limit(() => task(i)))),
+      );
     },
-  },
-  {
+  }),
+  peerCase({
     id: "async-map-limit",
     lib: "async",
     label: "`mapLimit`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: async } = await import("async");
-      return async (source, sink) =>
-        sink.addAll(await async.mapLimit(source, C, task));
-    },
-  },
-  {
+    make: ({ default: async }) => async (source, sink) =>
+      sink.addAll(await async.mapLimit(source, C, task)),
+  }),
+  peerCase({
     id: "fastq",
     lib: "fastq",
     label: "`fastq.promise`, results as they complete",
     order: "completion",
     consume: "callback",
-    role: "peer",
-    setup: async () => {
-      const { default: fastq } = await import("fastq");
-      return async (source, sink) => {
-        const queue = fastq.promise(task, C);
-        for (const i of source) queue.push(i).then((v) => sink.add(v));
-        await queue.drained();
-      };
+    make: ({ default: fastq }) => async (source, sink) => {
+      const queue = fastq.promise(task, C);
+      for (const i of source) queue.push(i).then((v) => sink.add(v));
+      await queue.drained();
     },
-  },
-  {
+  }),
+  peerCase({
     id: "rxjs-merge-map",
     lib: "rxjs",
     label: "`mergeMap(task, 10)`, subscribe",
     order: "completion",
     consume: "callback",
-    role: "peer",
-    setup: async () => {
-      const { from, mergeMap } = await import("rxjs");
-      return (source, sink) =>
-        new Promise((resolve, reject) => {
-          from(source).pipe(mergeMap(task, C)).subscribe({
-            next: (v) => sink.add(v),
-            error: reject,
-            complete: resolve,
-          });
+    make: ({ from, mergeMap }) => (source, sink) =>
+      new Promise((resolve, reject) => {
+        from(source).pipe(mergeMap(task, C)).subscribe({
+          next: (v) => sink.add(v),
+          error: reject,
+          complete: resolve,
         });
+      }),
+  }),
+  ...effectStreamPeers(
+    (mod, unordered) => (source, sink) => {
+      const { Effect, Stream } = mod;
+      return Effect.runPromise(
+        Stream.fromIterable(source).pipe(
+          mapEffect(mod, task, C, unordered),
+          Stream.runForEach((v) => Effect.sync(() => sink.add(v))),
+        ),
+      );
     },
-  },
-  ...[false, true].map((unordered) => ({
-    id: unordered ? "effect-stream-unordered" : "effect-stream",
-    lib: "effect",
-    label: unordered
-      ? "`Stream.mapEffect`, `unordered: true`"
-      : "`Stream.mapEffect`",
-    order: unordered ? "completion" : "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { Effect, Stream } = await import("effect");
-      return (source, sink) =>
-        Effect.runPromise(
-          Stream.fromIterable(source).pipe(
-            Stream.mapEffect((i) => Effect.promise(() => task(i)), {
-              concurrency: C,
-              unordered,
-            }),
-            Stream.runForEach((v) => Effect.sync(() => sink.add(v))),
-          ),
-        );
-    },
-  })),
-  {
-    id: "streaming-iterables-parallel-map",
-    lib: "streaming-iterables",
-    label: "`parallelMap`",
-    order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { parallelMap } = await import("streaming-iterables");
-      return (source, sink) => drain(parallelMap(C, task, source), sink);
-    },
-  },
-  {
-    id: "streaming-iterables-transform",
-    lib: "streaming-iterables",
-    label: "`transform`",
-    order: "completion",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { transform } = await import("streaming-iterables");
-      return (source, sink) => drain(transform(C, task, source), sink);
-    },
-  },
-  {
-    id: "hand-window",
-    lib: "hand-written",
-    label: "ordered window of 10 (async generator)",
-    order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: () => (source, sink) => drain(orderedWindow(source, task, C), sink),
-  },
+    "`Stream.mapEffect`",
+  ),
+  stream.parallelMap,
+  stream.transform,
+  stream.window,
 ];
 
 await main(cases, async (c) => {

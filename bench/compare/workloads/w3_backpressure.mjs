@@ -15,7 +15,6 @@ import {
   expected,
   floorCase,
   gc,
-  loadSluice,
   main,
   now,
   numArg,
@@ -24,7 +23,14 @@ import {
   sleep,
   verify,
 } from "../common.mjs";
-import { mapStream, orderedWindow } from "../hand.mjs";
+import {
+  effectStreamPeers,
+  mapEffect,
+  peerCase,
+  sluiceStreamCase,
+  streamingMapPeers,
+} from "../cases.mjs";
+import { mapStream } from "../hand.mjs";
 
 const N = numArg("n", 1_000_000);
 const C = 16;
@@ -80,21 +86,14 @@ async function drain(iterable) {
   }
 }
 
-const sluiceCase = (order, bufferSize) => ({
-  id: `sluice-${order}${bufferSize ? `-buffer-${bufferSize}` : ""}`,
-  lib: "sluice",
-  label: `sluice \`for await\`${
-    bufferSize ? `, \`bufferSize: ${bufferSize}\`` : ""
-  }`,
-  order,
-  consume: "stream",
-  role: "sluice",
-  setup: async () => {
-    const { map, pipeline } = await loadSluice();
+const sluiceCase = (order, bufferSize) =>
+  sluiceStreamCase(order, bufferSize, ({ map, pipeline }) => {
     const p = pipeline(map(fn, { concurrency: C }));
     return (src) => drain(p.run(src, { order, bufferSize }));
-  },
-});
+  });
+
+// The streaming maps W1 and W2 run too.
+const stream = streamingMapPeers(fn, C, (map) => (src) => drain(map(src)));
 
 const cases = [
   floorCase(
@@ -109,57 +108,28 @@ const cases = [
   sluiceCase("input"),
   sluiceCase("completion"),
   sluiceCase("input", 64),
-  {
-    id: "p-map-iterable",
-    lib: "p-map",
-    label: "`pMapIterable`",
-    order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { pMapIterable } = await import("p-map");
-      return (src) => drain(pMapIterable(src, fn, { concurrency: C }));
-    },
-  },
-  {
-    id: "p-map-iterable-unordered",
-    lib: "p-map",
-    label: "`pMapIterable`, `preserveOrder: false`",
-    order: "completion",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { pMapIterable } = await import("p-map");
-      return (src) =>
-        drain(pMapIterable(src, fn, { concurrency: C, preserveOrder: false }));
-    },
-  },
-  {
+  stream.pMapIterable,
+  stream.pMapIterableUnordered,
+  peerCase({
     id: "p-map",
     lib: "p-map",
     label: "`pMap` (materialises, then the consumer)",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: pMap } = await import("p-map");
-      return async (src) => {
-        for (const v of await pMap(src, fn, { concurrency: C })) {
-          const p = consume(v);
-          if (p !== undefined) await p;
-        }
-      };
+    make: ({ default: pMap }) => async (src) => {
+      for (const v of await pMap(src, fn, { concurrency: C })) {
+        const p = consume(v);
+        if (p !== undefined) await p;
+      }
     },
-  },
-  {
+  }),
+  peerCase({
     id: "rxjs-merge-map",
     lib: "rxjs",
     label: "`mergeMap(fn, 16)` → `concatMap(consume)`",
     order: "completion",
     consume: "callback",
-    role: "peer",
-    setup: async () => {
-      const { concatMap, from, mergeMap } = await import("rxjs");
+    make: ({ concatMap, from, mergeMap }) => {
       const none = [0];
       return (src) =>
         new Promise((resolve, reject) => {
@@ -169,76 +139,34 @@ const cases = [
           ).subscribe({ error: reject, complete: resolve });
         });
     },
-  },
-  ...[false, true].map((unordered) => ({
-    id: unordered ? "effect-stream-unordered" : "effect-stream",
-    lib: "effect",
-    label: unordered
-      ? "`Stream.mapEffect`, `unordered: true`"
-      : "`Stream.mapEffect`",
-    order: unordered ? "completion" : "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { Effect, Stream } = await import("effect");
-      return (src) =>
-        Effect.runPromise(
-          Stream.fromAsyncIterable(src, (e) => e).pipe(
-            Stream.mapEffect((x) => Effect.promise(() => fn(x)), {
-              concurrency: C,
-              unordered,
-            }),
-            Stream.runForEach((v) => {
-              const p = consume(v);
-              return p === undefined ? Effect.void : Effect.promise(() => p);
-            }),
-          ),
-        );
+  }),
+  ...effectStreamPeers(
+    (mod, unordered) => (src) => {
+      const { Effect, Stream } = mod;
+      return Effect.runPromise(
+        Stream.fromAsyncIterable(src, (e) => e).pipe(
+          mapEffect(mod, fn, C, unordered),
+          Stream.runForEach((v) => {
+            const p = consume(v);
+            return p === undefined ? Effect.void : Effect.promise(() => p);
+          }),
+        ),
+      );
     },
-  })),
-  {
-    id: "streaming-iterables-parallel-map",
-    lib: "streaming-iterables",
-    label: "`parallelMap`",
-    order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { parallelMap } = await import("streaming-iterables");
-      return (src) => drain(parallelMap(C, fn, src));
-    },
-  },
-  {
-    id: "streaming-iterables-transform",
-    lib: "streaming-iterables",
-    label: "`transform`",
-    order: "completion",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { transform } = await import("streaming-iterables");
-      return (src) => drain(transform(C, fn, src));
-    },
-  },
-  {
-    id: "hand-window",
-    lib: "hand-written",
-    label: "ordered window of 16 (async generator)",
-    order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: () => (src) => drain(orderedWindow(src, fn, C)),
-  },
-  {
+    "`Stream.mapEffect`",
+  ),
+  stream.parallelMap,
+  stream.transform,
+  stream.window,
+  peerCase({
     id: "web-streams-transform",
     lib: "Web Streams",
     label: "`ReadableStream.from` → async `TransformStream`",
     order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: () => (src) =>
+    load: null,
+    make: () => (src) =>
       drain(ReadableStream.from(src).pipeThrough(mapStream(fn))),
-  },
+  }),
 ];
 
 await main(cases, async (c) => {

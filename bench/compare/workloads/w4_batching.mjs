@@ -3,17 +3,16 @@
 // rows), the returned batches consumed in input order. Floor: the sequential
 // loop that fills an array and awaits the bulk call each time it is full.
 import {
-  args,
   expected,
   floorCase,
   loadSluice,
-  main,
+  mainTimed,
   numArg,
   range,
   Sink,
-  timeIterations,
   verify,
 } from "../common.mjs";
+import { peerCase } from "../cases.mjs";
 import { batches, batchStream, mapStream } from "../hand.mjs";
 
 const N = numArg("n", 100_000);
@@ -94,106 +93,79 @@ const cases = [
       };
     },
   },
-  {
+  peerCase({
     id: "streaming-iterables",
     lib: "streaming-iterables",
     label: "`batch(100)` → `map(bulk)`",
     order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { batch, map } = await import("streaming-iterables");
-      return () => drain(map(bulk, batch(SIZE, items)));
-    },
-  },
-  {
+    make: ({ batch, map }) => () => drain(map(bulk, batch(SIZE, items))),
+  }),
+  peerCase({
     id: "effect-stream",
     lib: "effect",
     label: "`Stream.grouped(100)` → `mapEffect(bulk)`",
     order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { Effect, Stream } = await import("effect");
-      return () => {
-        const sink = new Sink(at);
-        return Effect.runPromise(
-          Stream.fromIterable(items).pipe(
-            Stream.grouped(SIZE),
-            Stream.mapEffect((b) => Effect.promise(() => bulk(b))),
-            Stream.runForEach((b) => Effect.sync(() => sink.addBatch(b, SIZE))),
-          ),
-        ).then(() => sink);
-      };
+    make: ({ Effect, Stream }) => () => {
+      const sink = new Sink(at);
+      return Effect.runPromise(
+        Stream.fromIterable(items).pipe(
+          Stream.grouped(SIZE),
+          Stream.mapEffect((b) => Effect.promise(() => bulk(b))),
+          Stream.runForEach((b) => Effect.sync(() => sink.addBatch(b, SIZE))),
+        ),
+      ).then(() => sink);
     },
-  },
-  {
+  }),
+  peerCase({
     id: "rxjs",
     lib: "rxjs",
     label: "`bufferCount(100)` → `concatMap(bulk)`",
     order: "input",
     consume: "callback",
-    role: "peer",
-    setup: async () => {
-      const { bufferCount, concatMap, from } = await import("rxjs");
-      return () => {
-        const sink = new Sink(at);
-        return new Promise((resolve, reject) => {
-          from(items).pipe(bufferCount(SIZE), concatMap(bulk)).subscribe({
-            next: (b) => sink.addBatch(b, SIZE),
-            error: reject,
-            complete: () => resolve(sink),
-          });
+    make: ({ bufferCount, concatMap, from }) => () => {
+      const sink = new Sink(at);
+      return new Promise((resolve, reject) => {
+        from(items).pipe(bufferCount(SIZE), concatMap(bulk)).subscribe({
+          next: (b) => sink.addBatch(b, SIZE),
+          error: reject,
+          complete: () => resolve(sink),
         });
-      };
+      });
     },
-  },
-  {
+  }),
+  peerCase({
     id: "async-cargo",
     lib: "async",
     label: "`cargo(worker, 100)`, `push(items)`",
     order: "input",
     consume: "callback",
-    role: "peer",
-    setup: async () => {
-      const { default: async } = await import("async");
-      return async () => {
-        const sink = new Sink(at);
-        const cargo = async.cargo(async (b) => {
-          sink.addBatch(await bulk(b), SIZE);
-        }, SIZE);
-        cargo.push(items);
-        await cargo.drain();
-        return sink;
-      };
+    make: ({ default: async }) => async () => {
+      const sink = new Sink(at);
+      const cargo = async.cargo(async (b) => {
+        sink.addBatch(await bulk(b), SIZE);
+      }, SIZE);
+      cargo.push(items);
+      await cargo.drain();
+      return sink;
     },
-  },
-  {
+  }),
+  peerCase({
     id: "web-streams",
     lib: "Web Streams",
     label: "batching `TransformStream` → async `TransformStream`",
     order: "input",
-    consume: "stream",
-    role: "peer",
-    setup: () => () =>
+    load: null,
+    make: () => () =>
       drain(
         ReadableStream.from(items).pipeThrough(batchStream(SIZE)).pipeThrough(
           mapStream(bulk),
         ),
       ),
-  },
+  }),
 ];
 
-await main(cases, async (c) => {
-  const once = await c.setup();
-  const { ms, samples } = await timeIterations(
-    once,
-    (sink) => verify(sink, want, { ordered: true, batchSize: SIZE }),
-    {
-      warmup: numArg("warmup", 5),
-      iters: numArg("iters", 10),
-      budgetMs: numArg("budget", 5000),
-    },
-  );
-  return { n: N, ms, samples, nsPerItem: (ms * 1e6) / N, quick: !!args.quick };
-});
+await mainTimed(
+  cases,
+  N,
+  (sink) => verify(sink, want, { ordered: true, batchSize: SIZE }),
+);

@@ -4,17 +4,16 @@
 // each item x comes out as 2x + 1. Floors: the same work as a sequential loop
 // and as chained async generators.
 import {
-  args,
   expected,
   floorCase,
   loadSluice,
-  main,
+  mainTimed,
   numArg,
   range,
   Sink,
-  timeIterations,
   verify,
 } from "../common.mjs";
+import { effectStreamPeers, mapEffect, peerCase } from "../cases.mjs";
 import { batches, flattenAsync, orderedWindow } from "../hand.mjs";
 
 const N = numArg("n", 100_000);
@@ -102,111 +101,89 @@ const cases = [
     },
   },
   ...sluiceCases,
-  ...[true, false].map((preserveOrder) => ({
-    id: preserveOrder ? "p-map-iterable" : "p-map-iterable-unordered",
-    lib: "p-map",
-    label: preserveOrder
-      ? "`pMapIterable` ×3 + hand-written batch and flatten"
-      : "`pMapIterable` ×3, `preserveOrder: false`, + batch and flatten",
-    order: preserveOrder ? "input" : "completion",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { pMapIterable } = await import("p-map");
-      const m = (it, f, concurrency) =>
-        pMapIterable(it, f, { concurrency, preserveOrder });
-      return () =>
-        drain(
-          m(
-            flattenAsync(m(batches(m(items, f1, 8), SIZE), f2, 4)),
-            f3,
-            8,
-          ),
-          preserveOrder,
-        );
+  ...[true, false].map((preserveOrder) =>
+    peerCase({
+      id: preserveOrder ? "p-map-iterable" : "p-map-iterable-unordered",
+      lib: "p-map",
+      label: preserveOrder
+        ? "`pMapIterable` ×3 + hand-written batch and flatten"
+        : "`pMapIterable` ×3, `preserveOrder: false`, + batch and flatten",
+      order: preserveOrder ? "input" : "completion",
+      make: ({ pMapIterable }) => {
+        const m = (it, f, concurrency) =>
+          pMapIterable(it, f, { concurrency, preserveOrder });
+        return () =>
+          drain(
+            m(
+              flattenAsync(m(batches(m(items, f1, 8), SIZE), f2, 4)),
+              f3,
+              8,
+            ),
+            preserveOrder,
+          );
+      },
+    })
+  ),
+  ...[true, false].map((ordered) =>
+    peerCase({
+      id: ordered
+        ? "streaming-iterables-parallel-map"
+        : "streaming-iterables-transform",
+      lib: "streaming-iterables",
+      label: ordered
+        ? "`parallelMap` → `batch` → `parallelMap` → `flatten` → `parallelMap`"
+        : "`transform` → `batch` → `transform` → `flatten` → `transform`",
+      order: ordered ? "input" : "completion",
+      make: ({ batch, flatten, parallelMap, transform }) => {
+        const m = ordered ? parallelMap : transform;
+        return () =>
+          drain(
+            m(8, f3, flatten(m(4, f2, batch(SIZE, m(8, f1, items))))),
+            ordered,
+          );
+      },
+    })
+  ),
+  ...effectStreamPeers(
+    (mod, unordered) => () => {
+      const { Effect, Stream } = mod;
+      const sink = new Sink(unordered ? null : at);
+      return Effect.runPromise(
+        Stream.fromIterable(items).pipe(
+          mapEffect(mod, f1, 8, unordered),
+          Stream.grouped(SIZE),
+          mapEffect(mod, f2, 4, unordered),
+          Stream.flattenIterable,
+          mapEffect(mod, f3, 8, unordered),
+          Stream.runForEach((v) => Effect.sync(() => sink.add(v))),
+        ),
+      ).then(() => sink);
     },
-  })),
-  ...[true, false].map((ordered) => ({
-    id: ordered
-      ? "streaming-iterables-parallel-map"
-      : "streaming-iterables-transform",
-    lib: "streaming-iterables",
-    label: ordered
-      ? "`parallelMap` → `batch` → `parallelMap` → `flatten` → `parallelMap`"
-      : "`transform` → `batch` → `transform` → `flatten` → `transform`",
-    order: ordered ? "input" : "completion",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { batch, flatten, parallelMap, transform } = await import(
-        "streaming-iterables"
-      );
-      const m = ordered ? parallelMap : transform;
-      return () =>
-        drain(
-          m(8, f3, flatten(m(4, f2, batch(SIZE, m(8, f1, items))))),
-          ordered,
-        );
-    },
-  })),
-  ...[false, true].map((unordered) => ({
-    id: unordered ? "effect-stream-unordered" : "effect-stream",
-    lib: "effect",
-    label: unordered
-      ? "`mapEffect` → `grouped` → `mapEffect` → `flattenIterable` → `mapEffect`, `unordered: true`"
-      : "`mapEffect` → `grouped` → `mapEffect` → `flattenIterable` → `mapEffect`",
-    order: unordered ? "completion" : "input",
-    consume: "stream",
-    role: "peer",
-    setup: async () => {
-      const { Effect, Stream } = await import("effect");
-      const m = (f, concurrency) =>
-        Stream.mapEffect((x) => Effect.promise(() => f(x)), {
-          concurrency,
-          unordered,
-        });
-      return () => {
-        const sink = new Sink(unordered ? null : at);
-        return Effect.runPromise(
-          Stream.fromIterable(items).pipe(
-            m(f1, 8),
-            Stream.grouped(SIZE),
-            m(f2, 4),
-            Stream.flattenIterable,
-            m(f3, 8),
-            Stream.runForEach((v) => Effect.sync(() => sink.add(v))),
-          ),
-        ).then(() => sink);
-      };
-    },
-  })),
-  {
+    "`mapEffect` → `grouped` → `mapEffect` → `flattenIterable` → `mapEffect`",
+  ),
+  peerCase({
     id: "rxjs",
     lib: "rxjs",
     label: "`mergeMap` → `bufferCount` → `mergeMap` → `mergeAll` → `mergeMap`",
     order: "completion",
     consume: "callback",
-    role: "peer",
-    setup: async () => {
-      const { bufferCount, from, mergeAll, mergeMap } = await import("rxjs");
-      return () => {
-        const sink = new Sink(null);
-        return new Promise((resolve, reject) => {
-          from(items).pipe(
-            mergeMap(f1, 8),
-            bufferCount(SIZE),
-            mergeMap(f2, 4),
-            mergeAll(),
-            mergeMap(f3, 8),
-          ).subscribe({
-            next: (v) => sink.add(v),
-            error: reject,
-            complete: () => resolve(sink),
-          });
+    make: ({ bufferCount, from, mergeAll, mergeMap }) => () => {
+      const sink = new Sink(null);
+      return new Promise((resolve, reject) => {
+        from(items).pipe(
+          mergeMap(f1, 8),
+          bufferCount(SIZE),
+          mergeMap(f2, 4),
+          mergeAll(),
+          mergeMap(f3, 8),
+        ).subscribe({
+          next: (v) => sink.add(v),
+          error: reject,
+          complete: () => resolve(sink),
         });
-      };
+      });
     },
-  },
+  }),
   {
     id: "hand-window",
     lib: "hand-written",
@@ -228,16 +205,8 @@ const cases = [
   },
 ];
 
-await main(cases, async (c) => {
-  const once = await c.setup();
-  const { ms, samples } = await timeIterations(
-    once,
-    (sink) => verify(sink, want, { ordered: c.order === "input" }),
-    {
-      warmup: numArg("warmup", 5),
-      iters: numArg("iters", 10),
-      budgetMs: numArg("budget", 5000),
-    },
-  );
-  return { n: N, ms, samples, nsPerItem: (ms * 1e6) / N, quick: !!args.quick };
-});
+await mainTimed(
+  cases,
+  N,
+  (sink, c) => verify(sink, want, { ordered: c.order === "input" }),
+);

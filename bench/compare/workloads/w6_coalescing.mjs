@@ -4,17 +4,16 @@
 // Batcher against dataloader. Floors: the sequential `await fn(x)` loop and
 // `Promise.all` over direct calls (no batching at all).
 import {
-  args,
   awaitLoopCase,
   expected,
   loadSluice,
-  main,
+  mainTimed,
   numArg,
   range,
   Sink,
-  timeIterations,
   verify,
 } from "../common.mjs";
+import { peerCase } from "../cases.mjs";
 
 const N = numArg("n", 100_000);
 const SIZE = 100;
@@ -67,57 +66,36 @@ const cases = [
   },
   batcherCase(Infinity),
   batcherCase(1),
-  {
+  peerCase({
     id: "dataloader",
     lib: "dataloader",
     label: "`DataLoader`, `maxBatchSize: 100`, `cache: false`",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: DataLoader } = await import("dataloader");
-      return async () => {
-        const loader = new DataLoader(bulk, {
-          maxBatchSize: SIZE,
-          cache: false,
-        });
-        return fold(await Promise.all(items.map((x) => loader.load(x))));
-      };
+    make: ({ default: DataLoader }) => async () => {
+      const loader = new DataLoader(bulk, {
+        maxBatchSize: SIZE,
+        cache: false,
+      });
+      return fold(await Promise.all(items.map((x) => loader.load(x))));
     },
-  },
-  {
+  }),
+  peerCase({
     id: "dataloader-default",
     lib: "dataloader",
     label: "`DataLoader`, default options (cache on, one batch per tick)",
     order: "input",
     consume: "array",
-    role: "peer",
-    setup: async () => {
-      const { default: DataLoader } = await import("dataloader");
-      return async () => {
-        const loader = new DataLoader(bulk);
-        return fold(await Promise.all(items.map((x) => loader.load(x))));
-      };
+    make: ({ default: DataLoader }) => async () => {
+      const loader = new DataLoader(bulk);
+      return fold(await Promise.all(items.map((x) => loader.load(x))));
     },
-  },
+  }),
 ];
 
-await main(cases, async (c) => {
-  const once = await c.setup();
-  const { ms, samples } = await timeIterations(
-    once,
-    (sink) => verify(sink, want, { ordered: true }),
-    {
-      warmup: numArg("warmup", 5),
-      iters: numArg("iters", 10),
-      budgetMs: numArg("budget", 5000),
-    },
-  );
-  return {
-    n: N,
-    ms,
-    samples,
-    perSecond: N / (ms / 1000),
-    quick: !!args.quick,
-  };
-});
+await mainTimed(
+  cases,
+  N,
+  (sink) => verify(sink, want, { ordered: true }),
+  (ms) => ({ perSecond: N / (ms / 1000) }),
+);
