@@ -298,6 +298,11 @@ export class Scheduler {
   /** Stage calls in flight; the run settles only once this is 0. */
   #running = 0;
 
+  /**
+   * Input order: tokens are kept in the order list (`#head` … `#tail`). Off
+   * for a run whose results are placed directly (`#direct`).
+   */
+  #linked: boolean;
   // Input order: the order list, from the oldest token (the next result) on.
   #head: Token | null = null;
   #tail: Token | null = null;
@@ -315,6 +320,15 @@ export class Scheduler {
 
   #waiters: Waiter[] = [];
   #collector: unknown[] | null = null;
+  /**
+   * `collect()` of a run through map stages only: every result goes straight
+   * to its place in this array when it is done (in input order: its index),
+   * so results neither wait in the order list nor count in the read-ahead
+   * budget. Skipped items leave gaps (`#gaps`: their indices), closed at the
+   * end. Null otherwise.
+   */
+  #direct: unknown[] | null = null;
+  #gaps: number[] = [];
   #onCollected: ((failed: boolean, reason: unknown) => void) | null = null;
   #onSettled: (() => void)[] = [];
   #reason: unknown = undefined;
@@ -347,6 +361,7 @@ export class Scheduler {
     this.#stages = specs.map(makeStage);
     this.#n = specs.length;
     this.#config = config;
+    this.#linked = config.ordered;
     this.#source = source;
     this.#limit = readAheadLimit(specs, config.bufferSize);
     this.#refill = config.bufferSize >= 512
@@ -478,6 +493,7 @@ export class Scheduler {
     const onCollected = this.#onCollected;
     this.#onCollected = null;
     if (onCollected !== null) {
+      if (this.#direct !== null && !failed) this.#closeGaps(this.#direct);
       const failedHere = this.#undelivered;
       this.#undelivered = false;
       onCollected(failedHere, this.#reason);
@@ -523,6 +539,17 @@ export class Scheduler {
   ): void {
     this.#collector = into;
     this.#onCollected = onCollected;
+    // Nothing read yet, and every stage gives one result per item: each
+    // result's place in `into` is known when it is done.
+    if (
+      this.#itemsIn === 0 && this.#state === RUNNING &&
+      this.#stages.every((st) => st.kind === "map")
+    ) {
+      this.#direct = into;
+      this.#linked = false;
+      // An array's length is the output's (skips aside): reserve it.
+      if (Array.isArray(this.#source)) into.length = this.#source.length;
+    }
     if (this.#state === DONE) {
       this.#onCollected = null;
       const failed = this.#undelivered;
@@ -541,7 +568,7 @@ export class Scheduler {
 
   #take(): Token | null {
     let t: Token | null;
-    if (this.#config.ordered) {
+    if (this.#linked) {
       t = this.#head;
       if (t === null || t.stage !== this.#n) return null;
       this.#unlink(t);
@@ -550,6 +577,12 @@ export class Scheduler {
       if (t === null) return null;
     }
     this.#atStage[this.#n]--;
+    this.#out(t);
+    return t;
+  }
+
+  /** `t` leaves the run as a result. */
+  #out(t: Token): void {
     this.#live--;
     this.#held -= t.weight;
     this.#outWeight += t.weight;
@@ -558,7 +591,29 @@ export class Scheduler {
     if (t.times !== null && !Number.isNaN(t.times.bornAt)) {
       this.#latency.record(performance.now() - t.times.bornAt);
     }
-    return t;
+  }
+
+  /** `#direct`: `t`'s result goes to its place (grown by doubling). */
+  #place(into: unknown[], t: Token): void {
+    const at = this.#config.ordered ? t.index : this.#results;
+    if (at >= into.length) into.length = Math.max(at + 1, 2 * into.length, 16);
+    into[at] = t.value;
+    this.#out(t);
+  }
+
+  /** `#direct`, at the end: closes the gaps of skipped items, trims the rest. */
+  #closeGaps(into: unknown[]): void {
+    const gaps = this.#gaps;
+    if (gaps.length > 0 && this.#config.ordered) {
+      gaps.sort((a, b) => a - b);
+      const end = this.#results + gaps.length;
+      let to = gaps[0];
+      for (let from = to, g = 0; from < end; from++) {
+        if (g < gaps.length && gaps[g] === from) g++;
+        else into[to++] = into[from];
+      }
+    }
+    into.length = this.#results;
   }
 
   #deliver(): void {
@@ -712,7 +767,7 @@ export class Scheduler {
     }
     this.#held += 1;
     this.#live++;
-    if (this.#config.ordered) this.#append(t);
+    if (this.#linked) this.#append(t);
     return t;
   }
 
@@ -785,9 +840,11 @@ export class Scheduler {
   /** Puts `t` into stage `s` (or makes it a result when `s === n`). */
   #enter(t: Token, s: number): void {
     t.stage = s;
-    this.#atStage[s]++;
     if (s === this.#n) {
-      if (this.#config.ordered) {
+      const direct = this.#direct;
+      if (direct !== null) return this.#place(direct, t);
+      this.#atStage[s]++;
+      if (this.#linked) {
         if (t === this.#head) this.#deliver();
       } else {
         this.#ready.push(t);
@@ -795,9 +852,10 @@ export class Scheduler {
       }
       return;
     }
+    this.#atStage[s]++;
     const st = this.#stages[s];
     if (st.kind === "batch") {
-      if (this.#config.ordered) this.#feedBatch(st, s);
+      if (this.#linked) this.#feedBatch(st, s);
       else this.#addToBatch(st, s, t);
     } else if (st.kind === "flatten") {
       this.#expand(st, s, t);
@@ -826,7 +884,8 @@ export class Scheduler {
     this.#held -= t.weight;
     if (skipped) this.#skippedWeight += t.weight;
     else this.#filteredWeight += t.weight;
-    if (this.#config.ordered) {
+    if (this.#direct !== null) this.#gaps.push(t.index);
+    if (this.#linked) {
       const wasHead = t === this.#head;
       this.#unlink(t);
       if (wasHead) this.#deliver();
@@ -1292,7 +1351,7 @@ export class Scheduler {
       carrier.weight += t.weight;
       this.#atStage[s]--;
       this.#live--;
-      if (this.#config.ordered) this.#unlink(t);
+      if (this.#linked) this.#unlink(t);
     }
     if (
       st.items.length >= st.maxSize || (st.due && st.items.length >= st.minSize)
@@ -1370,7 +1429,7 @@ export class Scheduler {
       if (t.times !== null) {
         child.times = { bornAt: t.times.bornAt, enteredAt: 0 };
       }
-      if (this.#config.ordered) this.#insertAfter(after, child);
+      if (this.#linked) this.#insertAfter(after, child);
       after = child;
       children.push(child);
     }

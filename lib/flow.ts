@@ -411,6 +411,10 @@ export class Flow<O> extends EventTarget
 
   /**
    * Runs to the end and resolves with every result, in the run's order.
+   * Through `map` stages only, each result is written to its place in the
+   * output as soon as it is done, so a slow item delays no other item (no
+   * reorder window; the read-ahead budget then bounds only the work in
+   * flight).
    *
    * @returns The results.
    * @throws {TypeError} When the flow already has a consumer.

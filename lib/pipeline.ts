@@ -26,7 +26,9 @@ export interface RunOptions<I> {
    * (each stage's `concurrency`, and each forming batch's `maxSize`, counted
    * in source items). In input order the same budget bounds the reorder
    * window (results done but waiting for an earlier one): a slow head item
-   * stops the source being read once the budget is spent.
+   * stops the source being read once the budget is spent. `collect()` of a run
+   * through `map` stages only has no reorder window: each result goes to its
+   * place in the output array as soon as it is done.
    * @default {1024}
    */
   bufferSize?: number;

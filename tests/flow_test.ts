@@ -332,6 +332,84 @@ Deno.test("Flow.collect() resolves with every result in input order", async () =
   assert.deepEqual(await p.run(range(8)).collect(), range(8).map((x) => x * x));
 });
 
+Deno.test("Flow.collect() through maps only puts results in input order whatever order they complete in, for arrays and iterables", async () => {
+  // Completion order is reversed within each group of 4.
+  const fn = async (x: number) => {
+    await sleep(3 - (x % 4));
+    return -x;
+  };
+  const want = range(37).map((x) => -x);
+  const p = pipeline(map(fn, { concurrency: 4 }), map((x: number) => x));
+  assert.deepEqual(await p.run(range(37)).collect(), want);
+  assert.deepEqual(await p.run(syncSource(37).source).collect(), want);
+  assert.deepEqual(await p.run(asyncSource(37).source).collect(), want);
+  assert.deepEqual(await p.run(streamSource(37).source).collect(), want);
+  const completion = await p.run(range(37), { order: "completion" }).collect();
+  assert.equal(completion.length, 37);
+  assert.notDeepEqual(completion, want, "completion order differs");
+  assert.deepEqual(completion.toSorted((a, b) => b - a), want);
+});
+
+Deno.test("Flow.collect() with skipped items keeps the others in input order, with no gaps", async () => {
+  const skip = new Set([0, 3, 4, 9, 20, 21, 22, 39]);
+  const p = pipeline(
+    map(async (x: number) => {
+      await sleep(x % 3);
+      if (skip.has(x)) throw new Error(`no ${x}`);
+      return x;
+    }, { concurrency: 5, onError: "skip" }),
+  );
+  for (const source of [range(40), syncSource(40).source]) {
+    const flow = p.run(source);
+    const out = await flow.collect();
+    assert.deepEqual(out, range(40).filter((x) => !skip.has(x)));
+    assert.deepEqual(
+      flow.failures.map((f) => f.index).toSorted((a, b) => a - b),
+      [...skip],
+    );
+    const stats = flow.stats();
+    assert.equal(stats.itemsOut, 32);
+    assert.equal(stats.skipped, 8);
+    assert.equal(stats.inFlight, 0);
+  }
+  const all = pipeline(map(() => {
+    throw new Error("none");
+  }, { onError: "skip" })).run(range(5));
+  assert.deepEqual(await all.collect(), []);
+});
+
+Deno.test("Flow.collect() through maps only is not held back by a slow head item: later items keep being read and run", async () => {
+  const head = deferred();
+  let calls = 0;
+  const p = pipeline(map(async (x: number) => {
+    calls++;
+    if (x === 0) await head.promise;
+    return x;
+  }, { concurrency: 3 }));
+  const { source, probe } = syncSource(50);
+  const collected = p.run(source, { bufferSize: 4 }).collect();
+  await until(() => calls === 50, "every item called");
+  assert.equal(probe.pulled, 50);
+  assert.equal(await isSettled(collected), false, "item 0 is still running");
+  head.resolve();
+  assert.deepEqual(await collected, range(50));
+});
+
+Deno.test("Flow.collect() called once the run has started still returns every result in input order", async () => {
+  const p = pipeline(map(async (x: number) => {
+    await sleep(x % 2);
+    return x;
+  }, { concurrency: 3 }));
+  for (const order of ["input", "completion"] as const) {
+    const flow = p.run(range(30), { order, bufferSize: 4 });
+    await sleep(2);
+    assert(flow.stats().itemsIn > 0, "the run has started");
+    const out = await flow.collect();
+    if (order === "input") assert.deepEqual(out, range(30));
+    else assert.deepEqual(out.toSorted((a, b) => a - b), range(30));
+  }
+});
+
 Deno.test("Flow [Symbol.asyncIterator] yields each result as soon as it and every earlier item are done", async () => {
   const gate = deferred();
   const p = pipeline(map(async (x: number) => {

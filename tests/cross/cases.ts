@@ -75,6 +75,22 @@ export const cases: Case[] = [
   },
   {
     name:
+      "Flow.collect() through maps only: input order from an array and a generator, skipped items leave no gap",
+    async run({ map, pipeline }) {
+      const p = pipeline(
+        map(async (x: number) => {
+          await sleep(x % 3);
+          if (x % 5 === 0) throw new Error(`skip ${x}`);
+          return x;
+        }, { concurrency: 4, onError: "skip" }),
+      );
+      const want = range(23).filter((x) => x % 5 !== 0);
+      equal(await p.run(range(23)).collect(), want);
+      equal(await p.run(range(23).values()).collect(), want);
+    },
+  },
+  {
+    name:
       "run() order input: the first result is yielded before a later item is done",
     async run({ map, pipeline }) {
       const last = gate();
