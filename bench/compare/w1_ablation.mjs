@@ -22,8 +22,9 @@
 // ordered pool (16 workers, a bounded reorder window of 1,040 items, a fresh
 // `ctx` object per call, results into an array in input order: the least any
 // `collect()` with sluice's ordering and read-ahead bound must do, without
-// stages, stats or events), and sluice `for await` / `collect()` in both
-// orders.
+// stages, stats or events), the two fastest materialising competitors of the
+// W1 table (async's `mapLimit`, and 16 hand-written workers sharing an index
+// into a presized array), and sluice `for await` / `collect()` in both orders.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -57,6 +58,7 @@ const ABLATIONS = [
 
 async function child(bundle, n, iters) {
   const L = await import(bundle);
+  const { default: async } = await import("async");
   const items = Array.from({ length: n }, (_, i) => i);
   // deno-lint-ignore require-await
   const fn = async (x) => x * 2;
@@ -78,6 +80,20 @@ async function child(bundle, n, iters) {
       return out.reduce((a, b) => a + b, 0);
     },
     "minimal ordered pool": () => minimalPool(items, fn, 16, 1024 + 16),
+    "async mapLimit": async () =>
+      (await async.mapLimit(items, 16, fn)).reduce((a, b) => a + b, 0),
+    "index pool": async () => {
+      const out = new Array(n);
+      let next = 0;
+      const worker = async () => {
+        while (next < n) {
+          const i = next++;
+          out[i] = await fn(items[i]);
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+      return out.reduce((a, b) => a + b, 0);
+    },
     "protocol only": () => {
       let i = 0;
       return sum({
