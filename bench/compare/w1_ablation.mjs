@@ -24,7 +24,8 @@
 // `collect()` with sluice's ordering and read-ahead bound must do, without
 // stages, stats or events), the two fastest materialising competitors of the
 // W1 table (async's `mapLimit`, and 16 hand-written workers sharing an index
-// into a presized array), and sluice `for await` / `collect()` in both orders.
+// into a presized array, also with a fresh `ctx` object per call as sluice's
+// calls get), and sluice `for await` / `collect()` in both orders.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -82,18 +83,10 @@ async function child(bundle, n, iters) {
     "minimal ordered pool": () => minimalPool(items, fn, 16, 1024 + 16),
     "async mapLimit": async () =>
       (await async.mapLimit(items, 16, fn)).reduce((a, b) => a + b, 0),
-    "index pool": async () => {
-      const out = new Array(n);
-      let next = 0;
-      const worker = async () => {
-        while (next < n) {
-          const i = next++;
-          out[i] = await fn(items[i]);
-        }
-      };
-      await Promise.all(Array.from({ length: 16 }, worker));
-      return out.reduce((a, b) => a + b, 0);
-    },
+    "index pool": () => indexPool(items, fn, false),
+    "index pool, ctx per call": () => indexPool(items, fn, true),
+    "index pool, ctx and token per call": () =>
+      indexPool(items, fn, true, true),
     "protocol only": () => {
       let i = 0;
       return sum({
@@ -139,6 +132,70 @@ async function child(bundle, n, iters) {
     ? `Deno ${globalThis.Deno.version.deno} (V8 ${globalThis.Deno.version.v8})`
     : `Node ${process.version} (V8 ${process.versions.v8})`;
   console.log(JSON.stringify({ version, cases: out }));
+}
+
+/** An object with the fields of sluice's per-item token (lib/_scheduler.ts). */
+class Token {
+  constructor(value, index) {
+    this.value = value;
+    this.index = index;
+    this.id = index;
+    this.stage = 0;
+    this.weight = 1;
+    this.prev = null;
+    this.next = null;
+    this.times = null;
+    this.step = 0;
+    this.partial = undefined;
+    this.attempt = 0;
+  }
+}
+
+/**
+ * The hand-written pool of the W1 table: 16 workers sharing an index, writing
+ * `out[i] = await fn(items[i])` into a presized array. With `ctx`, each call
+ * also gets a fresh context object like sluice's (`fn(item, ctx)` is the
+ * API's call); with `token`, each item also gets an object shaped like
+ * sluice's token, which carries it between stages: what any token-based
+ * scheduler pays at least.
+ */
+async function indexPool(items, fn, ctx, token = false) {
+  const n = items.length;
+  const out = new Array(n);
+  const signal = new AbortController().signal;
+  let next = 0;
+  const worker = async (workerId) => {
+    while (next < n) {
+      const i = next++;
+      if (token) {
+        const t = new Token(items[i], i);
+        t.value = await fn(t.value, {
+          signal,
+          workerId,
+          itemId: t.id,
+          index: t.index,
+          attempt: 1,
+          stage: "map",
+          context: undefined,
+        });
+        out[t.index] = t.value;
+        continue;
+      }
+      out[i] = await (ctx
+        ? fn(items[i], {
+          signal,
+          workerId,
+          itemId: i,
+          index: i,
+          attempt: 1,
+          stage: "map",
+          context: undefined,
+        })
+        : fn(items[i]));
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
+  return out.reduce((a, b) => a + b, 0);
 }
 
 /**
