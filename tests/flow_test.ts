@@ -240,21 +240,27 @@ Deno.test("run() bufferSize counts a forming batch in source items: read-ahead i
   await it.return!();
 });
 
-Deno.test("run() input order: a stuck head item stops the source at bufferSize + concurrency, then everything completes in order", async () => {
+/** A map of concurrency 3 whose call on item 0 waits for `head`; counts calls. */
+function stuckHead() {
   const head = deferred();
-  let calls = 0;
+  const calls = { n: 0 };
   const p = pipeline(map(async (x: number) => {
-    calls++;
+    calls.n++;
     if (x === 0) await head.promise;
     return x;
   }, { concurrency: 3 }));
+  return { head, calls, p };
+}
+
+Deno.test("run() input order: a stuck head item stops the source at bufferSize + concurrency, then everything completes in order", async () => {
+  const { head, calls, p } = stuckHead();
   const { source, probe } = syncSource(50);
   const flow = p.run(source, { bufferSize: 4 });
   const it = flow[Symbol.asyncIterator]();
   const first = it.next();
   await ticks(10);
   assert.equal(probe.pulled, 4 + 3);
-  assert.equal(calls, 7);
+  assert.equal(calls.n, 7);
   assert.equal(await isSettled(first), false, "nothing overtakes item 0");
   head.resolve();
   assert.deepEqual(await first, { done: false, value: 0 });
@@ -379,16 +385,10 @@ Deno.test("Flow.collect() with skipped items keeps the others in input order, wi
 });
 
 Deno.test("Flow.collect() through maps only is not held back by a slow head item: later items keep being read and run", async () => {
-  const head = deferred();
-  let calls = 0;
-  const p = pipeline(map(async (x: number) => {
-    calls++;
-    if (x === 0) await head.promise;
-    return x;
-  }, { concurrency: 3 }));
+  const { head, calls, p } = stuckHead();
   const { source, probe } = syncSource(50);
   const collected = p.run(source, { bufferSize: 4 }).collect();
-  await until(() => calls === 50, "every item called");
+  await until(() => calls.n === 50, "every item called");
   assert.equal(probe.pulled, 50);
   assert.equal(await isSettled(collected), false, "item 0 is still running");
   head.resolve();
