@@ -21,7 +21,7 @@
 //   thenable (one microtask later). The literal matters: V8 pretenures its
 //   allocation site (the literals go straight to the old generation), and
 //   a bare `resolve` function stored in the chunk instead made Deno's
-//   scavenges 2× more frequent (W6 0.89× DataLoader's throughput on Deno).
+//   scavenges 2× more frequent (W6 0.88× DataLoader's throughput on Deno).
 //   Measured in fresh processes (bench/README.md, "Batcher"). A chunk's
 //   `items` and `callbacks` are made at their final length (`maxSize`, at
 //   most PRESIZE_MAX) and filled by index, then cut to the positions taken
