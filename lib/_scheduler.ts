@@ -38,13 +38,14 @@ export interface NamedSpec {
 
 /**
  * One unit of work in flight: a source item, a batch, or an element of a
- * flattened item. Allocated once per item and reused as it moves on.
+ * flattened item. Kept as it moves on from stage to stage; once it has left
+ * the run as a result, it may carry a later source item (`#recycle`).
  */
 class Token {
   value: unknown;
   /** Input position of the item (of the first item, for a batch). */
-  readonly index: number;
-  readonly id: unknown;
+  index: number;
+  id: unknown;
   /** The stage that holds it; `stages.length` once it is a result. */
   stage = 0;
   /**
@@ -177,6 +178,12 @@ const EVENT_BITS: Record<string, number> = {
  * an item) unless some stage's calls take longer than this (ms) on average.
  */
 const TIME_ALL_ABOVE_MS = 0.1;
+/**
+ * Results' tokens kept for reuse by later source items, at most: one is
+ * enough in the steady state (a result goes out, the next item comes in);
+ * the bound keeps a flatten that multiplies items from hoarding them.
+ */
+const SPARE_MAX = 64;
 
 const counters = (): Counters => ({
   completed: 0,
@@ -328,6 +335,9 @@ export class Scheduler {
    * indices), closed at the end. Null otherwise.
    */
   #direct: unknown[] | null = null;
+  /** Tokens out of the run, linked by `next`, for reuse (`#recycle`). */
+  #spare: Token | null = null;
+  #spares = 0;
   #gaps: number[] = [];
   #onCollected: ((failed: boolean, reason: unknown) => void) | null = null;
   #onSettled: (() => void)[] = [];
@@ -517,7 +527,9 @@ export class Scheduler {
       ) {
         this.#pump();
       }
-      return Promise.resolve({ done: false, value: t.value });
+      const value = t.value;
+      this.#recycle(t);
+      return Promise.resolve({ done: false, value });
     }
     if (this.#state === DONE) {
       if (!this.#undelivered) return Promise.resolve(DONE_RESULT);
@@ -599,6 +611,22 @@ export class Scheduler {
     if (at >= into.length) into.length = Math.max(at + 1, 2 * into.length, 16);
     into[at] = t.value;
     this.#out(t);
+    this.#recycle(t);
+  }
+
+  /**
+   * `t` has left the run as a result and nothing refers to it any more (it is
+   * unlinked, out of every slot; events copied its fields): a later source
+   * item may reuse it (`#token`), so a run in its steady state allocates no
+   * token per item.
+   */
+  #recycle(t: Token): void {
+    if (this.#spares >= SPARE_MAX) return;
+    t.value = undefined;
+    t.times = null;
+    t.next = this.#spare;
+    this.#spare = t;
+    this.#spares++;
   }
 
   /** `#direct`, at the end: closes the gaps of skipped items, trims the rest. */
@@ -621,6 +649,7 @@ export class Scheduler {
     if (collector !== null) {
       for (let t = this.#take(); t !== null; t = this.#take()) {
         collector.push(t.value);
+        this.#recycle(t);
       }
       return;
     }
@@ -628,6 +657,7 @@ export class Scheduler {
       const t = this.#take();
       if (t === null) return;
       this.#waiters.shift()!.resolve({ done: false, value: t.value });
+      this.#recycle(t);
     }
   }
 
@@ -761,7 +791,19 @@ export class Scheduler {
 
   /** A token for a source item, counted in the run (not yet in a stage). */
   #token(value: unknown, index: number, id: unknown): Token {
-    const t = new Token(value, index, id, 1);
+    let t = this.#spare;
+    if (t === null) t = new Token(value, index, id, 1);
+    else {
+      // step, partial and attempt are back at 0 once a token is a result.
+      this.#spare = t.next;
+      this.#spares--;
+      t.next = null;
+      t.value = value;
+      t.index = index;
+      t.id = id;
+      t.stage = 0;
+      t.weight = 1;
+    }
     if (this.#timeAll || (index & 127) === 0 || index < 16) {
       t.times = { bornAt: performance.now(), enteredAt: 0 };
     }

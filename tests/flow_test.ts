@@ -1,7 +1,15 @@
 // One run: sources, laziness, the read-ahead budget, consumers, cancellation
 // and stats. Counts and orders are asserted, never durations.
 import assert from "node:assert/strict";
-import { batch, filter, flatten, map, pipeline, type Source } from "../mod.ts";
+import {
+  batch,
+  filter,
+  flatten,
+  map,
+  pipeline,
+  type Source,
+  type TaskContext,
+} from "../mod.ts";
 import {
   asyncSource,
   deferred,
@@ -1102,4 +1110,48 @@ Deno.test("Flow.stats() counts the results taken by the consumer", async () => {
   await it.return!();
   assert.equal(flow.stats().done, true);
   assert.equal(flow.stats().itemsOut, 2);
+});
+
+Deno.test("Flow: items reusing the tokens of earlier results see their own index, id and attempts in every call", async () => {
+  const N = 200;
+  for (const order of ["input", "completion"] as const) {
+    for (const consume of ["collect", "for await"]) {
+      const seen: string[] = [];
+      const check = (where: string, x: number, ctx: TaskContext) => {
+        if (ctx.index !== x || ctx.itemId !== `id-${x}`) {
+          seen.push(`${where}: item ${x}, index ${ctx.index}, ${ctx.itemId}`);
+        }
+      };
+      const flow = pipeline(
+        map(async (x: number, ctx) => {
+          check("first", x, ctx);
+          if (ctx.attempt !== 1) seen.push(`first: attempt ${ctx.attempt}`);
+          if (x % 7 === 0) await sleep(1);
+          return x;
+        }, { concurrency: 3 }),
+        map(async (x: number, ctx) => {
+          check("second", x, ctx);
+          await ticks(x % 5);
+          // Every third item fails once: its token ends at attempt 2.
+          if (x % 3 === 0 && ctx.attempt === 1) throw new Error("once");
+          if (ctx.attempt !== (x % 3 === 0 ? 2 : 1)) {
+            seen.push(`second: item ${x}, attempt ${ctx.attempt}`);
+          }
+          return 2 * x;
+        }, { concurrency: 2, retry: { attempts: 2, delayMs: 0 } }),
+      ).run(range(N), { order, id: (x) => `id-${x}`, bufferSize: 4 });
+      let out: number[] = [];
+      if (consume === "collect") out = await flow.collect();
+      else {
+        for await (const v of flow) {
+          out.push(v);
+          if (v % 11 === 0) await ticks(3); // a slow consumer
+        }
+      }
+      assert.deepEqual(seen, [], `${order}, ${consume}`);
+      const want = range(N).map((x) => 2 * x);
+      if (order === "completion") out.sort((a, b) => a - b);
+      assert.deepEqual(out, want, `${order}, ${consume}`);
+    }
+  }
 });

@@ -519,6 +519,34 @@ Deno.test("Flow.stats() latency: fast calls after batch → flatten are sampled 
   assert.ok(l.count < N / 10, `latency.count ${l.count}`);
 });
 
+Deno.test("Flow.stats() latency: an item whose token is reused from an earlier result is timed only if sampled, from its own reading", async () => {
+  // A result's token carries a later source item (no allocation per item);
+  // a timed one must not pass its times on to the item that reuses it.
+  const N = 12_800;
+  for (const consume of ["collect", "for await"]) {
+    const t0 = performance.now();
+    const flow = pipeline(map((x: number) => x, { concurrency: 4 })).run(
+      range(N),
+    );
+    let n = 0;
+    if (consume === "collect") n = (await flow.collect()).length;
+    else for await (const _ of flow) n++;
+    const wall = performance.now() - t0;
+    assert.equal(n, N);
+    const l = flow.stats().latency;
+    const calls = flow.stats().stages[0].latency;
+    // One in 128 and the first 16 is 116; passing times on would time
+    // almost every item. Generous for a loaded machine (see above).
+    assert.ok(
+      calls.count > 0 && calls.count < N / 10,
+      `${consume}: ${calls.count}`,
+    );
+    assert.ok(l.count > 0 && l.count < N / 10, `${consume}: ${l.count}`);
+    // Stale times would date an item from the reading of an earlier one.
+    assert.ok(l.max <= wall * 1.05, `${consume}: max ${l.max} > wall ${wall}`);
+  }
+});
+
 Deno.test("Flow.stats() queueWait: items waiting behind concurrency 1 report a wait > 0", async () => {
   // From an async source, the next item waits in the queue for the worker.
   const flow = pipeline(map(async (x: number) => {
