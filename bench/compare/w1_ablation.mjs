@@ -155,9 +155,10 @@ class Token {
  * The hand-written pool of the W1 table: 16 workers sharing an index, writing
  * `out[i] = await fn(items[i])` into a presized array. With `ctx`, each call
  * also gets a fresh context object like sluice's (`fn(item, ctx)` is the
- * API's call); with `token`, each item also gets an object shaped like
- * sluice's token, which carries it between stages: what any token-based
- * scheduler pays at least.
+ * API's call); with `token`, each item also gets a fresh object shaped like
+ * sluice's token, which carries it between stages: what a scheduler that
+ * allocates a token per item pays (sluice reuses the tokens of results
+ * instead: `#recycle` in lib/_scheduler.ts).
  */
 async function indexPool(items, fn, ctx, token = false) {
   const n = items.length;
