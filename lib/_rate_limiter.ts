@@ -10,7 +10,7 @@
 
 import type { RateLimit } from "./map.ts";
 import { Fifo } from "./_fifo.ts";
-import { assertInteger, assertOptions, show } from "./_validate.ts";
+import { assertDuration, assertInteger, assertOptions } from "./_validate.ts";
 
 /** One pending `acquire()`. */
 interface Waiter {
@@ -175,7 +175,7 @@ export class RateLimiter {
  * @throws {TypeError} If `value` is not an object, `limit` or `intervalMs` not
  * a number.
  * @throws {RangeError} If `limit` is not a positive integer or `intervalMs`
- * not a finite number > 0.
+ * not a number of ms above 0 and at most 2³¹−1.
  */
 export function readRateLimit(value: unknown): RateLimit | undefined {
   if (value === undefined) return undefined;
@@ -184,12 +184,6 @@ export function readRateLimit(value: unknown): RateLimit | undefined {
     Record<keyof RateLimit, unknown>
   >;
   assertInteger("rateLimit.limit", limit, 1);
-  const what = "'rateLimit.intervalMs' must be a finite number > 0";
-  if (typeof intervalMs !== "number") {
-    throw new TypeError(`${what}: current value is ${show(intervalMs)}`);
-  }
-  if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
-    throw new RangeError(`${what}: current value is ${intervalMs}`);
-  }
+  assertDuration("rateLimit.intervalMs", intervalMs, { positive: true });
   return { limit, intervalMs };
 }

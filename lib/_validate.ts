@@ -39,21 +39,44 @@ export function assertInteger(
   }
 }
 
-/** Throws unless `value` is a finite number `>= 0`. */
+/**
+ * The longest delay a timer honours (ms): `setTimeout` fires a longer one
+ * after about 1 ms, so longer durations are refused, never shortened.
+ */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * Throws unless `value` is a duration in ms: a number from 0 (above 0 when
+ * `positive`) to {@linkcode MAX_DELAY_MS}, or `Infinity` when `infinity`
+ * (meaning "none") is allowed.
+ */
 export function assertDuration(
   name: string,
   value: unknown,
+  { positive = false, infinity = false } = {},
 ): asserts value is number {
+  const what = `a number of ms ${
+    positive ? "> 0" : ">= 0"
+  } and <= ${MAX_DELAY_MS}${infinity ? " (or Infinity for none)" : ""}`;
   if (typeof value !== "number") {
     throw new TypeError(
-      `'${name}' must be a finite number >= 0: current value is ${show(value)}`,
+      `'${name}' must be ${what}: current value is ${show(value)}`,
     );
   }
-  if (!Number.isFinite(value) || value < 0) {
+  const ok = (infinity && value === Infinity) ||
+    (value >= 0 && value <= MAX_DELAY_MS && !(positive && value === 0));
+  if (!ok) {
     throw new RangeError(
-      `'${name}' must be a finite number >= 0: current value is ${value}`,
+      `'${name}' must be ${what}: current value is ${value}`,
     );
   }
+}
+
+/** A validated `timeoutMs`: undefined (or Infinity) is no deadline. */
+export function readTimeout(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  assertDuration("timeoutMs", value, { positive: true, infinity: true });
+  return value === Infinity ? undefined : value;
 }
 
 /** Throws a `TypeError` unless `value` is a function. */
@@ -124,14 +147,6 @@ export function readMapOptions(options: MapOptions | undefined): StageOptions {
   } = options ?? {};
   assertName(name);
   assertInteger("concurrency", concurrency, 1, true);
-  if (timeoutMs !== undefined) {
-    assertDuration("timeoutMs", timeoutMs);
-    if (timeoutMs === 0) {
-      throw new RangeError(
-        "'timeoutMs' must be a finite number > 0: current value is 0",
-      );
-    }
-  }
   if (typeof onError !== "function") {
     assertOneOf("onError", onError, ["fail", "skip"] as const);
   }
@@ -139,7 +154,7 @@ export function readMapOptions(options: MapOptions | undefined): StageOptions {
     name,
     concurrency,
     retry: readRetry(retry),
-    timeoutMs,
+    timeoutMs: readTimeout(timeoutMs),
     onError,
     rateLimit: readRateLimit(rateLimit),
   };

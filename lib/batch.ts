@@ -78,9 +78,17 @@ export function batch<T>(options: BatchOptions): Stage<T, T[]> {
       `'minSize' must be <= 'maxSize' (${maxSize}): current value is ${minSize}`,
     );
   }
-  if (maxWaitMs !== undefined) assertDuration("maxWaitMs", maxWaitMs);
+  if (maxWaitMs !== undefined) {
+    assertDuration("maxWaitMs", maxWaitMs, { infinity: true });
+  }
   assertName(name);
   return {
-    spec: Object.freeze({ kind: "batch", name, maxSize, minSize, maxWaitMs }),
+    spec: Object.freeze({
+      kind: "batch",
+      name,
+      maxSize,
+      minSize,
+      maxWaitMs: maxWaitMs === Infinity ? undefined : maxWaitMs,
+    }),
   };
 }

@@ -290,12 +290,9 @@ export class Flow<O> extends EventTarget
     }
     if (id !== undefined) assertFunction("id", id);
     assertInteger("bufferSize", bufferSize, 0, true);
-    assertDuration("progressIntervalMs", progressIntervalMs);
-    if (progressIntervalMs === 0) {
-      throw new RangeError(
-        "'progressIntervalMs' must be a finite number > 0: current value is 0",
-      );
-    }
+    assertDuration("progressIntervalMs", progressIntervalMs, {
+      positive: true,
+    });
     const specs: NamedSpec[] = pipeline.stages.map((stage, i) => ({
       spec: stage.spec,
       name: pipeline.names[i],

@@ -11,11 +11,11 @@ import { Fifo } from "./_fifo.ts";
 import { PriorityQueue, type QueueEntry } from "./_priority_queue.ts";
 import { RateLimiter, readRateLimit } from "./_rate_limiter.ts";
 import {
-  assertDuration,
   assertFunction,
   assertInteger,
   assertOneOf,
   assertOptions,
+  readTimeout,
   show,
 } from "./_validate.ts";
 
@@ -400,21 +400,13 @@ export class Pool {
       signal,
     } = options ?? {};
     assertInteger("concurrency", concurrency, 1, true);
-    if (timeoutMs !== undefined) {
-      assertDuration("timeoutMs", timeoutMs);
-      if (timeoutMs === 0) {
-        throw new RangeError(
-          "'timeoutMs' must be a finite number > 0: current value is 0",
-        );
-      }
-    }
     assertSignal(signal);
     const limit = readRateLimit(rateLimit);
     this.#concurrency = concurrency;
     this.#retry = readRetry(retry);
-    this.#timeoutMs = timeoutMs;
+    this.#timeoutMs = readTimeout(timeoutMs);
     this.#limiter = limit && new RateLimiter(limit.limit, limit.intervalMs);
-    this.#plain = this.#retry === undefined && timeoutMs === undefined &&
+    this.#plain = this.#retry === undefined && this.#timeoutMs === undefined &&
       this.#limiter === undefined;
     this.#signal = signal;
     if (signal !== undefined) {

@@ -5,6 +5,8 @@ import {
   assertInteger,
   assertOneOf,
   assertOptions,
+  MAX_DELAY_MS,
+  show,
 } from "./_validate.ts";
 
 /** The `retry` option of a stage (and of a `Pool`). */
@@ -113,13 +115,19 @@ export function readRetry(
   } = retry;
   assertInteger("retry.attempts", attempts, 1);
   assertDuration("retry.delayMs", delayMs);
-  assertDuration("retry.factor", factor);
-  if (factor < 1) {
+  if (typeof factor !== "number") {
+    throw new TypeError(
+      `'retry.factor' must be a finite number >= 1: current value is ${
+        show(factor)
+      }`,
+    );
+  }
+  if (!Number.isFinite(factor) || factor < 1) {
     throw new RangeError(
       `'retry.factor' must be a finite number >= 1: current value is ${factor}`,
     );
   }
-  assertDuration("retry.maxDelayMs", maxDelayMs);
+  assertDuration("retry.maxDelayMs", maxDelayMs, { infinity: true });
   if (typeof jitter !== "boolean") {
     throw new TypeError(
       `'retry.jitter' must be a boolean: current value is ${typeof jitter}`,
@@ -160,6 +168,7 @@ export function readRetry(
 export function backoffDelay(policy: RetryPolicy, n: number): number {
   const delay = Math.min(
     policy.maxDelayMs,
+    MAX_DELAY_MS, // maxDelayMs may be Infinity: a timer waits no longer
     policy.delayMs * policy.factor ** (n - 1),
   );
   return policy.jitter ? policy.random() * delay : delay;

@@ -216,8 +216,8 @@ function flowReader<T>(flow: Flow<T>): SourceReader<T> {
  * consumer, an option has the wrong type, `event` contains CR or LF, or
  * `progressMs` is given for a source that is not a flow.
  * @throws {RangeError} When `startIndex` or `retry` is not an integer >= 0,
- * or `heartbeatMs` or `progressMs` not a finite number >= 0 (> 0 for
- * `progressMs`).
+ * or `heartbeatMs` or `progressMs` not a number of ms from 0 (above 0 for
+ * `progressMs`) to 2³¹−1.
  *
  * @example Framing: event names, ids, multi-line data, the final event
  * ```ts
@@ -308,12 +308,7 @@ export function toSSE<T>(
   if (retry !== undefined) assertInteger("retry", retry, 0);
   assertDuration("heartbeatMs", heartbeatMs);
   if (progressMs !== undefined) {
-    assertDuration("progressMs", progressMs);
-    if (progressMs === 0) {
-      throw new RangeError(
-        "'progressMs' must be a finite number > 0: current value is 0",
-      );
-    }
+    assertDuration("progressMs", progressMs, { positive: true });
     if (!(source instanceof Flow)) {
       throw new TypeError(
         `'progressMs' needs a Flow as the source (its stats are the progress): current source is ${

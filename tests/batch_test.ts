@@ -353,8 +353,8 @@ Deno.test("batch() rejects a bad minSize, and minSize above maxSize", () => {
   assert.equal(batch({ maxSize: 3, minSize: 3 }).spec.kind, "batch");
 });
 
-Deno.test("batch() rejects a negative or non-finite maxWaitMs", () => {
-  for (const maxWaitMs of [-1, -0.5, NaN, Infinity]) {
+Deno.test("batch() rejects a negative, NaN or too long maxWaitMs (Infinity is none)", () => {
+  for (const maxWaitMs of [-1, -0.5, NaN, -Infinity, 2 ** 31]) {
     assert.throws(
       () => batch({ maxSize: 3, maxWaitMs }),
       (e: unknown) => {
@@ -370,6 +370,8 @@ Deno.test("batch() rejects a negative or non-finite maxWaitMs", () => {
     { name: "TypeError", message: /'maxWaitMs'/ },
   );
   assert.equal(batch({ maxSize: 3, maxWaitMs: 0 }).spec.kind, "batch");
+  const spec = batch({ maxSize: 3, maxWaitMs: Infinity }).spec;
+  assert.equal(spec.kind === "batch" && spec.maxWaitMs, undefined);
 });
 
 Deno.test("batch() rejects options that are not an object, and a bad name", () => {

@@ -1088,17 +1088,17 @@ Deno.test("Batcher() rejects bad options at the call site, naming the option and
     [
       { maxSize: 5, maxWaitMs: -1 },
       RangeError,
-      "'maxWaitMs' must be a finite number >= 0: current value is -1",
+      "'maxWaitMs' must be a number of ms >= 0 and <= 2147483647: current value is -1",
     ],
     [
       { maxSize: 5, maxWaitMs: NaN },
       RangeError,
-      "'maxWaitMs' must be a finite number >= 0: current value is NaN",
+      "'maxWaitMs' must be a number of ms >= 0 and <= 2147483647: current value is NaN",
     ],
     [
       { maxSize: 5, maxWaitMs: Infinity },
       RangeError,
-      "'maxWaitMs' must be a finite number >= 0: current value is Infinity",
+      "'maxWaitMs' must be a number of ms >= 0 and <= 2147483647: current value is Infinity",
     ],
     [
       { maxSize: 5, concurrency: 0 },

@@ -1098,12 +1098,12 @@ Deno.test("Pool() validates its options at the call site, naming the option and 
     [
       { timeoutMs: 0 },
       "RangeError",
-      "'timeoutMs' must be a finite number > 0: current value is 0",
+      "'timeoutMs' must be a number of ms > 0 and <= 2147483647 (or Infinity for none): current value is 0",
     ],
     [
       { timeoutMs: NaN },
       "RangeError",
-      "'timeoutMs' must be a finite number >= 0: current value is NaN",
+      "'timeoutMs' must be a number of ms > 0 and <= 2147483647 (or Infinity for none): current value is NaN",
     ],
     [
       { retry: { attempts: 0 } },
@@ -1113,7 +1113,7 @@ Deno.test("Pool() validates its options at the call site, naming the option and 
     [
       { rateLimit: { limit: 1, intervalMs: -1 } },
       "RangeError",
-      "'rateLimit.intervalMs' must be a finite number > 0: current value is -1",
+      "'rateLimit.intervalMs' must be a number of ms > 0 and <= 2147483647: current value is -1",
     ],
     [
       { signal: "stop" },

@@ -353,32 +353,32 @@ Deno.test("readRateLimit() names the option and the value in its errors", () => 
     [
       { limit: 1, intervalMs: 0 },
       RangeError,
-      "'rateLimit.intervalMs' must be a finite number > 0: current value is 0",
+      "'rateLimit.intervalMs' must be a number of ms > 0 and <= 2147483647: current value is 0",
     ],
     [
       { limit: 1, intervalMs: -5 },
       RangeError,
-      "'rateLimit.intervalMs' must be a finite number > 0: current value is -5",
+      "'rateLimit.intervalMs' must be a number of ms > 0 and <= 2147483647: current value is -5",
     ],
     [
       { limit: 1, intervalMs: NaN },
       RangeError,
-      "'rateLimit.intervalMs' must be a finite number > 0: current value is NaN",
+      "'rateLimit.intervalMs' must be a number of ms > 0 and <= 2147483647: current value is NaN",
     ],
     [
       { limit: 1, intervalMs: Infinity },
       RangeError,
-      "'rateLimit.intervalMs' must be a finite number > 0: current value is Infinity",
+      "'rateLimit.intervalMs' must be a number of ms > 0 and <= 2147483647: current value is Infinity",
     ],
     [
       { limit: 1, intervalMs: "1s" },
       TypeError,
-      `'rateLimit.intervalMs' must be a finite number > 0: current value is "1s"`,
+      `'rateLimit.intervalMs' must be a number of ms > 0 and <= 2147483647: current value is "1s"`,
     ],
     [
       { limit: 1 },
       TypeError,
-      "'rateLimit.intervalMs' must be a finite number > 0: current value is undefined",
+      "'rateLimit.intervalMs' must be a number of ms > 0 and <= 2147483647: current value is undefined",
     ],
   ];
   for (const [value, type, message] of cases) {

@@ -45,6 +45,17 @@ Deno.test("map() retry readRetry fills in the documented defaults", () => {
   assert.equal(policy.retryIf(new Error("x"), {} as TaskContext), true);
 });
 
+Deno.test("backoffDelay() never exceeds the longest delay a timer honours, even with maxDelayMs: Infinity", () => {
+  const policy = readRetry({
+    delayMs: 1000,
+    factor: 10,
+    maxDelayMs: Infinity,
+    jitter: false,
+  })!;
+  assert.equal(backoffDelay(policy, 2), 10_000);
+  assert.equal(backoffDelay(policy, 40), 2 ** 31 - 1);
+});
+
 Deno.test("map() retry backoffDelay without jitter is delayMs * factor^(n-1), capped by maxDelayMs", () => {
   const exact = (
     o: { delayMs?: number; factor?: number; maxDelayMs?: number },

@@ -708,12 +708,12 @@ Deno.test("toSSE() validates its arguments at the call site", () => {
     [
       () => toSSE([], { heartbeatMs: -1 }),
       "RangeError",
-      "'heartbeatMs' must be a finite number >= 0: current value is -1",
+      "'heartbeatMs' must be a number of ms >= 0 and <= 2147483647: current value is -1",
     ],
     [
       () => toSSE([], { heartbeatMs: NaN }),
       "RangeError",
-      "'heartbeatMs' must be a finite number >= 0: current value is NaN",
+      "'heartbeatMs' must be a number of ms >= 0 and <= 2147483647: current value is NaN",
     ],
     [
       () => toSSE([], { progressMs: 10 }),
@@ -740,7 +740,8 @@ Deno.test("toSSE() refuses progressMs: 0 and a flow that already has a consumer"
   const flow = pipeline(map((x: number) => x)).run([1]);
   assert.throws(() => toSSE(flow, { progressMs: 0 }), {
     name: "RangeError",
-    message: "'progressMs' must be a finite number > 0: current value is 0",
+    message:
+      "'progressMs' must be a number of ms > 0 and <= 2147483647: current value is 0",
   });
   assert(flow instanceof Flow);
   const stream = toSSE(flow);
