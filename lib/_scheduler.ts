@@ -67,6 +67,8 @@ class Token {
   step = 0;
   partial: unknown = undefined;
   attempt = 0;
+  /** A batch on its way to a flatten: its members' indices and ids. */
+  origin: Origin | null = null;
 
   constructor(value: unknown, index: number, id: unknown, weight: number) {
     this.value = value;
@@ -74,6 +76,19 @@ class Token {
     this.id = id;
     this.weight = weight;
   }
+}
+
+/**
+ * Who the members of a batch were, for a flatten downstream to give its
+ * elements back their own index and id (and, for a batch of batches, the
+ * inner batches their own origin).
+ */
+interface Origin {
+  readonly index: number[];
+  /** Null without an `id` option (then an item's id is its index). */
+  readonly id: unknown[] | null;
+  /** Null while no member is itself a batch with an origin. */
+  sub: (Origin | null)[] | null;
 }
 
 interface Times {
@@ -137,6 +152,9 @@ interface BatchStage extends Counters {
    * stage; every token from it on is at this stage or upstream.
    */
   cursor: Token | null;
+  /** A flatten comes later: the forming batch records its members' origin. */
+  readonly track: boolean;
+  origin: Origin | null;
 }
 
 interface FlattenStage extends Counters {
@@ -193,7 +211,11 @@ const counters = (): Counters => ({
   backingOff: 0,
 });
 
-function makeStage(s: NamedSpec): RuntimeStage {
+function makeStage(
+  s: NamedSpec,
+  at: number,
+  specs: readonly NamedSpec[],
+): RuntimeStage {
   const spec = s.spec;
   if (spec.kind === "batch") {
     return {
@@ -207,6 +229,8 @@ function makeStage(s: NamedSpec): RuntimeStage {
       timer: undefined,
       due: false,
       cursor: null,
+      track: specs.some((x, i) => i > at && x.spec.kind === "flatten"),
+      origin: null,
       ...counters(),
     };
   }
@@ -342,9 +366,10 @@ export class Scheduler {
   #onCollected: ((failed: boolean, reason: unknown) => void) | null = null;
   #onSettled: (() => void)[] = [];
   #reason: unknown = undefined;
+  /** Settled after a stop (not at the end of the input). */
+  #stopped = false;
   #undelivered = false;
   #quiet = false;
-  #closing: Promise<void> | undefined;
 
   // Events: dispatched only once someone listens (no listener, no cost).
   #listening = 0; // a bit per event type (EVENT_BITS)
@@ -368,7 +393,7 @@ export class Scheduler {
     source: Source<unknown>,
     config: RunConfig,
   ) {
-    this.#stages = specs.map(makeStage);
+    this.#stages = specs.map((s, at) => makeStage(s, at, specs));
     this.#n = specs.length;
     this.#config = config;
     this.#linked = config.ordered;
@@ -432,6 +457,7 @@ export class Scheduler {
       st.timer = undefined;
       st.items = [];
       st.carrier = null;
+      st.origin = null;
       st.due = false;
     }
     for (const timer of this.#backoffTimers) clearTimeout(timer);
@@ -443,8 +469,15 @@ export class Scheduler {
         st.limiter?.close(reason);
       }
     }
-    this.#cancelledWeight = this.#held;
+    // Results not taken yet are dropped with the rest: a stopped run delivers
+    // nothing more. `collect()` rejects, so what it gathered is cancelled too.
+    this.#cancelledWeight += this.#held;
     this.#held = 0;
+    if (this.#collector !== null) {
+      this.#cancelledWeight += this.#outWeight;
+      this.#outWeight = 0;
+      this.#results = 0;
+    }
     if (!this.#sourceDone) {
       this.#sourceDone = true;
       // Stopped before it started: open the source only to close it, so a
@@ -456,33 +489,25 @@ export class Scheduler {
           // Nothing was opened, so there is nothing to close.
         }
       }
+      // The source's cleanup (return(), cancel()) is someone else's code: it
+      // is started, not awaited (it may never finish, or wait behind a pull
+      // that never settles), and its failure is ignored: the run has its
+      // outcome already.
       const reader = this.#reader;
       if (reader !== null) {
-        const closing = Promise.resolve()
-          .then(() => reader.close(reason))
-          .catch(() => {});
-        // A pending pull of an iterator may never settle (an idle async
-        // generator), and return() waits behind it: then it is not awaited.
-        // A stream's cancel() ends a pending read, so it always is.
-        if (!this.#pulling || reader.closeEndsPull) this.#closing = closing;
+        Promise.resolve().then(() => reader.close(reason)).catch(() => {});
       }
     }
     this.#maybeSettle();
   }
 
   #maybeSettle(): void {
-    if (this.#state !== STOPPING || this.#running > 0) return;
-    if (this.#closing) {
-      const closing = this.#closing;
-      this.#closing = undefined;
-      closing.then(() => this.#maybeSettle());
-      return;
-    }
-    this.#finish();
+    if (this.#state === STOPPING && this.#running === 0) this.#finish();
   }
 
   #finish(): void {
     const failed = this.#state === STOPPING;
+    this.#stopped = failed;
     this.#state = DONE;
     if (this.#progressTimer !== undefined) {
       clearInterval(this.#progressTimer);
@@ -503,10 +528,11 @@ export class Scheduler {
     const onCollected = this.#onCollected;
     this.#onCollected = null;
     if (onCollected !== null) {
+      // A stopped run rejects collect() even when stopped quietly (disposed):
+      // its results are incomplete.
       if (this.#direct !== null && !failed) this.#closeGaps(this.#direct);
-      const failedHere = this.#undelivered;
       this.#undelivered = false;
-      onCollected(failedHere, this.#reason);
+      onCollected(failed, this.#reason);
     }
     const callbacks = this.#onSettled;
     this.#onSettled = [];
@@ -564,9 +590,8 @@ export class Scheduler {
     }
     if (this.#state === DONE) {
       this.#onCollected = null;
-      const failed = this.#undelivered;
       this.#undelivered = false;
-      return onCollected(failed, this.#reason);
+      return onCollected(this.#stopped, this.#reason);
     }
     this.#deliver();
     this.#pump();
@@ -579,6 +604,7 @@ export class Scheduler {
   }
 
   #take(): Token | null {
+    if (this.#state !== RUNNING) return null; // a stopped run delivers nothing
     let t: Token | null;
     if (this.#linked) {
       t = this.#head;
@@ -624,6 +650,7 @@ export class Scheduler {
     if (this.#spares >= SPARE_MAX) return;
     t.value = undefined;
     t.times = null;
+    t.origin = null;
     t.next = this.#spare;
     this.#spare = t;
     this.#spares++;
@@ -695,6 +722,14 @@ export class Scheduler {
         );
         const k = this.#reader!.fill(batch.items, room);
         if (k > 0) {
+          const origin = batch.origin;
+          if (origin !== null) {
+            // No `id` option here, so ids are indices; consecutive items.
+            for (let i = 0; i < k; i++) origin.index.push(this.#itemsIn + i);
+            if (origin.sub !== null) {
+              for (let i = 0; i < k; i++) origin.sub.push(null);
+            }
+          }
           this.#itemsIn += k;
           this.#held += k;
           batch.carrier.weight += k;
@@ -741,7 +776,14 @@ export class Scheduler {
 
   #onPulled = (r: IteratorResult<unknown>): void => {
     this.#pulling = false;
-    if (this.#state !== RUNNING) return;
+    if (this.#state !== RUNNING) {
+      // Read after the stop (perhaps after the run settled): still counted.
+      if (!r.done) {
+        this.#itemsIn++;
+        this.#cancelledWeight++;
+      }
+      return;
+    }
     if (r.done) this.#sourceDone = true;
     else this.#admit(r.value);
     this.#pump();
@@ -764,6 +806,12 @@ export class Scheduler {
     if (first !== null && first.carrier !== null) {
       this.#held += 1;
       first.carrier.weight += 1;
+      const origin = first.origin;
+      if (origin !== null) {
+        origin.index.push(index);
+        origin.id?.push(id);
+        origin.sub?.push(null);
+      }
       const items = first.items;
       items.push(value);
       if (
@@ -1382,6 +1430,7 @@ export class Scheduler {
 
   #addToBatch(st: BatchStage, s: number, t: Token): void {
     const carrier = st.carrier;
+    if (st.track) this.#remember(st, t);
     if (carrier === null) {
       st.carrier = t;
       st.items.push(t.value);
@@ -1402,6 +1451,25 @@ export class Scheduler {
     }
   }
 
+  /** Records `t`'s index, id (and origin) as the next member of the batch. */
+  #remember(st: BatchStage, t: Token): void {
+    let origin = st.origin;
+    if (origin === null) {
+      origin = st.origin = {
+        index: [],
+        id: this.#config.id === undefined ? null : [],
+        sub: null,
+      };
+    }
+    if (t.origin !== null && origin.sub === null) {
+      origin.sub = new Array(origin.index.length).fill(null);
+    }
+    origin.index.push(t.index);
+    origin.id?.push(t.id);
+    origin.sub?.push(t.origin);
+    t.origin = null;
+  }
+
   #onBatchTimer(st: BatchStage, s: number): void {
     st.timer = undefined;
     if (this.#state !== RUNNING) return;
@@ -1417,8 +1485,10 @@ export class Scheduler {
     st.due = false;
     const carrier = st.carrier!;
     carrier.value = st.items;
+    carrier.origin = st.origin;
     st.items = [];
     st.carrier = null;
+    st.origin = null;
     st.completed++;
     this.#forward(carrier);
   }
@@ -1461,12 +1531,20 @@ export class Scheduler {
     const share = t.weight / count;
     this.#atStage[s] += count - 1;
     this.#live += count - 1;
+    // As many elements as the batch had members: element i is member i again
+    // (its own index and id). Otherwise (a fan-out) they carry the parent's.
+    const origin = t.origin !== null && t.origin.index.length === count
+      ? t.origin
+      : null;
     const children: Token[] = [t];
     t.value = elements[0];
     t.weight = share;
+    t.origin = null;
+    if (origin !== null) this.#restore(t, origin, 0);
     let after = t;
     for (let i = 1; i < count; i++) {
       const child = new Token(elements[i], t.index, t.id, share);
+      if (origin !== null) this.#restore(child, origin, i);
       child.stage = s;
       // Its parent's birth, sampled like source items (one element in 128,
       // or all while calls are slow): a timed batch of 32 timing all its
@@ -1481,6 +1559,13 @@ export class Scheduler {
     for (let i = 0; i < count && this.#state === RUNNING; i++) {
       this.#forward(children[i]);
     }
+  }
+
+  /** Gives `t` batch member `i`'s own index, id and origin back. */
+  #restore(t: Token, origin: Origin, i: number): void {
+    t.index = origin.index[i];
+    t.id = origin.id === null ? t.index : origin.id[i];
+    t.origin = origin.sub === null ? null : origin.sub[i];
   }
 
   // ---- the order list (input order only) ---------------------------------

@@ -78,7 +78,10 @@ class IteratorReader<T> implements SourceReader<T> {
     this.sync = sync;
   }
   pull(): Pulled<T> {
-    return this.#it.next();
+    const r = this.#it.next();
+    // An async iterator may answer with a thenable of another realm or
+    // promise library: adopt it (a native promise is returned as it is).
+    return this.sync ? r : Promise.resolve(r);
   }
   async close(): Promise<void> {
     await this.#it.return?.();

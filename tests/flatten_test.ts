@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { batch, flatten, map, pipeline, PipelineError } from "../mod.ts";
+import {
+  batch,
+  flatten,
+  map,
+  Pipeline,
+  pipeline,
+  PipelineError,
+  type Stage,
+} from "../mod.ts";
 import { Gates, prng, range, sleep, until } from "./_helpers.ts";
 
 Deno.test("flatten() emits the elements of arrays in order", async () => {
@@ -187,4 +195,116 @@ Deno.test("flatten() rejects options that are not an object, and a bad name", ()
   assert.throws(() => flatten(3 as unknown as { name: string }), TypeError);
   assert.throws(() => flatten({ name: "" }), TypeError);
   assert.equal(flatten().spec.kind, "flatten");
+});
+
+Deno.test("batch() -> flatten(): each element gets its own ctx.index and itemId back, for a first-stage batch and a later one, in both orders", async () => {
+  const upTo = {
+    "first-stage batch": [] as Stage<string, string>[],
+    "batch after a map": [
+      map(async (s: string, ctx) => {
+        await sleep(ctx.index % 2 === 0 ? 2 : 0);
+        return s;
+      }, { concurrency: 4 }),
+    ],
+  };
+  for (const [name, before] of Object.entries(upTo)) {
+    for (const order of ["input", "completion"] as const) {
+      for (const id of [undefined, (s: string) => `id-${s}`]) {
+        const seen: [string, number, unknown][] = [];
+        const flow = new Pipeline<string, string>([
+          ...before,
+          batch<string>({ maxSize: 3 }),
+          map((xs: string[]) => xs.map((s) => s.toUpperCase())),
+          flatten<string>(),
+          map((s: string, ctx) => {
+            seen.push([s, ctx.index, ctx.itemId]);
+            return s;
+          }),
+        ] as Stage<never, unknown>[]).run(["a", "b", "c", "d", "e"], {
+          order,
+          id,
+        });
+        await flow.collect();
+        const what = `${name}, ${order} order, ${id ? "custom" : "no"} id`;
+        seen.sort((x, y) => x[1] - y[1]);
+        assert.deepEqual(
+          seen,
+          ["A", "B", "C", "D", "E"].map((s, i) => [
+            s,
+            i,
+            id ? `id-${s.toLowerCase()}` : i,
+          ]),
+          what,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("batch() -> flatten(): a failure of an element is recorded with that element's own index and id", async () => {
+  const flow = pipeline(
+    batch<number>({ maxSize: 4 }),
+    flatten<number>(),
+    map((x: number) => {
+      if (x === 12) throw new Error("bad");
+      return x;
+    }, { onError: "skip" }),
+  ).run([10, 11, 12, 13], { id: (x) => `#${x}` });
+  assert.deepEqual(await flow.collect(), [10, 11, 13]);
+  assert.equal(flow.failures.length, 1);
+  assert.equal(flow.failures[0].index, 2);
+  assert.equal(flow.failures[0].itemId, "#12");
+});
+
+Deno.test("batch() -> batch() -> flatten() -> flatten(): inner batches and then items get their own index back", async () => {
+  const seen: [number, number][] = [];
+  const inner: [number[], number][] = [];
+  await pipeline(
+    batch<number>({ maxSize: 2 }),
+    batch<number[]>({ maxSize: 2 }),
+    flatten<number[]>(),
+    map((xs: number[], ctx) => {
+      inner.push([xs, ctx.index]);
+      return xs;
+    }),
+    flatten<number>(),
+    map((x: number, ctx) => {
+      seen.push([x, ctx.index]);
+      return x;
+    }),
+  ).run([0, 1, 2, 3, 4]).collect();
+  assert.deepEqual(inner, [[[0, 1], 0], [[2, 3], 2], [[4], 4]]);
+  assert.deepEqual(seen, [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4]]);
+});
+
+Deno.test("flatten() of a one-to-many fan-out: every element carries its parent's index and id", async () => {
+  const seen: [string, number, unknown][] = [];
+  await pipeline(
+    map((s: string) => [s + "1", s + "2", s + "3"]),
+    flatten<string>(),
+    map((s: string, ctx) => {
+      seen.push([s, ctx.index, ctx.itemId]);
+      return s;
+    }),
+  ).run(["a", "b"], { id: (s) => s }).collect();
+  assert.deepEqual(seen, [
+    ["a1", 0, "a"],
+    ["a2", 0, "a"],
+    ["a3", 0, "a"],
+    ["b1", 1, "b"],
+    ["b2", 1, "b"],
+    ["b3", 1, "b"],
+  ]);
+  // A batch whose array changed length before the flatten is a fan-out too.
+  const indices: number[] = [];
+  await pipeline(
+    batch<number>({ maxSize: 2 }),
+    map((xs: number[]) => [...xs, ...xs]),
+    flatten<number>(),
+    map((x: number, ctx) => {
+      indices.push(ctx.index);
+      return x;
+    }),
+  ).run([5, 6]).collect();
+  assert.deepEqual(indices, [0, 0, 0, 0]);
 });

@@ -738,7 +738,7 @@ Deno.test("Flow.abort() while a source read is pending: the async generator's fi
   assert.equal(probe.pulled, 1, "the pending read was the last one");
 });
 
-Deno.test("Flow.abort() while a read of a ReadableStream source is pending settles only after the stream's cancel() has finished", async () => {
+Deno.test("Flow.abort() while a read of a ReadableStream source is pending starts the stream's cancel() and settles without waiting for it", async () => {
   const events: string[] = [];
   const cancelDone = deferred();
   const source = new ReadableStream<number>({
@@ -759,9 +759,39 @@ Deno.test("Flow.abort() while a read of a ReadableStream source is pending settl
   await cancelDone.promise; // no leaked timer, whatever the order
   assert.deepEqual(events, [
     "cancel started",
-    "cancel finished",
     "abort() resolved",
+    "cancel finished",
   ]);
+});
+
+Deno.test("Flow.abort() settles when the source's cleanup never finishes: a stream's cancel() or a generator's finally", async () => {
+  const cancelled = deferred();
+  const stream = new ReadableStream<number>({
+    pull: (c) => c.enqueue(1),
+    cancel() {
+      cancelled.resolve();
+      return new Promise(() => {}); // never settles
+    },
+  }, { highWaterMark: 0 });
+  const entered = deferred();
+  async function* stuckCleanup() {
+    try {
+      yield 1;
+      yield 2;
+    } finally {
+      entered.resolve();
+      await new Promise(() => {}); // never settles
+    }
+  }
+  for (const source of [stream, stuckCleanup()]) {
+    const flow = pipeline(map(identity<number>)).run(source);
+    const first = await flow[Symbol.asyncIterator]().next();
+    assert.deepEqual(first, { done: false, value: 1 });
+    await withTimeout(flow.abort(new Error("stop")), "abort()", 2000);
+    assert.equal(flow.stats().done, true);
+  }
+  await withTimeout(cancelled.promise, "cancel() called", 2000);
+  await withTimeout(entered.promise, "the generator's finally entered", 2000);
 });
 
 Deno.test("Flow.abort() after completion is a no-op and resolves", async () => {
