@@ -67,8 +67,12 @@ class Token {
   step = 0;
   partial: unknown = undefined;
   attempt = 0;
-  /** A batch on its way to a flatten: its members' indices and ids. */
-  origin: Origin | null = null;
+  /**
+   * A batch on its way to a flatten: its members' tokens (the first is the
+   * carrier itself, or a stand-in keeping the carrier's own members), which
+   * the flatten's elements reuse with their own index, id and times.
+   */
+  members: Token[] | null = null;
 
   constructor(value: unknown, index: number, id: unknown, weight: number) {
     this.value = value;
@@ -76,19 +80,6 @@ class Token {
     this.id = id;
     this.weight = weight;
   }
-}
-
-/**
- * Who the members of a batch were, for a flatten downstream to give its
- * elements back their own index and id (and, for a batch of batches, the
- * inner batches their own origin).
- */
-interface Origin {
-  readonly index: number[];
-  /** Null without an `id` option (then an item's id is its index). */
-  readonly id: unknown[] | null;
-  /** Null while no member is itself a batch with an origin. */
-  sub: (Origin | null)[] | null;
 }
 
 interface Times {
@@ -152,9 +143,9 @@ interface BatchStage extends Counters {
    * stage; every token from it on is at this stage or upstream.
    */
   cursor: Token | null;
-  /** A flatten comes later: the forming batch records its members' origin. */
+  /** A flatten comes later: the forming batch keeps its members' tokens. */
   readonly track: boolean;
-  origin: Origin | null;
+  members: Token[] | null;
 }
 
 interface FlattenStage extends Counters {
@@ -230,7 +221,7 @@ function makeStage(
       due: false,
       cursor: null,
       track: specs.some((x, i) => i > at && x.spec.kind === "flatten"),
-      origin: null,
+      members: null,
       ...counters(),
     };
   }
@@ -457,7 +448,7 @@ export class Scheduler {
       st.timer = undefined;
       st.items = [];
       st.carrier = null;
-      st.origin = null;
+      st.members = null;
       st.due = false;
     }
     for (const timer of this.#backoffTimers) clearTimeout(timer);
@@ -650,7 +641,7 @@ export class Scheduler {
     if (this.#spares >= SPARE_MAX) return;
     t.value = undefined;
     t.times = null;
-    t.origin = null;
+    t.members = null;
     t.next = this.#spare;
     this.#spare = t;
     this.#spares++;
@@ -722,12 +713,13 @@ export class Scheduler {
         );
         const k = this.#reader!.fill(batch.items, room);
         if (k > 0) {
-          const origin = batch.origin;
-          if (origin !== null) {
-            // No `id` option here, so ids are indices; consecutive items.
-            for (let i = 0; i < k; i++) origin.index.push(this.#itemsIn + i);
-            if (origin.sub !== null) {
-              for (let i = 0; i < k; i++) origin.sub.push(null);
+          const members = batch.members;
+          if (members !== null) {
+            // No `id` option here (ids are indices); consecutive items.
+            const items = batch.items;
+            for (let i = items.length - k; i < items.length; i++) {
+              const index = this.#itemsIn + i - (items.length - k);
+              members.push(this.#member(items[i], index, index));
             }
           }
           this.#itemsIn += k;
@@ -806,12 +798,7 @@ export class Scheduler {
     if (first !== null && first.carrier !== null) {
       this.#held += 1;
       first.carrier.weight += 1;
-      const origin = first.origin;
-      if (origin !== null) {
-        origin.index.push(index);
-        origin.id?.push(id);
-        origin.sub?.push(null);
-      }
+      first.members?.push(this.#member(value, index, id));
       const items = first.items;
       items.push(value);
       if (
@@ -1430,15 +1417,16 @@ export class Scheduler {
 
   #addToBatch(st: BatchStage, s: number, t: Token): void {
     const carrier = st.carrier;
-    if (st.track) this.#remember(st, t);
     if (carrier === null) {
       st.carrier = t;
+      if (st.track) st.members = [this.#asMember(t)];
       st.items.push(t.value);
       if (st.maxWaitMs !== undefined) {
         st.timer = setTimeout(() => this.#onBatchTimer(st, s), st.maxWaitMs);
       }
     } else {
       st.items.push(t.value);
+      st.members?.push(t);
       carrier.weight += t.weight;
       this.#atStage[s]--;
       this.#live--;
@@ -1451,23 +1439,25 @@ export class Scheduler {
     }
   }
 
-  /** Records `t`'s index, id (and origin) as the next member of the batch. */
-  #remember(st: BatchStage, t: Token): void {
-    let origin = st.origin;
-    if (origin === null) {
-      origin = st.origin = {
-        index: [],
-        id: this.#config.id === undefined ? null : [],
-        sub: null,
-      };
+  /**
+   * A batch's first member: the carrier itself, or (when it is a batch with
+   * members of its own) a stand-in that keeps them for a second flatten.
+   */
+  #asMember(t: Token): Token {
+    if (t.members === null) return t;
+    const m = new Token(undefined, t.index, t.id, 0);
+    m.members = t.members;
+    t.members = null;
+    return m;
+  }
+
+  /** A token for a member of a first-stage batch (it had none). */
+  #member(value: unknown, index: number, id: unknown): Token {
+    const t = new Token(value, index, id, 1);
+    if (this.#timeAll || (index & 127) === 0 || index < 16) {
+      t.times = { bornAt: performance.now(), enteredAt: 0 };
     }
-    if (t.origin !== null && origin.sub === null) {
-      origin.sub = new Array(origin.index.length).fill(null);
-    }
-    origin.index.push(t.index);
-    origin.id?.push(t.id);
-    origin.sub?.push(t.origin);
-    t.origin = null;
+    return t;
   }
 
   #onBatchTimer(st: BatchStage, s: number): void {
@@ -1485,10 +1475,10 @@ export class Scheduler {
     st.due = false;
     const carrier = st.carrier!;
     carrier.value = st.items;
-    carrier.origin = st.origin;
+    carrier.members = st.members;
     st.items = [];
     st.carrier = null;
-    st.origin = null;
+    st.members = null;
     st.completed++;
     this.#forward(carrier);
   }
@@ -1532,26 +1522,37 @@ export class Scheduler {
     this.#atStage[s] += count - 1;
     this.#live += count - 1;
     // As many elements as the batch had members: element i is member i again
-    // (its own index and id). Otherwise (a fan-out) they carry the parent's.
-    const origin = t.origin !== null && t.origin.index.length === count
-      ? t.origin
+    // (its own token: index, id, times). Otherwise (a fan-out) new tokens
+    // carry the parent's index and id.
+    const members = t.members !== null && t.members.length === count
+      ? t.members
       : null;
+    t.members = null;
     const children: Token[] = [t];
     t.value = elements[0];
     t.weight = share;
-    t.origin = null;
-    if (origin !== null) this.#restore(t, origin, 0);
+    if (members !== null && members[0] !== t) { // a stand-in (see #asMember)
+      t.index = members[0].index;
+      t.id = members[0].id;
+      t.members = members[0].members;
+    }
     let after = t;
     for (let i = 1; i < count; i++) {
-      const child = new Token(elements[i], t.index, t.id, share);
-      if (origin !== null) this.#restore(child, origin, i);
-      child.stage = s;
-      // Its parent's birth, sampled like source items (one element in 128,
-      // or all while calls are slow): a timed batch of 32 timing all its
-      // elements downstream was a quarter of every item's calls in W5.
-      if (t.times !== null && (this.#timeAll || (i & 127) === 0)) {
-        child.times = { bornAt: t.times.bornAt, enteredAt: 0 };
+      let child: Token;
+      if (members !== null) {
+        child = members[i];
+        child.value = elements[i];
+        child.weight = share;
+      } else {
+        child = new Token(elements[i], t.index, t.id, share);
+        // Its parent's birth, sampled like source items (one element in 128,
+        // or all while calls are slow): a timed batch of 32 timing all its
+        // elements downstream was a quarter of every item's calls in W5.
+        if (t.times !== null && (this.#timeAll || (i & 127) === 0)) {
+          child.times = { bornAt: t.times.bornAt, enteredAt: 0 };
+        }
       }
+      child.stage = s;
       if (this.#linked) this.#insertAfter(after, child);
       after = child;
       children.push(child);
@@ -1559,13 +1560,6 @@ export class Scheduler {
     for (let i = 0; i < count && this.#state === RUNNING; i++) {
       this.#forward(children[i]);
     }
-  }
-
-  /** Gives `t` batch member `i`'s own index, id and origin back. */
-  #restore(t: Token, origin: Origin, i: number): void {
-    t.index = origin.index[i];
-    t.id = origin.id === null ? t.index : origin.id[i];
-    t.origin = origin.sub === null ? null : origin.sub[i];
   }
 
   // ---- the order list (input order only) ---------------------------------
