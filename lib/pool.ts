@@ -1083,15 +1083,13 @@ export class Pool {
     this.#paused = false;
     this.#controller.abort(reason);
     for (const job of this.#controlled) job.controller?.abort(reason);
-    for (const job of this.#backingOff) {
-      clearTimeout(job.timer);
-      job.timer = undefined;
-    }
-    const waiting = [...this.#backingOff, ...this.#queue.drain()];
-    this.#backingOff.clear();
-    for (const job of waiting) {
-      if (job.owner !== undefined && job.state === QUEUED) job.owner.queued--;
-      this.#settle(job, false, reason);
+    // One job at a time, each taken out of the backoff set or the queue just
+    // before it settles, never from a snapshot: settling one can settle
+    // others (a failed map job aborts its map's later jobs), which are then
+    // no longer there to be settled a second time.
+    for (const job of this.#backingOff) this.#abortJob(job, reason);
+    for (let job; (job = this.#queue.peek()) !== undefined;) {
+      this.#abortJob(job, reason);
     }
     this.#limiter?.close(reason);
     this.#maybeFinish();
@@ -1246,8 +1244,10 @@ export class Pool {
     };
     const onRead = (r: IteratorResult<unknown>): void => {
       reading = false;
-      if (stopped) return;
+      if (stopped || aborted) return; // aborted: the item is not submitted
       if (r.done) sourceDone = true;
+      // Closed while the read was pending: the item cannot be submitted.
+      else if (this.#state !== OPEN) failHere(this.#closedError());
       else submitItem(r.value);
       pump();
       wakeUp();
@@ -1262,7 +1262,7 @@ export class Pool {
     const pump = (): void => {
       pumpScheduled = false;
       while (
-        !reading && !sourceDone && !stopped && !failed &&
+        !reading && !sourceDone && !stopped && !failed && !aborted &&
         owner.queued === 0 && outstanding < bufferSize
       ) {
         if (this.#state !== OPEN) {

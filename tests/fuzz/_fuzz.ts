@@ -160,15 +160,12 @@ export class TimerWatch {
       clearInterval: typeof clearInterval;
     };
     const live = this.#live;
-    g.setTimeout = (fn: () => void, ms?: number, ...rest: unknown[]) => {
-      const id = saved.setTimeout(
-        () => {
-          live.delete(id);
-          fn();
-        },
-        ms,
-        ...rest,
-      );
+    // The library passes no extra arguments to its timers.
+    g.setTimeout = (fn: () => void, ms?: number) => {
+      const id = saved.setTimeout(() => {
+        live.delete(id);
+        fn();
+      }, ms);
       live.add(id);
       return id;
     };
@@ -176,8 +173,8 @@ export class TimerWatch {
       live.delete(id);
       saved.clearTimeout(id);
     };
-    g.setInterval = (fn: () => void, ms?: number, ...rest: unknown[]) => {
-      const id = saved.setInterval(fn, ms, ...rest);
+    g.setInterval = (fn: () => void, ms?: number) => {
+      const id = saved.setInterval(fn, ms);
       live.add(id);
       return id;
     };
