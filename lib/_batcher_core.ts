@@ -135,6 +135,11 @@ function rejecting<O>(error: unknown): PromiseLike<O> {
   return new Rejection(error) as unknown as PromiseLike<O>;
 }
 
+/** `1 item`, `2 items`: a count and a noun for a message. */
+function plural(n: number, noun: string): string {
+  return n === 1 ? `1 ${noun}` : `${n} ${noun}s`;
+}
+
 /** The callback of a position whose caller has gone (aborted). */
 const DROPPED: Callback<unknown> = /* @__PURE__ */ Object.freeze({
   resolve(): void {},
@@ -406,7 +411,7 @@ export class BatcherCore<I, O> {
       this.#waiters.push(caller);
       this.#waiting++;
     } else {
-      this.#enqueue(caller);
+      this.#enqueue(caller, false);
     }
     signal?.addEventListener("abort", caller, { once: true });
     return promise;
@@ -488,7 +493,10 @@ export class BatcherCore<I, O> {
     }
   }
 
-  /** The chunk a new item joins: the tail, or a new one when it is full. */
+  /**
+   * The chunk a new item joins: the tail, or a new one when it is full.
+   * `calledAt` is a clock reading taken just now (the joining call's), or -1.
+   */
   #tailChunk(calledAt: number): Chunk<I, O> {
     let chunk = this.#tail;
     if (chunk === undefined || chunk.size >= this.#maxSize) {
@@ -515,9 +523,12 @@ export class BatcherCore<I, O> {
     }
   }
 
-  /** Adds a `Caller` to the tail chunk. */
-  #enqueue(caller: Caller<I, O>): void {
-    const chunk = this.#tailChunk(caller.calledAt);
+  /**
+   * Adds a `Caller` to the tail chunk. A call that `waited` for room joins
+   * now: a chunk it opens is timed from now, not from its `process()` call.
+   */
+  #enqueue(caller: Caller<I, O>, waited: boolean): void {
+    const chunk = this.#tailChunk(waited ? -1 : caller.calledAt);
     caller.state = QUEUED;
     caller.chunk = chunk;
     const index = chunk.size++;
@@ -536,7 +547,7 @@ export class BatcherCore<I, O> {
       const caller = this.#waiters.shift()!;
       if (caller.state !== WAITING) continue; // aborted while waiting
       this.#waiting--;
-      this.#enqueue(caller);
+      this.#enqueue(caller, true);
     }
   }
 
@@ -625,12 +636,14 @@ export class BatcherCore<I, O> {
 
   /**
    * Sets the items of the next attempt: every position whose caller still
-   * waits, in order (a fresh array for a retry).
+   * waits, in order. `processBatch` may change the array it is given (sort
+   * it, drain it), so `chunk.items` itself is handed over only when no retry
+   * can follow; a retry is made from `chunk.items` as they were.
    */
   #prepare(chunk: Chunk<I, O>, retry: boolean): void {
     const { items, excluded } = chunk;
     if (excluded === undefined) {
-      chunk.sent = retry ? items.slice() : items;
+      chunk.sent = retry || this.#retry !== undefined ? items.slice() : items;
       return;
     }
     const skip = new Set(excluded);
@@ -652,6 +665,8 @@ export class BatcherCore<I, O> {
       let error: unknown;
       let threw = false;
       const ctx = new Ctx(chunk);
+      // The batch's size as sent: processBatch may empty the array.
+      const n = chunk.sent.length;
       try {
         results = await this.#fn(chunk.sent, ctx);
       } catch (e) {
@@ -660,7 +675,7 @@ export class BatcherCore<I, O> {
       }
       if (chunk.waiting === 0) break; // force close, or every caller aborted
       if (!threw) {
-        this.#deliver(chunk, results);
+        this.#deliver(chunk, results, n);
         break;
       }
       const delay = this.#retryDelay(chunk, error, ctx);
@@ -668,9 +683,9 @@ export class BatcherCore<I, O> {
         this.#failAll(chunk, delay === undefined ? error : delay.error);
         break;
       }
-      this.#retries++;
       await this.#backoff(chunk, delay);
-      if (chunk.waiting === 0) break;
+      if (chunk.waiting === 0) break; // no retry attempt: not counted
+      this.#retries++;
       this.#prepare(chunk, true); // callers that aborted meanwhile leave it
       chunk.attempt++;
     }
@@ -715,16 +730,18 @@ export class BatcherCore<I, O> {
     });
   }
 
-  /** Settles each caller of a batch from `processBatch`'s return value. */
-  #deliver(chunk: Chunk<I, O>, results: unknown): void {
-    const n = chunk.sent.length;
+  /**
+   * Settles each caller of a batch of `n` items from `processBatch`'s return
+   * value.
+   */
+  #deliver(chunk: Chunk<I, O>, results: unknown, n: number): void {
     if (!Array.isArray(results)) {
       this.#failAll(
         chunk,
         new TypeError(
           `processBatch must return an array with one result per item: it returned ${
             show(results)
-          } for a batch of ${n} items`,
+          } for a batch of ${plural(n, "item")}`,
         ),
       );
       return;
@@ -733,7 +750,11 @@ export class BatcherCore<I, O> {
       this.#failAll(
         chunk,
         new RangeError(
-          `processBatch returned ${results.length} results for a batch of ${n} items: it must return one result per item, in order`,
+          `processBatch returned ${
+            plural(results.length, "result")
+          } for a batch of ${
+            plural(n, "item")
+          }: it must return one result per item, in order`,
         ),
       );
       return;

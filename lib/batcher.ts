@@ -49,7 +49,9 @@ export interface BatchContext {
 /**
  * The batch function: takes the items of one batch and returns one result
  * per item, in order (an array of the same length), or a promise of it. An
- * `Error` instance in the array rejects that item's caller alone.
+ * `Error` instance in the array rejects that item's caller alone. The `items`
+ * array is its own: sorting or draining it changes neither which result goes
+ * to which caller nor what a retry receives.
  *
  * @typeParam I The item type.
  * @typeParam O The result type of one item.
@@ -242,7 +244,10 @@ export interface BatcherStats {
   readonly itemsProcessed: number;
   /** `itemsProcessed / batchesSent` (0 before the first batch). */
   readonly meanBatchSize: number;
-  /** Attempts that were retries. */
+  /**
+   * Attempts that were retries (`processBatch` calls after a batch's first;
+   * a backoff ended by aborts or a force close adds none).
+   */
   readonly retries: number;
   /** Calls resolved with a result. */
   readonly succeeded: number;
@@ -442,7 +447,9 @@ export class Batcher<I, O> {
    * `force: true` after a plain `close()` escalates.
    *
    * @param options `force`.
-   * @returns A promise that resolves when the batcher is idle.
+   * @returns A promise that resolves when the batcher is idle. It rejects
+   * with a `TypeError`, and the batcher stays open, when `options` is not an
+   * object or `force` is not a boolean.
    *
    * @example Draining
    * ```ts
@@ -466,7 +473,15 @@ export class Batcher<I, O> {
         ),
       );
     }
-    return this.#core.close(options?.force === true);
+    const { force = false } = options ?? {};
+    if (typeof force !== "boolean") {
+      return Promise.reject(
+        new TypeError(
+          `'force' must be a boolean: current value is ${show(force)}`,
+        ),
+      );
+    }
+    return this.#core.close(force);
   }
 
   /**

@@ -289,6 +289,48 @@ Deno.test("Batcher.process() a wrong-length result rejects every item of the bat
   await Promise.all([batcher.close(), ok.close()]);
 });
 
+Deno.test('Batcher.process() a wrong-length or non-array result for a batch of 1 says "1 item" and "1 result"', async () => {
+  const cases: [(xs: number[]) => unknown, RegExp][] = [
+    [() => [], /^processBatch returned 0 results for a batch of 1 item: /],
+    [
+      (xs) => [...xs, ...xs],
+      /^processBatch returned 2 results for a batch of 1 item: /,
+    ],
+    [() => null, /: it returned null for a batch of 1 item$/],
+  ];
+  for (const [fn, message] of cases) {
+    const batcher = new Batcher(
+      fn as unknown as (xs: number[]) => number[],
+      { maxSize: 1 },
+    );
+    await assert.rejects(batcher.process(1), { message });
+    await batcher.close();
+  }
+  // One result for two items: "1 result", "2 items".
+  const two = new Batcher((xs: number[]) => xs.slice(1), { maxSize: 2 });
+  const r = await Promise.allSettled([1, 2].map((x) => two.process(x)));
+  for (const s of r) {
+    assert.match(
+      (s as PromiseRejectedResult).reason.message,
+      /^processBatch returned 1 result for a batch of 2 items: /,
+    );
+  }
+  await two.close();
+});
+
+Deno.test("Batcher.process() results are checked against the batch processBatch was given, even if it emptied its items array", async () => {
+  const batcher = new Batcher((items: number[]) => {
+    const out: number[] = [];
+    while (items.length > 0) out.push(items.shift()! * 10); // consumes them
+    return out;
+  }, { maxSize: 3 });
+  assert.deepEqual(
+    await Promise.all([1, 2, 3].map((x) => batcher.process(x))),
+    [10, 20, 30],
+  );
+  await batcher.close();
+});
+
 Deno.test("Batcher.process() a result that is not an array rejects every item of the batch with a TypeError", async () => {
   const batcher = new Batcher(
     (() => undefined) as unknown as (xs: number[]) => number[],
@@ -352,6 +394,23 @@ Deno.test("Batcher.process() retry re-runs a failed batch with backoff; ctx.atte
   assert.deepEqual(seen, [[1, 0], [2, 0], [3, 0]]);
   assert.equal(batcher.stats().retries, 2);
   assert.equal(batcher.stats().batchesSent, 1);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() retry sends the batch's own items again when processBatch reordered its array in place: no caller gets another's result", async () => {
+  const batches: number[][] = [];
+  const batcher = new Batcher((items: number[], ctx) => {
+    batches.push([...items]);
+    const given = [...items];
+    items.sort((a, b) => b - a); // in place, for its own use
+    if (ctx.attempt === 1) throw new Error("flaky");
+    return given.map((x) => x * 10); // in the order it was given
+  }, { maxSize: 3, retry: { attempts: 2, delayMs: 0 } });
+  assert.deepEqual(
+    await Promise.all([1, 2, 3].map((x) => batcher.process(x))),
+    [10, 20, 30],
+  );
+  assert.deepEqual(batches, [[1, 2, 3], [1, 2, 3]]);
   await batcher.close();
 });
 
@@ -464,6 +523,29 @@ Deno.test("Batcher.close() force during a retry backoff: no retry, callers rejec
   assert.equal(calls, 1);
 });
 
+Deno.test("Batcher.stats() retries counts only the retry attempts that ran, not a backoff cut short by an abort or a force close", async () => {
+  for (const end of ["abort", "force"] as const) {
+    let calls = 0;
+    const batcher = new Batcher((_xs: number[]): number[] => {
+      calls++;
+      throw new Error("down");
+    }, { maxSize: 1, retry: { attempts: 5, delayMs: 60_000 } });
+    const c = new AbortController();
+    const p = batcher.process(1, { signal: c.signal });
+    await until(() => calls === 1, "the first attempt");
+    await microtasks(); // the batch is backing off now
+    assert.equal(batcher.stats().running, 1);
+    if (end === "abort") c.abort(new Error("gone"));
+    await withTimeout(batcher.close({ force: end === "force" }), 2000, end);
+    await assert.rejects(p);
+    assert.equal(calls, 1);
+    const s = batcher.stats();
+    assert.equal(s.retries, 0, end); // processBatch ran once: no retry
+    assert.equal(s.batchesSent + s.retries, calls);
+    assertAccounted(s);
+  }
+});
+
 // ---------------------------------------------------------------------------
 // Backpressure
 
@@ -492,6 +574,27 @@ Deno.test("Batcher.process() maxQueueSize with onFull wait: process waits for ro
   }
   assert.deepEqual(await Promise.all(all), range(0, 7));
   assert.deepEqual(batches, [[0, 1], [2, 3], [4, 5], [6, 7]]);
+  await batcher.close();
+});
+
+Deno.test("Batcher.process() a batch opened by a call that waited for room waits maxWaitMs from when that call joined it", async () => {
+  // [1, 2] fill the queue and leave at 200 ms; 3 waited for room since 0 ms
+  // and joins a new batch then; 4 comes at 300 ms. The new batch's bound runs
+  // from 200 ms (when 3 joined), as for a call that never waited, so 4 joins
+  // it: [3, 4] at 400 ms. (Timed from 3's process() call, the batch left at
+  // once, alone, for the first 256 calls only: those are the timed ones.)
+  const batches: number[][] = [];
+  const batcher = new Batcher((xs: number[]) => {
+    batches.push([...xs]);
+    return xs;
+  }, { maxSize: 3, maxQueueSize: 2, maxWaitMs: 200 });
+  const all = [1, 2, 3].map((x) => batcher.process(x));
+  assert.equal(batcher.stats().waiting, 1);
+  await sleep(300);
+  assert.deepEqual(batches, [[1, 2]]);
+  all.push(batcher.process(4));
+  assert.deepEqual(await Promise.all(all), [1, 2, 3, 4]);
+  assert.deepEqual(batches, [[1, 2], [3, 4]]);
   await batcher.close();
 });
 
@@ -873,6 +976,43 @@ Deno.test("Batcher.close() is idempotent and settles on an idle batcher", async 
     batcher.close(3 as unknown as { force?: boolean }),
     TypeError,
   );
+});
+
+Deno.test("Batcher.close() rejects a non-boolean force with a TypeError and does not close", async () => {
+  const batcher = new Batcher((xs: number[]) => xs, { maxSize: 1 });
+  for (
+    const [force, shown] of [
+      ["yes", `"yes"`],
+      [1, "1"],
+      [null, "null"],
+      [{}, "an object"],
+    ] as const
+  ) {
+    await assert.rejects(
+      batcher.close({ force } as unknown as { force?: boolean }),
+      {
+        name: "TypeError",
+        message: `'force' must be a boolean: current value is ${shown}`,
+      },
+    );
+  }
+  // The batcher is still open and works.
+  assert.equal(batcher.closed, false);
+  assert.equal(await batcher.process(5), 5);
+  // A bad options argument does not close it either.
+  await assert.rejects(
+    batcher.close(null as unknown as { force?: boolean }),
+    {
+      name: "TypeError",
+      message: "'options' must be an object: current value is null",
+    },
+  );
+  assert.equal(batcher.closed, false);
+  // force: undefined is the default (drain).
+  const p = batcher.process(6);
+  await batcher.close({ force: undefined });
+  assert.equal(await p, 6);
+  assert.equal(batcher.closed, true);
 });
 
 Deno.test("Batcher [Symbol.asyncDispose] drains at the end of an await using scope", async () => {
