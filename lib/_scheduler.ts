@@ -49,9 +49,10 @@ class Token {
   /** The stage that holds it; `stages.length` once it is a result. */
   stage = 0;
   /**
-   * How many source items this token stands for: 1 for a source item, the sum
-   * of its members for a batch, an equal share of its parent for an element
-   * of a flattened item. Returned to the read-ahead budget when it leaves.
+   * How many source items this token stands for, in `UNIT`s: one for a source
+   * item, the sum of its members for a batch, a share of its parent (in whole
+   * units) for an element of a flattened item. Returned to the read-ahead
+   * budget when it leaves.
    */
   weight: number;
   // Links of the order list (input order only).
@@ -163,7 +164,13 @@ interface Waiter {
 const RUNNING = 0;
 const STOPPING = 1;
 const DONE = 2;
-const EPSILON = 1e-9;
+/**
+ * The weight of one source item. Weights are integers in these units, so a
+ * flattened item's share (its weight split in whole units) sums back exactly,
+ * budget comparisons are exact, and stats (weights / UNIT, a power of two)
+ * balance exactly: `itemsIn === itemsOut + skipped + … + inFlight`.
+ */
+const UNIT = 2 ** 20;
 const DONE_RESULT: IteratorResult<never> = Object.freeze({
   done: true,
   value: undefined,
@@ -389,10 +396,10 @@ export class Scheduler {
     this.#config = config;
     this.#linked = config.ordered;
     this.#source = source;
-    this.#limit = readAheadLimit(specs, config.bufferSize);
-    this.#refill = config.bufferSize >= 512
-      ? Math.floor(config.bufferSize / 16)
-      : 1;
+    this.#limit = readAheadLimit(specs, config.bufferSize) * UNIT;
+    this.#refill =
+      (config.bufferSize >= 512 ? Math.floor(config.bufferSize / 16) : 1) *
+      UNIT;
     this.#atStage = new Array(this.#n + 1).fill(0);
     for (const st of this.#stages) {
       if (st.kind === "batch") this.#batchStages.push(st);
@@ -540,7 +547,7 @@ export class Scheduler {
       // or when it was the last token (the run may end).
       if (
         this.#live === 0 ||
-        (this.#full && this.#held <= this.#limit - this.#refill + EPSILON)
+        (this.#full && this.#held <= this.#limit - this.#refill)
       ) {
         this.#pump();
       }
@@ -684,7 +691,7 @@ export class Scheduler {
   #pump(): void {
     if (this.#state !== RUNNING || !this.#started) return;
     if (this.#full) {
-      if (this.#held > this.#limit - this.#refill + EPSILON) {
+      if (this.#held > this.#limit - this.#refill) {
         return this.#checkEnd();
       }
       this.#full = false;
@@ -693,7 +700,7 @@ export class Scheduler {
     const direct = this.#firstWork;
     while (
       !this.#sourceDone && !this.#pulling &&
-      this.#held <= this.#limit - 1 + EPSILON &&
+      this.#held <= this.#limit - UNIT &&
       // Nothing waits for a worker of the first stage; with a synchronous
       // source, a worker is free (busy ones read their next item themselves).
       (first === undefined || first.kind !== "map" && first.kind !== "filter" ||
@@ -709,7 +716,7 @@ export class Scheduler {
       ) {
         const room = Math.min(
           batch.maxSize - batch.items.length,
-          Math.floor(this.#limit - this.#held + EPSILON),
+          Math.floor((this.#limit - this.#held) / UNIT),
         );
         const k = this.#reader!.fill(batch.items, room);
         if (k > 0) {
@@ -723,8 +730,8 @@ export class Scheduler {
             }
           }
           this.#itemsIn += k;
-          this.#held += k;
-          batch.carrier.weight += k;
+          this.#held += k * UNIT;
+          batch.carrier.weight += k * UNIT;
           if (
             batch.items.length >= batch.maxSize ||
             (batch.due && batch.items.length >= batch.minSize)
@@ -741,7 +748,7 @@ export class Scheduler {
       else this.#admit(r.value);
       if (this.#state !== RUNNING) return;
     }
-    if (this.#held > this.#limit - 1 + EPSILON) this.#full = true;
+    if (this.#held > this.#limit - UNIT) this.#full = true;
     this.#checkEnd();
   }
 
@@ -772,7 +779,7 @@ export class Scheduler {
       // Read after the stop (perhaps after the run settled): still counted.
       if (!r.done) {
         this.#itemsIn++;
-        this.#cancelledWeight++;
+        this.#cancelledWeight += UNIT;
       }
       return;
     }
@@ -789,15 +796,19 @@ export class Scheduler {
 
   #admit(value: unknown): void {
     const index = this.#itemsIn++;
-    const id = this.#idOf(value, index);
-    if (this.#state !== RUNNING) return; // id() threw
+    const id = this.#state === RUNNING ? this.#idOf(value, index) : undefined;
+    if (this.#state !== RUNNING) {
+      // The run stopped while this item was read (or id() threw): it is in.
+      this.#cancelledWeight += UNIT;
+      return;
+    }
     // A batch as the first stage takes items straight from the source, in
     // source order: a member of a forming batch needs no token of its own
     // (its weight goes to the batch's first token, which is in the run).
     const first = this.#firstBatch;
     if (first !== null && first.carrier !== null) {
-      this.#held += 1;
-      first.carrier.weight += 1;
+      this.#held += UNIT;
+      first.carrier.weight += UNIT;
       first.members?.push(this.#member(value, index, id));
       const items = first.items;
       items.push(value);
@@ -827,7 +838,7 @@ export class Scheduler {
   /** A token for a source item, counted in the run (not yet in a stage). */
   #token(value: unknown, index: number, id: unknown): Token {
     let t = this.#spare;
-    if (t === null) t = new Token(value, index, id, 1);
+    if (t === null) t = new Token(value, index, id, UNIT);
     else {
       // step, partial and attempt are back at 0 once a token is a result.
       this.#spare = t.next;
@@ -837,12 +848,12 @@ export class Scheduler {
       t.index = index;
       t.id = id;
       t.stage = 0;
-      t.weight = 1;
+      t.weight = UNIT;
     }
     if (this.#timeAll || (index & 127) === 0 || index < 16) {
       t.times = { bornAt: performance.now(), enteredAt: 0 };
     }
-    this.#held += 1;
+    this.#held += UNIT;
     this.#live++;
     if (this.#linked) this.#append(t);
     return t;
@@ -859,7 +870,7 @@ export class Scheduler {
   #nextItem(): Token | undefined {
     if (
       this.#full || this.#sourceDone ||
-      this.#held > this.#limit - 1 + EPSILON
+      this.#held > this.#limit - UNIT
     ) {
       return undefined;
     }
@@ -882,13 +893,17 @@ export class Scheduler {
     }
     const index = this.#itemsIn++;
     let id: unknown = index;
-    if (this.#config.id !== undefined) {
+    if (this.#state === RUNNING && this.#config.id !== undefined) {
       try {
         id = this.#config.id(r.value, index);
       } catch (error) {
         this.stop(error);
-        return undefined;
       }
+    }
+    if (this.#state !== RUNNING) {
+      // The run stopped while this item was read (or id() threw): it is in.
+      this.#cancelledWeight += UNIT;
+      return undefined;
     }
     const t = this.#token(r.value, index, id);
     this.#atStage[0]++;
@@ -1025,6 +1040,7 @@ export class Scheduler {
    * stopped the run (then the call must not run).
    */
   #begin(st: WorkStage, t: Token, workerId: number): boolean {
+    if (this.#state !== RUNNING) return false; // stopped by the last #pump()
     st.slotToken[workerId] = t;
     let times = t.times;
     // Decided at call time: once calls are slow, every one is timed.
@@ -1282,6 +1298,10 @@ export class Scheduler {
     error: unknown,
   ): Promise<boolean> {
     this.#failed(st, t, workerId, error);
+    if (this.#state !== RUNNING) { // a "failed" listener stopped the run
+      this.#release(st, workerId);
+      return false;
+    }
     let decision: ErrorDecision | unknown = st.onError;
     let cause = error;
     if (typeof decision === "function") {
@@ -1312,11 +1332,13 @@ export class Scheduler {
         error,
         attempts: t.attempt,
       });
+      // Counted skipped before "skipped" fires: a listener that stops the run
+      // finds it out of the run, not among the cancelled.
+      this.#drop(t, true);
       if (this.#listening & SKIPPED) {
         this.#emit("skipped", st, t, workerId, error);
       }
       t.attempt = 0;
-      this.#drop(t, true);
       return true;
     }
     if (
@@ -1453,7 +1475,7 @@ export class Scheduler {
 
   /** A token for a member of a first-stage batch (it had none). */
   #member(value: unknown, index: number, id: unknown): Token {
-    const t = new Token(value, index, id, 1);
+    const t = new Token(value, index, id, UNIT);
     if (this.#timeAll || (index & 127) === 0 || index < 16) {
       t.times = { bornAt: performance.now(), enteredAt: 0 };
     }
@@ -1518,7 +1540,9 @@ export class Scheduler {
     st.completed++;
     const count = elements.length;
     if (count === 0) return this.#drop(t);
-    const share = t.weight / count;
+    // Whole units: the first `extra` elements carry one more.
+    const share = Math.floor(t.weight / count);
+    const extra = t.weight - share * count;
     this.#atStage[s] += count - 1;
     this.#live += count - 1;
     // As many elements as the batch had members: element i is member i again
@@ -1530,7 +1554,7 @@ export class Scheduler {
     t.members = null;
     const children: Token[] = [t];
     t.value = elements[0];
-    t.weight = share;
+    t.weight = extra > 0 ? share + 1 : share;
     if (members !== null && members[0] !== t) { // a stand-in (see #asMember)
       t.index = members[0].index;
       t.id = members[0].id;
@@ -1542,9 +1566,14 @@ export class Scheduler {
       if (members !== null) {
         child = members[i];
         child.value = elements[i];
-        child.weight = share;
+        child.weight = i < extra ? share + 1 : share;
       } else {
-        child = new Token(elements[i], t.index, t.id, share);
+        child = new Token(
+          elements[i],
+          t.index,
+          t.id,
+          i < extra ? share + 1 : share,
+        );
         // Its parent's birth, sampled like source items (one element in 128,
         // or all while calls are slow): a timed batch of 32 timing all its
         // elements downstream was a quarter of every item's calls in W5.
@@ -1596,7 +1625,7 @@ export class Scheduler {
 
   stats(): FlowStats {
     const elapsedMs = Date.now() - this.#startedAt;
-    const round = (x: number) => Math.round(x * 1e6) / 1e6;
+    const items = (weight: number) => weight / UNIT; // exact: a power of two
     const stages: StageStats[] = this.#stages.map((st) => {
       const work = st.kind === "map" || st.kind === "filter";
       const workers: WorkerState[] = [];
@@ -1644,12 +1673,12 @@ export class Scheduler {
     return {
       elapsedMs,
       itemsIn: this.#itemsIn,
-      itemsOut: round(this.#outWeight),
-      failed: round(this.#failedWeight),
-      skipped: round(this.#skippedWeight),
-      filtered: round(this.#filteredWeight),
-      cancelled: round(this.#cancelledWeight),
-      inFlight: round(Math.max(0, this.#held)),
+      itemsOut: items(this.#outWeight),
+      failed: items(this.#failedWeight),
+      skipped: items(this.#skippedWeight),
+      filtered: items(this.#filteredWeight),
+      cancelled: items(this.#cancelledWeight),
+      inFlight: items(this.#held),
       results: this.#results,
       running: stages.reduce((sum, st) => sum + st.inFlight, 0),
       done: this.#state === DONE,

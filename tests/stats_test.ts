@@ -691,3 +691,24 @@ Deno.test("Flow.stats() of a 200,000-item run: counts are exact, latency figures
   // A snapshot is a handful of numbers, whatever the run's length.
   assert.ok(JSON.stringify(s).length < 5000, `${JSON.stringify(s).length}`);
 });
+
+Deno.test("Flow.stats() balances exactly (===) with thirds of an item: a flattened item's shares add up", async () => {
+  const flow = pipeline(
+    map((x: number) => [x, x + 1, x + 2]),
+    flatten<number>(),
+    filter((x: number) => x !== 2),
+    map((x: number) => {
+      if (x === 1) throw new Error("skip me");
+      return x;
+    }, { onError: "skip" }),
+  ).run([0]);
+  assert.deepEqual(await flow.collect(), [0]);
+  const s = flow.stats();
+  assert.equal(s.itemsIn, 1);
+  assert.equal(
+    s.itemsIn,
+    s.itemsOut + s.skipped + s.filtered + s.cancelled + s.inFlight,
+  );
+  assert(s.itemsOut > 0.3 && s.itemsOut < 0.34, String(s.itemsOut));
+  assert.equal(s.itemsOut + s.skipped + s.filtered, 1);
+});

@@ -5,7 +5,7 @@
 // what it had gathered is cancelled. Non-native thenables from a source are
 // read as promises.
 import assert from "node:assert/strict";
-import { type FlowStats, map, pipeline, toSSE } from "../mod.ts";
+import { batch, type FlowStats, map, pipeline, toSSE } from "../mod.ts";
 import { deferred, rejection, sleep, ticks } from "./_flow_helpers.ts";
 
 const identity = <T>(x: T): T => x;
@@ -190,4 +190,81 @@ Deno.test("a source whose next() returns a non-native thenable is read item by i
   const got: number[] = [];
   for await (const x of p.run(thenableSource([4, 5]))) got.push(x);
   assert.deepEqual(got, [40, 50]);
+});
+
+Deno.test("an item read by a synchronous read during which the run stopped is counted in and cancelled", async () => {
+  // Read by the pump (no stage), and by a first-stage worker reading for itself.
+  const shapes = [
+    () => pipeline<number>(),
+    () => pipeline(map(identity<number>)),
+  ];
+  for (const [n, make] of shapes.entries()) {
+    const controller = new AbortController();
+    function* source() {
+      yield 0;
+      controller.abort();
+      yield 1;
+    }
+    const flow = make().run(source(), { signal: controller.signal });
+    await rejection(flow.collect());
+    const s = flow.stats();
+    assert.equal(s.itemsIn, 2, `${n} stages`);
+    assert.equal(s.inFlight, 0);
+    assert.equal(s.cancelled, 2);
+    assertBalanced(s);
+  }
+});
+
+Deno.test("an id() that throws counts its item in and cancelled", async () => {
+  const flow = pipeline(map(identity<number>)).run([0, 1, 2], {
+    id: (x) => {
+      if (x === 1) throw new Error("no id");
+      return x;
+    },
+  });
+  await rejection(flow.collect());
+  const s = flow.stats();
+  assert.equal(s.inFlight, 0);
+  assert.equal(s.itemsIn, s.cancelled + s.itemsOut);
+  assertBalanced(s);
+});
+
+Deno.test("a run stopped by a 'failed' or 'skipped' listener counts the item once: skipped if it was, else cancelled", async () => {
+  for (const type of ["failed", "skipped"] as const) {
+    const flow = pipeline(map((x: number) => {
+      if (x === 0) throw new Error("bad");
+      return x;
+    }, { onError: "skip" })).run([0, 1]);
+    flow.addEventListener(type, () => flow.abort());
+    await rejection(flow.collect());
+    const s = flow.stats();
+    assertBalanced(s);
+    assert.equal(s.inFlight, 0);
+    assert.equal(s.skipped + s.cancelled, s.itemsIn - s.itemsOut, type);
+    // A failures record is a skipped item, and only then.
+    assert.equal(flow.failures.length, s.skipped, type);
+    assert.equal(s.skipped, type === "skipped" ? 1 : 0, type);
+  }
+});
+
+Deno.test("no 'started' event fires once the run has stopped", async () => {
+  function* source() {
+    yield 1;
+    yield 2;
+    throw new Error("source failed");
+  }
+  let calls = 0;
+  const flow = pipeline(
+    batch<number>({ maxSize: 1 }),
+    map((xs: number[]) => {
+      calls++;
+      return xs;
+    }),
+  ).run(source(), { bufferSize: 0 });
+  const started: number[] = [];
+  flow.addEventListener("started", (e) => started.push(e.detail.index));
+  await rejection((async () => {
+    for await (const _ of flow);
+  })());
+  assert.equal(started.length, calls);
 });
