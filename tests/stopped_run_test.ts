@@ -200,11 +200,11 @@ Deno.test("an item read by a synchronous read during which the run stopped is co
   ];
   for (const [n, make] of shapes.entries()) {
     const controller = new AbortController();
-    function* source() {
+    const source = function* () {
       yield 0;
       controller.abort();
       yield 1;
-    }
+    };
     const flow = make().run(source(), { signal: controller.signal });
     await rejection(flow.collect());
     const s = flow.stats();
