@@ -1467,7 +1467,7 @@ export class Scheduler {
    */
   #asMember(t: Token): Token {
     if (t.members === null) return t;
-    const m = new Token(undefined, t.index, t.id, 0);
+    const m = new Token(undefined, t.index, t.id, t.weight);
     m.members = t.members;
     t.members = null;
     return m;
@@ -1540,33 +1540,33 @@ export class Scheduler {
     st.completed++;
     const count = elements.length;
     if (count === 0) return this.#drop(t);
-    // Whole units: the first `extra` elements carry one more.
-    const share = Math.floor(t.weight / count);
-    const extra = t.weight - share * count;
     this.#atStage[s] += count - 1;
     this.#live += count - 1;
     // As many elements as the batch had members: element i is member i again
-    // (its own token: index, id, times). Otherwise (a fan-out) new tokens
-    // carry the parent's index and id.
+    // (its own token: index, id, weight, times). Otherwise (a fan-out) new
+    // tokens carry the parent's index and id and a share of its weight.
     const members = t.members !== null && t.members.length === count
       ? t.members
       : null;
     t.members = null;
     const children: Token[] = [t];
     t.value = elements[0];
-    t.weight = extra > 0 ? share + 1 : share;
     if (members !== null && members[0] !== t) { // a stand-in (see #asMember)
       t.index = members[0].index;
       t.id = members[0].id;
       t.members = members[0].members;
     }
+    // Whole units: the first `extra` elements of a fan-out carry one more.
+    const share = Math.floor(t.weight / count);
+    const extra = t.weight - share * count;
+    let rest = 0; // the other members' weights (the first keeps the rest)
     let after = t;
     for (let i = 1; i < count; i++) {
       let child: Token;
       if (members !== null) {
         child = members[i];
         child.value = elements[i];
-        child.weight = i < extra ? share + 1 : share;
+        rest += child.weight;
       } else {
         child = new Token(
           elements[i],
@@ -1586,6 +1586,11 @@ export class Scheduler {
       after = child;
       children.push(child);
     }
+    t.weight = members !== null
+      ? t.weight - rest
+      : extra > 0
+      ? share + 1
+      : share;
     for (let i = 0; i < count && this.#state === RUNNING; i++) {
       this.#forward(children[i]);
     }

@@ -712,3 +712,17 @@ Deno.test("Flow.stats() balances exactly (===) with thirds of an item: a flatten
   assert(s.itemsOut > 0.3 && s.itemsOut < 0.34, String(s.itemsOut));
   assert.equal(s.itemsOut + s.skipped + s.filtered, 1);
 });
+
+Deno.test("Flow.stats() after batch -> flatten: each element weighs what its batch member weighed, not an equal share", async () => {
+  const flow = pipeline(
+    map((x: number) => x === 0 ? ["0a", "0b", "0c"] : [String(x)]),
+    flatten<string>(),
+    batch<string>({ maxSize: 4 }),
+    flatten<string>(),
+    filter((s: string) => s !== "1"),
+  ).run([0, 1]);
+  assert.deepEqual(await flow.collect(), ["0a", "0b", "0c"]);
+  const s = flow.stats();
+  assert.equal(s.filtered, 1); // item 1, whole (an equal split gave it 0.5)
+  assert.equal(s.itemsOut, 1); // item 0's three thirds
+});

@@ -2,10 +2,11 @@
 // plans (plain data, so fast-check shrinks and prints them), the values that
 // flow through a generated pipeline, and what the oracle expects of them.
 //
-// Values. A source item `i` is a leaf `{ k: [i], t: [], w: 1 }`: `k` is its key
+// Values. A source item `i` is a leaf `{ k: [i], t: [], w: UNIT }`: `k` is its key
 // (a fan-out appends the element's position), `t` its trail (every map stage
 // appends an entry, so a result shows which functions ran on it, in order),
-// `w` its weight in source items, and `ix` its expected ctx.index when that is
+// `w` its weight in UNITs (2^20 per source item, as the scheduler counts:
+// README "Stats item counts"), and `ix` its expected ctx.index when that is
 // not `k[0]`. A batch is a plain array of values. A fan-out (a map making 0..3
 // elements of a leaf) and a reshape (a map making 0..2 copies of each member
 // of an array of leaves, so the array's length may change) are arrays
@@ -427,8 +428,17 @@ export interface FanInfo {
 export type Val = Leaf | Val[];
 type FanArray = Val[] & { fan?: FanInfo };
 
+/** The weight of one source item (README: shares in whole units of 2^-20). */
+export const UNIT = 2 ** 20;
+
+/** Element `j`'s share of weight `w` split `n` ways in whole units. */
+export function shareOf(w: number, n: number, j: number): number {
+  const base = Math.floor(w / n);
+  return j < w - base * n ? base + 1 : base;
+}
+
 export function leaf(i: number): Leaf {
-  return { k: [i], t: [], w: 1 };
+  return { k: [i], t: [], w: UNIT };
 }
 
 export function isLeaf(v: unknown): v is Leaf {
@@ -482,7 +492,7 @@ export function leavesOf(v: Val, into: Leaf[] = []): Leaf[] {
   return into;
 }
 
-/** Weight in source items: a leaf's or fan-out's own, a batch its members'. */
+/** Weight in UNITs: a leaf's or fan-out's own, a batch its members'. */
 export function weightOf(v: Val): number {
   if (!Array.isArray(v)) return v.w;
   const fan = fanOf(v);
@@ -510,7 +520,12 @@ export function fanOut(seed: number, s: number, v: Leaf, mark: string): Val {
   const out: FanArray = [];
   for (let j = 0; j < n; j++) {
     const k = [...v.k, j];
-    out.push({ k, t: [...v.t, mark], w: v.w / n, ...ixUnless(k, ix) });
+    out.push({
+      k,
+      t: [...v.t, mark],
+      w: shareOf(v.w, n, j),
+      ...ixUnless(k, ix),
+    });
   }
   out.fan = { k: v.k, w: v.w, ix };
   return out;
@@ -542,7 +557,12 @@ export function reshape(seed: number, s: number, v: Val[], mark: string): Val {
   const ix = indexOf(v);
   const out: FanArray = made.map(({ k, from }, i) => {
     const at = m !== undefined && m.length === made.length ? m[i] : ix;
-    return { k, t: [...from.t, mark], w: w / made.length, ...ixUnless(k, at) };
+    return {
+      k,
+      t: [...from.t, mark],
+      w: shareOf(w, made.length, i),
+      ...ixUnless(k, at),
+    };
   });
   out.fan = { k: [], w, ix, m };
   return out;

@@ -109,6 +109,7 @@ import {
   showVal,
   tag,
   trailIsComplete,
+  UNIT,
   type Val,
   verdict,
   weightOf,
@@ -119,8 +120,6 @@ import {
 
 const RUNS = 2800;
 const SETTLE_MS = 5000;
-/** Stats round item counts to 1e-6. */
-const TOL = 1e-6;
 const DEFAULT_BUFFER_SIZE = 1024; // README: `bufferSize` defaults to 1024
 const EVENTS = ["started", "completed", "retrying", "failed", "skipped"];
 
@@ -248,10 +247,10 @@ class Run {
   observe(where: string): FlowStats {
     const s = this.flow.stats();
     const sum = s.itemsOut + s.skipped + s.filtered + s.cancelled + s.inFlight;
-    if (Math.abs(s.itemsIn - sum) > TOL) {
+    if (s.itemsIn !== sum) { // exact: shares are whole units of 2^-20
       this.violate(2, `itemsIn is not accounted for at ${where}`, counts(s));
     }
-    if (s.inFlight > this.limit + TOL) {
+    if (s.inFlight > this.limit) {
       this.violate(8, `inFlight over the read-ahead bound at ${where}`, {
         inFlight: s.inFlight,
         limit: this.limit,
@@ -1058,7 +1057,7 @@ function checkQuiet(run: Run, watch: TimerWatch, when: string): void {
 
 /** Checks once the run has settled. */
 function checkSettled(run: Run, out: Outcome, s: FlowStats): void {
-  if (Math.abs(s.inFlight) > TOL) {
+  if (s.inFlight !== 0) {
     run.violate(2, "inFlight at settle", counts(s));
   }
   run.observe("settle");
@@ -1079,8 +1078,8 @@ function checkSettled(run: Run, out: Outcome, s: FlowStats): void {
     wellFormed(v, run.depth[run.depth.length - 1])
   );
   if (shapely && weightsFollowValues(run.plan.stages)) {
-    const weight = out.received.reduce((a, v) => a + weightOf(v), 0);
-    if (Math.abs(s.itemsOut - weight) > TOL) {
+    const weight = out.received.reduce((a, v) => a + weightOf(v), 0) / UNIT;
+    if (s.itemsOut !== weight) {
       run.violate(3, "itemsOut is not the weight received", {
         itemsOut: s.itemsOut,
         received: weight,
@@ -1251,7 +1250,7 @@ function checkAfter(run: Run, watch: TimerWatch, out: Outcome): void {
       produced: run.source.produced,
     });
   }
-  if (Math.abs(s.inFlight) > TOL) {
+  if (s.inFlight !== 0) {
     run.violate(2, "inFlight after settle", counts(s));
   }
   checkQuiet(run, watch, "after settle");
