@@ -32,4 +32,5 @@ export * from "./lib/progress.ts";
 export * from "./lib/retry.ts";
 export * from "./lib/sse.ts";
 export * from "./lib/stage.ts";
+export * from "./lib/stats.ts";
 export * from "./lib/types.ts";

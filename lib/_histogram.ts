@@ -13,7 +13,7 @@
 // relative error of at most 1.98 %. Count, sum (hence avg), min and max are
 // kept exactly.
 
-import type { LatencyStats } from "./flow.ts";
+import type { LatencyStats } from "./stats.ts";
 
 const MIN_MS = 1e-3;
 const MAX_MS = 1e7;

@@ -1,7 +1,3 @@
-import type { MapOptions, OnError, RateLimit } from "./map.ts";
-import { readRetry, type RetryPolicy } from "./retry.ts";
-import { readRateLimit } from "./_rate_limiter.ts";
-
 // Call-site validation shared by every public entry point. One message shape:
 // `'concurrency' must be a positive integer or Infinity: current value is 0`.
 
@@ -91,6 +87,30 @@ export function assertFunction(
   }
 }
 
+/** Throws a `TypeError` unless `value` is a boolean. */
+export function assertBoolean(
+  name: string,
+  value: unknown,
+): asserts value is boolean {
+  if (typeof value !== "boolean") {
+    throw new TypeError(
+      `'${name}' must be a boolean: current value is ${show(value)}`,
+    );
+  }
+}
+
+/** Throws a `TypeError` unless `value` is `undefined` or an `AbortSignal`. */
+export function assertSignal(
+  value: unknown,
+  name = "signal",
+): asserts value is AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw new TypeError(
+      `'${name}' must be an AbortSignal: current value is ${show(value)}`,
+    );
+  }
+}
+
 /** Throws a `TypeError` unless `value` is one of `allowed`. */
 export function assertOneOf<T extends string>(
   name: string,
@@ -122,40 +142,4 @@ export function assertName(value: unknown): void {
       `'name' must be a non-empty string: current value is ${show(value)}`,
     );
   }
-}
-
-/** The validated options shared by `map` and `filter`. */
-export interface StageOptions {
-  name: string | undefined;
-  concurrency: number;
-  retry: RetryPolicy | undefined;
-  timeoutMs: number | undefined;
-  onError: OnError;
-  rateLimit: RateLimit | undefined;
-}
-
-/** Validates the options shared by `map` and `filter`. */
-export function readMapOptions(options: MapOptions | undefined): StageOptions {
-  assertOptions("options", options);
-  const {
-    name,
-    concurrency = 1,
-    retry,
-    timeoutMs,
-    onError = "fail",
-    rateLimit,
-  } = options ?? {};
-  assertName(name);
-  assertInteger("concurrency", concurrency, 1, true);
-  if (typeof onError !== "function") {
-    assertOneOf("onError", onError, ["fail", "skip"] as const);
-  }
-  return {
-    name,
-    concurrency,
-    retry: readRetry(retry),
-    timeoutMs: readTimeout(timeoutMs),
-    onError,
-    rateLimit: readRateLimit(rateLimit),
-  };
 }

@@ -1,7 +1,8 @@
 import type { MapOptions } from "./map.ts";
 import type { Stage } from "./stage.ts";
 import type { TaskContext } from "./types.ts";
-import { assertFunction, readMapOptions } from "./_validate.ts";
+import { assertFunction } from "./_validate.ts";
+import { readMapOptions } from "./_stage_options.ts";
 
 /**
  * A stage that keeps the items for which `predicate(item, ctx)` is truthy (or

@@ -1,5 +1,14 @@
-import type { Pipeline, RunOptions } from "./pipeline.ts";
 import { type NamedSpec, Scheduler } from "./_scheduler.ts";
+import type { Stage } from "./stage.ts";
+import type { FailureRecord, FlowStats } from "./stats.ts";
+// Until every engine file imports them from stats.ts.
+export type {
+  FailureRecord,
+  FlowStats,
+  LatencyStats,
+  StageStats,
+  WorkerState,
+} from "./stats.ts";
 import type { Source } from "./types.ts";
 import {
   assertDuration,
@@ -7,6 +16,7 @@ import {
   assertInteger,
   assertOneOf,
   assertOptions,
+  assertSignal,
 } from "./_validate.ts";
 import { isSource } from "./_source.ts";
 
@@ -80,121 +90,51 @@ export interface FlowEventMap {
   progress: CustomEvent<FlowStats>;
 }
 
-/** One item that left a run through `onError: "skip"`. */
-export interface FailureRecord {
-  /** The item's id. */
-  readonly itemId: unknown;
-  /** The item's input position (for a batch: of its first item). */
-  readonly index: number;
-  /** The stage that failed it. */
-  readonly stage: string;
-  /** The value the stage received (the batch array, on a batch stage). */
-  readonly item: unknown;
-  /** The last error. */
-  readonly error: unknown;
-  /** How many attempts were made. */
-  readonly attempts: number;
-}
-
-/** Latency figures in milliseconds, from a bounded-memory histogram. */
-export interface LatencyStats {
-  /** Number of measured values (calls are sampled when they are very fast). */
-  readonly count: number;
-  /** Mean. */
-  readonly avg: number;
-  /** Median (within about 2 % of the true value). */
-  readonly p50: number;
-  /** 95th percentile (within about 2 %). */
-  readonly p95: number;
-  /** Largest measured value. */
-  readonly max: number;
-}
-
-/** The state of one worker slot, in {@linkcode StageStats}. */
-export interface WorkerState {
-  /** The slot's id, `ctx.workerId`. */
-  readonly workerId: number;
-  /** `"busy"` while a call runs (or waits for the rate limit), else `"idle"`. */
-  readonly state: "idle" | "busy";
-  /** Id of the item being worked on, when busy. */
-  readonly itemId?: unknown;
-  /** Input position of the item being worked on, when busy. */
-  readonly index?: number;
+/** Options of one run, given to `Pipeline.run()`. */
+export interface RunOptions<I> {
   /**
-   * `Date.now()`-based time when the current call started: present when the
-   * call is timed (every call once a stage's calls average over 0.1 ms; one in
-   * 128 otherwise, where "busy since" is a matter of microseconds).
+   * `"input"`: results in input order, each yielded as soon as it and every
+   * earlier item are done (filtered items never hold anything back); batches
+   * hold consecutive input items. `"completion"`: results as they complete;
+   * batches form in arrival order.
+   * @default {"input"}
    */
-  readonly since?: number;
+  order?: "input" | "completion";
+  /** Cancels the run; the flow then rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * Gives each item its id (`ctx.itemId`, errors), called once per item as it is
+   * read.
+   * @default {(item, index) => index}
+   */
+  id?: (item: I, index: number) => unknown;
+  /**
+   * The read-ahead budget: items read from the source and not yet yielded (or
+   * filtered out) never exceed `bufferSize` plus what the stages hold in work
+   * (each stage's `concurrency`, and each forming batch's `maxSize`, counted
+   * in source items). In input order the same budget bounds the reorder
+   * window (results done but waiting for an earlier one): a slow head item
+   * stops the source being read once the budget is spent. `collect()` of a run
+   * through `map` stages only has no reorder window: each result goes to its
+   * place in the output array as soon as it is done.
+   * @default {1024}
+   */
+  bufferSize?: number;
+  /** Side inputs for this run, passed to every call as `ctx.context`. */
+  context?: unknown;
+  /**
+   * Cadence of `"progress"` events, while someone listens to them.
+   * @default {250}
+   */
+  progressIntervalMs?: number;
 }
 
-/** Counters of one stage, in {@linkcode FlowStats}. */
-export interface StageStats {
-  /** Stage name. */
-  readonly name: string;
-  /** `"map"`, `"filter"`, `"batch"` or `"flatten"`. */
-  readonly kind: "map" | "filter" | "batch" | "flatten";
-  /** Worker slots (0 for batch and flatten, which do no work of their own). */
-  readonly concurrency: number;
-  /** Items waiting for a worker (for a batch: items in the forming batch). */
-  readonly queued: number;
-  /** Calls running now. */
-  readonly inFlight: number;
-  /** Worker slots taken now (running, or waiting for the rate limit). */
-  readonly busy: number;
-  /** Items waiting out a retry backoff (they hold no worker slot). */
-  readonly backingOff: number;
-  /** Successful calls (for a batch: batches emitted; for flatten: items expanded). */
-  readonly completed: number;
-  /** Items that failed for good here (whatever `onError` then did). */
-  readonly failed: number;
-  /** Items skipped here by `onError`. */
-  readonly skipped: number;
-  /** Retries (attempts after the first). */
-  readonly retried: number;
-  /** Time per successful call (processing). */
-  readonly latency: LatencyStats;
-  /** Time from reaching the stage to a worker starting on it. */
-  readonly queueWait: LatencyStats;
-  /** Completed calls per second since the run started. */
-  readonly throughput: number;
-  /** One entry per worker slot used so far (AntFlow's worker states). */
-  readonly workers: readonly WorkerState[];
-}
-
-/**
- * A snapshot of a run, from {@linkcode Flow.stats}. Item counts are in source
- * items (a batch of 32 counts 32; an element of a flattened item counts its
- * share), so at every moment
- * `itemsIn === itemsOut + skipped + filtered + cancelled + inFlight`.
- */
-export interface FlowStats {
-  /** Milliseconds since `run()`. */
-  readonly elapsedMs: number;
-  /** Items read from the source. */
-  readonly itemsIn: number;
-  /** Items whose results the consumer has taken. */
-  readonly itemsOut: number;
-  /** Items that failed for good (skipped, substituted, or failing the run). */
-  readonly failed: number;
-  /** Items skipped by `onError` (one `flow.failures` record each, in source items). */
-  readonly skipped: number;
-  /** Items dropped by `filter` (or flattened to nothing). */
-  readonly filtered: number;
-  /** Items dropped because the run was cancelled or failed. */
-  readonly cancelled: number;
-  /** Items read and not yet out, skipped, filtered or cancelled. */
-  readonly inFlight: number;
-  /** Values yielded to the consumer (a batch is one value). */
-  readonly results: number;
-  /** Stage calls running now, all stages together. */
-  readonly running: number;
-  /** Whether the run has settled. */
-  readonly done: boolean;
-  /** Time from reading an item to the consumer taking its result. */
-  readonly latency: LatencyStats;
-  /** Per-stage counters, in pipeline order. */
-  readonly stages: readonly StageStats[];
+/** What a flow runs: a pipeline's stages and their names (a `Pipeline`). */
+export interface RunnableStages {
+  /** The stages, in order. */
+  readonly stages: readonly Stage<never, unknown>[];
+  /** The stage names, one per stage. */
+  readonly names: readonly string[];
 }
 
 function abortError(message: string): DOMException {
@@ -261,7 +201,7 @@ export class Flow<O> extends EventTarget
    * @throws {RangeError} When `bufferSize` is not an integer `>= 0`.
    */
   constructor(
-    pipeline: Pipeline<unknown, O>,
+    pipeline: RunnableStages,
     source: Source<unknown>,
     options?: RunOptions<unknown>,
   ) {
@@ -283,11 +223,7 @@ export class Flow<O> extends EventTarget
       progressIntervalMs = DEFAULT_PROGRESS_INTERVAL_MS,
     } = options ?? {};
     assertOneOf("order", order, ["input", "completion"] as const);
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(
-        `'signal' must be an AbortSignal: current value is ${typeof signal}`,
-      );
-    }
+    assertSignal(signal);
     if (id !== undefined) assertFunction("id", id);
     assertInteger("bufferSize", bufferSize, 0, true);
     assertDuration("progressIntervalMs", progressIntervalMs, {

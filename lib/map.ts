@@ -1,38 +1,13 @@
 import type { RetryOptions } from "./retry.ts";
 import type { Stage, TaskFn } from "./stage.ts";
-import type { TaskContext } from "./types.ts";
-import { assertFunction, readMapOptions } from "./_validate.ts";
+import type { OnError, RateLimit, TaskContext } from "./types.ts";
+import { assertFunction } from "./_validate.ts";
+import { readMapOptions } from "./_stage_options.ts";
+// Until every engine file imports them from types.ts.
+export type { ErrorDecision, OnError, RateLimit } from "./types.ts";
 
 /** One step of a multi-task stage: `(item, ctx) => value | Promise<value>`. */
 export type Task<I, O> = (item: I, ctx: TaskContext) => O | PromiseLike<O>;
-
-/** What an `onError` handler decides for an item that failed for good. */
-export type ErrorDecision = "fail" | "skip" | { value: unknown };
-
-/**
- * What a stage does with an item that failed for good (after its retries):
- * `"fail"` rejects the run with a `PipelineError` and cancels the rest;
- * `"skip"` drops the item, records it in `flow.failures` and fires
- * `"skipped"`; a handler decides per error (sync or async), and may return
- * `{ value }` to use in place of the result. A handler that throws fails the
- * run with that error as `cause`.
- */
-export type OnError =
-  | "fail"
-  | "skip"
-  | ((
-    error: unknown,
-    item: unknown,
-    ctx: TaskContext,
-  ) => ErrorDecision | PromiseLike<ErrorDecision>);
-
-/** The `rateLimit` option: at most `limit` starts in any `intervalMs` window. */
-export interface RateLimit {
-  /** Starts allowed per sliding window. */
-  limit: number;
-  /** Window length in milliseconds. */
-  intervalMs: number;
-}
 
 /** Options of {@linkcode map} and {@linkcode filter}. */
 export interface MapOptions {

@@ -1,45 +1,6 @@
-import { Flow } from "./flow.ts";
+import { Flow, type RunOptions } from "./flow.ts";
 import type { Stage } from "./stage.ts";
 import type { Source } from "./types.ts";
-
-/** Options of one run, given to {@linkcode Pipeline.run}. */
-export interface RunOptions<I> {
-  /**
-   * `"input"`: results in input order, each yielded as soon as it and every
-   * earlier item are done (filtered items never hold anything back); batches
-   * hold consecutive input items. `"completion"`: results as they complete;
-   * batches form in arrival order.
-   * @default {"input"}
-   */
-  order?: "input" | "completion";
-  /** Cancels the run; the flow then rejects with `signal.reason`. */
-  signal?: AbortSignal;
-  /**
-   * Gives each item its id (`ctx.itemId`, errors), called once per item as it is
-   * read.
-   * @default {(item, index) => index}
-   */
-  id?: (item: I, index: number) => unknown;
-  /**
-   * The read-ahead budget: items read from the source and not yet yielded (or
-   * filtered out) never exceed `bufferSize` plus what the stages hold in work
-   * (each stage's `concurrency`, and each forming batch's `maxSize`, counted
-   * in source items). In input order the same budget bounds the reorder
-   * window (results done but waiting for an earlier one): a slow head item
-   * stops the source being read once the budget is spent. `collect()` of a run
-   * through `map` stages only has no reorder window: each result goes to its
-   * place in the output array as soon as it is done.
-   * @default {1024}
-   */
-  bufferSize?: number;
-  /** Side inputs for this run, passed to every call as `ctx.context`. */
-  context?: unknown;
-  /**
-   * Cadence of `"progress"` events, while someone listens to them.
-   * @default {250}
-   */
-  progressIntervalMs?: number;
-}
 
 /** A `{ writable, readable }` pair, for `ReadableStream.prototype.pipeThrough`. */
 export interface TransformPair<I, O> {

@@ -1,4 +1,4 @@
-import type { FlowStats } from "./flow.ts";
+import type { FlowStats } from "./stats.ts";
 import { assertInteger, assertOptions } from "./_validate.ts";
 
 /** Options of {@linkcode formatProgress}. */

@@ -2,10 +2,12 @@ import { Flow } from "./flow.ts";
 import type { Source } from "./types.ts";
 import { isSource, openSource, type SourceReader } from "./_source.ts";
 import {
+  assertBoolean,
   assertDuration,
   assertFunction,
   assertInteger,
   assertOptions,
+  assertSignal,
   show,
 } from "./_validate.ts";
 
@@ -317,16 +319,8 @@ export function toSSE<T>(
       );
     }
   }
-  if (typeof endEvents !== "boolean") {
-    throw new TypeError(
-      `'endEvents' must be a boolean: current value is ${show(endEvents)}`,
-    );
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(
-      `'signal' must be an AbortSignal: current value is ${show(signal)}`,
-    );
-  }
+  assertBoolean("endEvents", endEvents);
+  assertSignal(signal);
 
   const flow = source instanceof Flow ? source as Flow<T> : undefined;
   // Opened now, so a flow that already has a consumer throws here.

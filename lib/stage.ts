@@ -1,6 +1,5 @@
-import type { OnError, RateLimit } from "./map.ts";
 import type { RetryPolicy } from "./retry.ts";
-import type { TaskContext } from "./types.ts";
+import type { OnError, RateLimit, TaskContext } from "./types.ts";
 
 /** A stage function: receives the item and the task context. */
 // deno-lint-ignore no-explicit-any

@@ -44,3 +44,31 @@ export interface TaskContext {
   /** The `context` given to `run()`: side inputs, fresh for every run. */
   readonly context: unknown;
 }
+
+/** What an `onError` handler decides for an item that failed for good. */
+export type ErrorDecision = "fail" | "skip" | { value: unknown };
+
+/**
+ * What a stage does with an item that failed for good (after its retries):
+ * `"fail"` rejects the run with a `PipelineError` and cancels the rest;
+ * `"skip"` drops the item, records it in `flow.failures` and fires
+ * `"skipped"`; a handler decides per error (sync or async), and may return
+ * `{ value }` to use in place of the result. A handler that throws fails the
+ * run with that error as `cause`.
+ */
+export type OnError =
+  | "fail"
+  | "skip"
+  | ((
+    error: unknown,
+    item: unknown,
+    ctx: TaskContext,
+  ) => ErrorDecision | PromiseLike<ErrorDecision>);
+
+/** The `rateLimit` option: at most `limit` starts in any `intervalMs` window. */
+export interface RateLimit {
+  /** Starts allowed per sliding window. */
+  limit: number;
+  /** Window length in milliseconds. */
+  intervalMs: number;
+}

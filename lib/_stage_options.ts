@@ -1,0 +1,47 @@
+// The options shared by `map` and `filter`, validated once for both.
+import { readRetry, type RetryOptions, type RetryPolicy } from "./retry.ts";
+import type { OnError, RateLimit } from "./types.ts";
+import { readRateLimit } from "./_rate_limiter.ts";
+import {
+  assertInteger,
+  assertName,
+  assertOneOf,
+  assertOptions,
+  readTimeout,
+} from "./_validate.ts";
+
+/** The validated options shared by `map` and `filter`. */
+export interface StageOptions {
+  name: string | undefined;
+  concurrency: number;
+  retry: RetryPolicy | undefined;
+  timeoutMs: number | undefined;
+  onError: OnError;
+  rateLimit: RateLimit | undefined;
+}
+
+/** Validates the options shared by `map` and `filter` (a `MapOptions`). */
+export function readMapOptions(options: unknown): StageOptions {
+  assertOptions("options", options);
+  const {
+    name,
+    concurrency = 1,
+    retry,
+    timeoutMs,
+    onError = "fail",
+    rateLimit,
+  } = (options ?? {}) as Record<string, unknown>;
+  assertName(name);
+  assertInteger("concurrency", concurrency, 1, true);
+  if (typeof onError !== "function") {
+    assertOneOf("onError", onError, ["fail", "skip"] as const);
+  }
+  return {
+    name: name as string | undefined,
+    concurrency,
+    retry: readRetry(retry as RetryOptions | undefined),
+    timeoutMs: readTimeout(timeoutMs),
+    onError: onError as OnError,
+    rateLimit: readRateLimit(rateLimit),
+  };
+}
