@@ -2,7 +2,7 @@
 // W1 taken apart: where the time of `for await` and `collect()` over a sluice
 // flow goes, and how much of it could be removed at all.
 //
-//   node bench/compare/w1_ablation.mjs [--runtime node|deno] [--rounds 4]
+//   node bench/research/w1_ablation.mjs [--runtime node|deno] [--rounds 4]
 //     [--iters 15] [--n 100000]
 //
 // Two bundles of mod.ts are built with esbuild: sluice as it is, and an
@@ -32,7 +32,7 @@ import os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { args, median } from "./common.mjs";
+import { args, median } from "../compare/common.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
