@@ -1,5 +1,6 @@
-// Shared helpers of the stage tests. Every timer here is cleared or awaited,
-// so the leak sanitizers stay quiet.
+// The one helper module of the Deno unit tests (tests/cross has its own, bundled
+// for every runtime). Every timer started here is cleared or awaited, so the
+// leak sanitizers stay quiet.
 
 /** Resolves after `ms` milliseconds (early, without error, when `signal` aborts). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -60,6 +61,17 @@ export function untilAborted(signal: AbortSignal): Promise<never> {
 }
 
 /**
+ * Resolves (never rejects) when `signal` aborts: a call that stays in flight
+ * until its `ctx.signal` aborts, then returns normally.
+ */
+export function whenAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/**
  * Races `promise` against a timer that rejects with `message` after `ms`; the
  * timer is cleared either way. Turns a would-be hang into a failure.
  */
@@ -102,6 +114,41 @@ export function tick(): Promise<void> {
   return sleep(0);
 }
 
+/** Lets pending microtasks and `rounds` rounds of timers run. */
+export async function ticks(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await sleep(0);
+}
+
+/** Whether `promise` has settled by now (after draining microtasks). */
+export async function isSettled(promise: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  promise.then(() => settled = true, () => settled = true);
+  await ticks(1);
+  return settled;
+}
+
+/**
+ * The reason `promise` rejects with; throws when it resolves instead. Attaches
+ * its handler at once, so a later rejection is never reported as unhandled.
+ */
+export function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    (value) => {
+      throw new Error(
+        `expected a rejection, got a value: ${JSON.stringify(value)}`,
+      );
+    },
+    (reason) => reason,
+  );
+}
+
+/** Every value of `iterable`, in order. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const value of iterable) out.push(value);
+  return out;
+}
+
 /**
  * A seeded PRNG (mulberry32): the same seed gives the same sequence, so a
  * failing "random" test can be replayed.
@@ -117,8 +164,13 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** Integers `from..to` inclusive. */
-export function range(from: number, to: number): number[] {
+/** Integers `0..n-1` (`n` of them). */
+export function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** Integers `from..to`, both included. */
+export function rangeInclusive(from: number, to: number): number[] {
   const out: number[] = [];
   for (let i = from; i <= to; i++) out.push(i);
   return out;
@@ -212,4 +264,151 @@ export function openStream<T>(items: readonly T[]): ReadableStream<T> {
       for (const item of items) controller.enqueue(item);
     },
   }, { highWaterMark: 0 });
+}
+
+/** What an instrumented source has seen. */
+export interface SourceProbe {
+  /** `[Symbol.iterator]()` / `[Symbol.asyncIterator]()` / `getReader()` calls. */
+  opened: number;
+  /** Items handed out. */
+  pulled: number;
+  /** Whether the source's `finally` / `return()` / `cancel()` ran. */
+  closed: boolean;
+  /** The reason given to `cancel()` (streams only). */
+  cancelReason: unknown;
+}
+
+function probe(): SourceProbe {
+  return { opened: 0, pulled: 0, closed: false, cancelReason: undefined };
+}
+
+/**
+ * A synchronous generator source over `0..n-1` (endless by default) that counts
+ * its pulls and records whether its `finally` ran.
+ */
+export function syncSource(
+  n = Infinity,
+): { source: Iterable<number>; probe: SourceProbe } {
+  const p = probe();
+  const source = {
+    [Symbol.iterator]() {
+      p.opened++;
+      return (function* () {
+        try {
+          for (let i = 0; i < n; i++) {
+            p.pulled++;
+            yield i;
+          }
+        } finally {
+          p.closed = true;
+        }
+      })();
+    },
+  };
+  return { source, probe: p };
+}
+
+/**
+ * An async generator source over `0..n-1` (endless by default) that counts its
+ * pulls and records whether its `finally` ran. With `delayMs`, each item
+ * waits that long before it is yielded.
+ */
+export function asyncSource(
+  n = Infinity,
+  delayMs = 0,
+): { source: AsyncIterable<number>; probe: SourceProbe } {
+  const p = probe();
+  const source = {
+    [Symbol.asyncIterator]() {
+      p.opened++;
+      return (async function* () {
+        try {
+          for (let i = 0; i < n; i++) {
+            if (delayMs > 0) await sleep(delayMs);
+            p.pulled++;
+            yield i;
+          }
+        } finally {
+          p.closed = true;
+        }
+      })();
+    },
+  };
+  return { source, probe: p };
+}
+
+/**
+ * A `ReadableStream` over `0..n-1` (endless by default) with no queue of its
+ * own (`highWaterMark: 0`), so `pulled` counts exactly the reads made.
+ * `closed` records that `cancel()` ran, with `cancelReason`.
+ */
+export function streamSource(
+  n = Infinity,
+): { source: ReadableStream<number>; probe: SourceProbe } {
+  const p = probe();
+  let i = 0;
+  const source = new ReadableStream<number>({
+    pull(controller) {
+      if (i >= n) return controller.close();
+      p.pulled++;
+      controller.enqueue(i++);
+    },
+    cancel(reason) {
+      p.closed = true;
+      p.cancelReason = reason;
+    },
+  }, { highWaterMark: 0 });
+  return { source, probe: p };
+}
+
+/**
+ * An `AbortSignal` whose `"abort"` listeners are tracked: `active` is the
+ * number added and not removed (listeners that ran with `once` count as
+ * removed), `added` the number ever added.
+ */
+export function trackedSignal(): {
+  controller: AbortController;
+  listeners: { readonly active: number; readonly added: number };
+} {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const live = new Set<unknown>();
+  let added = 0;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((
+    type: string,
+    listener: EventListenerOrEventListenerObject,
+    options?: boolean | AddEventListenerOptions,
+  ) => {
+    if (type === "abort" && !live.has(listener)) {
+      added++;
+      live.add(listener);
+      if (typeof options === "object" && options.once) {
+        // A `once` listener is gone after it ran: wrap nothing, just forget it
+        // when the signal aborts (after the listener itself ran).
+        add(type, () => live.delete(listener), { once: true });
+      }
+    }
+    add(type, listener, options);
+  }) as typeof signal.addEventListener;
+  signal.removeEventListener = ((
+    type: string,
+    listener: EventListenerOrEventListenerObject,
+    options?: boolean | EventListenerOptions,
+  ) => {
+    if (type === "abort") live.delete(listener);
+    remove(type, listener, options);
+  }) as typeof signal.removeEventListener;
+  return {
+    controller,
+    listeners: {
+      get active() {
+        return live.size;
+      },
+      get added() {
+        return added;
+      },
+    },
+  };
 }

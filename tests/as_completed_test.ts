@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
 import { asCompleted } from "../mod.ts";
-import { deferred, tick } from "./_helpers.ts";
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const v of it) out.push(v);
-  return out;
-}
+import { collect, deferred, tick } from "./_helpers.ts";
 
 Deno.test("asCompleted() yields values in the order they settle", async () => {
   const a = deferred<string>();

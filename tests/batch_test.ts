@@ -12,7 +12,7 @@ import {
   Gates,
   openStream,
   prng,
-  range,
+  rangeInclusive,
   sleep,
   tick,
   until,
@@ -33,7 +33,7 @@ Deno.test("batch() runs the conveyor example x*2 | batch(3) sum | +10 to [22, 40
       map((x: number) => x + 10),
     );
     assert.deepEqual(
-      await p.run(range(1, 7)).collect(),
+      await p.run(rangeInclusive(1, 7)).collect(),
       [22, 40, 24],
       `seed ${seed}`,
     );
@@ -52,8 +52,12 @@ Deno.test("batch() runs the conveyor example to [22, 40, 24] when earlier items 
     map((xs: number[]) => sum(xs)),
     map((x: number) => x + 10),
   );
-  assert.deepEqual(await p.run(range(1, 7)).collect(), [22, 40, 24]);
-  assert.notDeepEqual(finished, range(1, 7), "completion was out of order");
+  assert.deepEqual(await p.run(rangeInclusive(1, 7)).collect(), [22, 40, 24]);
+  assert.notDeepEqual(
+    finished,
+    rangeInclusive(1, 7),
+    "completion was out of order",
+  );
 });
 
 Deno.test("batch() in input order groups consecutive input items whatever the completion order", async () => {
@@ -96,9 +100,9 @@ Deno.test("batch() in input order with random delays always holds consecutive it
     );
     const expected: number[][] = [];
     for (let i = 1; i <= 30; i += 4) {
-      expected.push(range(i, Math.min(i + 3, 30)));
+      expected.push(rangeInclusive(i, Math.min(i + 3, 30)));
     }
-    assert.deepEqual(await p.run(range(1, 30)).collect(), expected);
+    assert.deepEqual(await p.run(rangeInclusive(1, 30)).collect(), expected);
   }
 });
 
@@ -148,7 +152,7 @@ Deno.test("batch() never emits an empty batch", async () => {
     filter((_: number) => false),
     batch<number>({ maxSize: 2, maxWaitMs: 5 }),
   );
-  assert.deepEqual(await none.run(range(1, 10)).collect(), []);
+  assert.deepEqual(await none.run(rangeInclusive(1, 10)).collect(), []);
   // Random sizes and timings: every batch has 1..maxSize items.
   for (const order of ["input", "completion"] as const) {
     const rand = prng(order.length);
@@ -159,30 +163,37 @@ Deno.test("batch() never emits an empty batch", async () => {
       }, { concurrency: 3 }),
       batch<number>({ maxSize: 4, maxWaitMs: 3 }),
     );
-    const batches = await q.run(range(1, 40), { order }).collect();
+    const batches = await q.run(rangeInclusive(1, 40), { order }).collect();
     for (const b of batches) assert.ok(b.length >= 1 && b.length <= 4);
-    assert.deepEqual(batches.flat().sort((a, b) => a - b), range(1, 40));
+    assert.deepEqual(
+      batches.flat().sort((a, b) => a - b),
+      rangeInclusive(1, 40),
+    );
   }
 });
 
 Deno.test("batch() emits the remainder at the end of input", async () => {
   const p = pipeline(batch<number>({ maxSize: 3 }));
-  assert.deepEqual(await p.run(range(1, 7)).collect(), [
+  assert.deepEqual(await p.run(rangeInclusive(1, 7)).collect(), [
     [1, 2, 3],
     [4, 5, 6],
     [7],
   ]);
-  assert.deepEqual(await p.run(range(1, 6)).collect(), [[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual(await p.run(rangeInclusive(1, 6)).collect(), [[1, 2, 3], [
+    4,
+    5,
+    6,
+  ]]);
   assert.deepEqual(await p.run([1]).collect(), [[1]]);
   assert.deepEqual(
-    await p.run(range(1, 7), { order: "completion" }).collect(),
+    await p.run(rangeInclusive(1, 7), { order: "completion" }).collect(),
     [[1, 2, 3], [4, 5, 6], [7]],
   );
 });
 
 Deno.test("batch() emits a remainder below minSize at the end of input", async () => {
   const p = pipeline(batch<number>({ maxSize: 5, minSize: 3, maxWaitMs: 5 }));
-  assert.deepEqual(await p.run(range(1, 7)).collect(), [
+  assert.deepEqual(await p.run(rangeInclusive(1, 7)).collect(), [
     [1, 2, 3, 4, 5],
     [6, 7],
   ]);
@@ -191,7 +202,7 @@ Deno.test("batch() emits a remainder below minSize at the end of input", async (
 
 Deno.test("batch() emits the remainder of an async source that ends", async () => {
   async function* source() {
-    for (const x of range(1, 5)) {
+    for (const x of rangeInclusive(1, 5)) {
       await sleep(1);
       yield x;
     }
@@ -230,7 +241,7 @@ Deno.test("batch() maxWaitMs flushes a partial batch while the source pauses", a
 
 Deno.test("batch() maxWaitMs is a hard bound from the first item, not reset by later items", async () => {
   async function* source() {
-    for (const x of range(1, 10)) {
+    for (const x of rangeInclusive(1, 10)) {
       if (x > 1) await sleep(25);
       yield x;
     }
@@ -239,7 +250,7 @@ Deno.test("batch() maxWaitMs is a hard bound from the first item, not reset by l
   // never fire, and everything would come as one batch at the end.
   const p = pipeline(batch<number>({ maxSize: 100, maxWaitMs: 90 }));
   const batches = await p.run(source()).collect();
-  assert.deepEqual(batches.flat(), range(1, 10));
+  assert.deepEqual(batches.flat(), rangeInclusive(1, 10));
   assert.ok(batches.length >= 2, JSON.stringify(batches));
   assert.ok(
     batches[0].length >= 2 && batches[0].length <= 7,
@@ -385,9 +396,9 @@ Deno.test("batch() followed by batch() nests batches", async () => {
     batch<number[]>({ maxSize: 2 }),
   );
   const expected = [[[1, 2], [3, 4]], [[5, 6], [7]]];
-  assert.deepEqual(await p.run(range(1, 7)).collect(), expected);
+  assert.deepEqual(await p.run(rangeInclusive(1, 7)).collect(), expected);
   assert.deepEqual(
-    await p.run(range(1, 7), { order: "completion" }).collect(),
+    await p.run(rangeInclusive(1, 7), { order: "completion" }).collect(),
     expected,
   );
   const rand = prng(5);
@@ -403,7 +414,7 @@ Deno.test("batch() followed by batch() nests batches", async () => {
     }, { concurrency: 2 }),
     batch<number[]>({ maxSize: 2 }),
   );
-  assert.deepEqual(await q.run(range(1, 10)).collect(), [
+  assert.deepEqual(await q.run(rangeInclusive(1, 10)).collect(), [
     [[1, 2, 3], [4, 5, 6]],
     [[7, 8, 9], [10]],
   ]);
@@ -419,9 +430,9 @@ Deno.test("batch() after filter() in input order holds consecutive surviving ite
     }, { concurrency: 10 }),
     batch<number>({ maxSize: 2 }),
   );
-  const out = p.run(range(1, 10)).collect();
+  const out = p.run(rangeInclusive(1, 10)).collect();
   await until(() => gates.started.length === 10, "10 predicates");
-  for (const x of range(1, 10).reverse()) {
+  for (const x of rangeInclusive(1, 10).reverse()) {
     gates.open(x);
     await tick();
   }
@@ -439,7 +450,7 @@ Deno.test("batch() after filter() is not blocked by filtered items", async () =>
     batch<number>({ maxSize: 2 }),
   );
   const log: string[] = [];
-  const flow = p.run(range(1, 6));
+  const flow = p.run(rangeInclusive(1, 6));
   const done = (async () => {
     for await (const xs of flow) log.push(JSON.stringify(xs));
   })();
@@ -459,8 +470,11 @@ Deno.test("batch() after filter() emits the remainder when the last items are fi
     }, { concurrency: 3 }),
     batch<number>({ maxSize: 3 }),
   );
-  assert.deepEqual(await p.run(range(1, 9)).collect(), [[1, 2, 3], [4]]);
-  const batches = await p.run(range(1, 9), { order: "completion" }).collect();
+  assert.deepEqual(await p.run(rangeInclusive(1, 9)).collect(), [[1, 2, 3], [
+    4,
+  ]]);
+  const batches = await p.run(rangeInclusive(1, 9), { order: "completion" })
+    .collect();
   assert.deepEqual(batches.flat().sort(), [1, 2, 3, 4]);
   for (const b of batches) assert.ok(b.length >= 1);
 });
@@ -470,7 +484,7 @@ Deno.test("batch() works as the first stage and as the last stage", async () => 
     batch<number>({ maxSize: 2 }),
     map((xs: number[]) => sum(xs)),
   );
-  assert.deepEqual(await first.run(range(1, 5)).collect(), [3, 7, 5]);
+  assert.deepEqual(await first.run(rangeInclusive(1, 5)).collect(), [3, 7, 5]);
   const only = pipeline(batch<string>({ maxSize: 2 }));
   assert.deepEqual(await only.run(["a", "b", "c"]).collect(), [
     ["a", "b"],
@@ -483,12 +497,12 @@ Deno.test("batch() works as the first stage and as the last stage", async () => 
     }, { concurrency: 5 }),
     batch<number>({ maxSize: 2 }),
   );
-  assert.deepEqual(await last.run(range(1, 5)).collect(), [
+  assert.deepEqual(await last.run(rangeInclusive(1, 5)).collect(), [
     [10, 20],
     [30, 40],
     [50],
   ]);
-  const stream = ReadableStream.from(range(1, 5));
+  const stream = ReadableStream.from(rangeInclusive(1, 5));
   assert.deepEqual(await first.run(stream).collect(), [3, 7, 5]);
 });
 
@@ -497,7 +511,10 @@ Deno.test("batch() then flatten() gives back the items in input order", async ()
     batch<number>({ maxSize: 4, maxWaitMs: 2 }),
     flatten<number>(),
   );
-  assert.deepEqual(await p.run(range(1, 50)).collect(), range(1, 50));
+  assert.deepEqual(
+    await p.run(rangeInclusive(1, 50)).collect(),
+    rangeInclusive(1, 50),
+  );
 });
 
 Deno.test("batch() stage failure names the batch's first item", async () => {
@@ -508,7 +525,7 @@ Deno.test("batch() stage failure names the batch's first item", async () => {
       return xs;
     }, { name: "rerank" }),
   );
-  const error = await p.run(range(1, 9)).collect().then(
+  const error = await p.run(rangeInclusive(1, 9)).collect().then(
     () => undefined,
     (e) => e,
   );
@@ -552,7 +569,7 @@ Deno.test("batch() clears its timer when another stage fails the run", async () 
     }),
     batch<number>({ maxSize: 10, maxWaitMs: 60_000 }),
   );
-  await assert.rejects(p.run(range(1, 5)).collect(), PipelineError);
+  await assert.rejects(p.run(rangeInclusive(1, 5)).collect(), PipelineError);
 });
 
 Deno.test("batch() clears its timer when the consumer leaves early", async () => {

@@ -12,11 +12,13 @@ import {
 import {
   deferred,
   Gates,
+  Gauge,
   prng,
-  range,
+  rangeInclusive,
   sleep,
   tick,
   until,
+  whenAborted,
   withTimeout,
 } from "./_helpers.ts";
 import { main as example } from "../examples/batcher.ts";
@@ -72,27 +74,27 @@ async function withTimerSpy<T>(
 Deno.test("Batcher.process() async-batcher README case: 10 items, maxSize 5, concurrency 2 run as two batches of 5 at once", async () => {
   const gates = new Gates<number>();
   const batches: number[][] = [];
-  let inFlight = 0;
-  let peak = 0;
+  const gauge = new Gauge();
   const batcher = new Batcher(async (xs: number[], ctx) => {
     const n = batches.push([...xs]) - 1;
-    inFlight++;
-    peak = Math.max(peak, inFlight);
+    gauge.enter();
     assert(ctx.workerId === 0 || ctx.workerId === 1);
     await gates.wait(n);
-    inFlight--;
+    gauge.leave();
     return xs.map((x) => x * 2);
   }, { maxSize: 5, maxWaitMs: 2000, concurrency: 2 });
-  const results = Promise.all(range(0, 9).map((x) => batcher.process(x)));
+  const results = Promise.all(
+    rangeInclusive(0, 9).map((x) => batcher.process(x)),
+  );
   await until(() => gates.started.length === 2, "both batches to start");
   // Both are in flight together: neither has been released yet.
-  assert.equal(inFlight, 2);
+  assert.equal(gauge.current, 2);
   assert.deepEqual(batches, [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]);
   assert.equal(batcher.stats().running, 2);
   gates.open(1);
   gates.open(0);
-  assert.deepEqual(await results, range(0, 9).map((x) => x * 2));
-  assert.equal(peak, 2);
+  assert.deepEqual(await results, rangeInclusive(0, 9).map((x) => x * 2));
+  assert.equal(gauge.peak, 2);
   await batcher.close();
 });
 
@@ -107,19 +109,19 @@ Deno.test("Batcher.process() arrival pattern: 5 items at 0 s, 10 at 0.25 s, 15 a
   }, { maxSize: 10, maxWaitMs: 200 });
   const all: Promise<number>[] = [];
   const send = (from: number, to: number) => {
-    for (const x of range(from, to)) all.push(batcher.process(x));
+    for (const x of rangeInclusive(from, to)) all.push(batcher.process(x));
   };
   send(0, 4);
   await sleep(250);
   send(5, 14);
   await sleep(150);
   send(15, 29);
-  assert.deepEqual(await Promise.all(all), range(0, 29));
+  assert.deepEqual(await Promise.all(all), rangeInclusive(0, 29));
   assert.deepEqual(batches, [
-    range(0, 4),
-    range(5, 14),
-    range(15, 24),
-    range(25, 29),
+    rangeInclusive(0, 4),
+    rangeInclusive(5, 14),
+    rangeInclusive(15, 24),
+    rangeInclusive(25, 29),
   ]);
   await batcher.close();
 });
@@ -168,11 +170,11 @@ Deno.test("Batcher.process() never calls processBatch inside process(): a synchr
     batches.push([...xs]);
     return xs;
   }, { maxSize: 100, concurrency: Infinity });
-  const all = range(0, 249).map((x) => batcher.process(x));
+  const all = rangeInclusive(0, 249).map((x) => batcher.process(x));
   assert.equal(batches.length, 0); // nothing ran synchronously
-  assert.deepEqual(await Promise.all(all), range(0, 249));
+  assert.deepEqual(await Promise.all(all), rangeInclusive(0, 249));
   assert.deepEqual(batches.map((b) => b.length), [100, 100, 50]);
-  assert.deepEqual(batches.flat(), range(0, 249));
+  assert.deepEqual(batches.flat(), rangeInclusive(0, 249));
   await batcher.close();
 });
 
@@ -197,9 +199,9 @@ Deno.test("Batcher.process() with every slot busy, items keep queueing and go ou
     await gates.wait(n);
     return xs;
   }, { maxSize: 3, maxWaitMs: 10, concurrency: 1 });
-  const all = range(0, 2).map((x) => batcher.process(x));
+  const all = rangeInclusive(0, 2).map((x) => batcher.process(x));
   await until(() => batches.length === 1, "the first batch");
-  for (const x of range(3, 7)) all.push(batcher.process(x));
+  for (const x of rangeInclusive(3, 7)) all.push(batcher.process(x));
   await sleep(40); // [6, 7] is now due, but no slot is free
   assert.equal(batches.length, 1);
   assert.deepEqual(batcher.stats().pending, 5);
@@ -211,31 +213,29 @@ Deno.test("Batcher.process() with every slot busy, items keep queueing and go ou
   await microtasks();
   assert.deepEqual(batches, [[0, 1, 2], [3, 4, 5], [6, 7]]);
   gates.open(2);
-  assert.deepEqual(await Promise.all(all), range(0, 7));
+  assert.deepEqual(await Promise.all(all), rangeInclusive(0, 7));
   await batcher.close();
 });
 
 Deno.test("Batcher.process() never runs more than concurrency batches, with workerIds in 0..concurrency-1", async () => {
-  let current = 0;
-  let peak = 0;
+  const gauge = new Gauge();
   const ids = new Set<number>();
   const batcher = new Batcher(async (xs: number[], ctx) => {
-    current++;
-    peak = Math.max(peak, current);
+    gauge.enter();
     ids.add(ctx.workerId);
     await sleep(1 + (xs[0] % 3));
-    current--;
+    gauge.leave();
     return xs;
   }, { maxSize: 4, maxWaitMs: 2, concurrency: 3 });
   const all: Promise<number>[] = [];
   for (let wave = 0; wave < 10; wave++) {
-    for (const x of range(wave * 10, wave * 10 + 9)) {
+    for (const x of rangeInclusive(wave * 10, wave * 10 + 9)) {
       all.push(batcher.process(x));
     }
     await sleep(1);
   }
-  assert.deepEqual(await Promise.all(all), range(0, 99));
-  assert.equal(peak, 3);
+  assert.deepEqual(await Promise.all(all), rangeInclusive(0, 99));
+  assert.equal(gauge.peak, 3);
   assert.deepEqual([...ids].sort(), [0, 1, 2]);
   await batcher.close();
 });
@@ -557,7 +557,7 @@ Deno.test("Batcher.process() maxQueueSize with onFull wait: process waits for ro
     await gates.wait(n);
     return xs;
   }, { maxSize: 2, maxQueueSize: 2 });
-  const all = range(0, 7).map((x) => batcher.process(x));
+  const all = rangeInclusive(0, 7).map((x) => batcher.process(x));
   await until(() => batches.length === 1, "the first batch");
   // [0, 1] runs; [2, 3] fill the queue; 4..7 wait for room.
   let s = batcher.stats();
@@ -572,7 +572,7 @@ Deno.test("Batcher.process() maxQueueSize with onFull wait: process waits for ro
     await until(() => batches.length > i, `batch ${i}`);
     gates.openAll();
   }
-  assert.deepEqual(await Promise.all(all), range(0, 7));
+  assert.deepEqual(await Promise.all(all), rangeInclusive(0, 7));
   assert.deepEqual(batches, [[0, 1], [2, 3], [4, 5], [6, 7]]);
   await batcher.close();
 });
@@ -630,7 +630,7 @@ Deno.test("Batcher.process() maxQueueSize with onFull reject rejects with a Queu
     maxWaitMs: 10,
   });
   const r = await Promise.allSettled(
-    range(1, 5).map((x) => batcher.process(x)),
+    rangeInclusive(1, 5).map((x) => batcher.process(x)),
   );
   assert.deepEqual(r.slice(0, 3).map((s) => s.status), [
     "fulfilled",
@@ -755,7 +755,7 @@ Deno.test("Batcher.process() when every caller of a running batch aborted, its c
   const batcher = new Batcher(async (_xs: number[], ctx): Promise<number[]> => {
     calls++;
     signal = ctx.signal;
-    await new Promise((r) => ctx.signal.addEventListener("abort", r));
+    await whenAborted(ctx.signal);
     throw ctx.signal.reason;
   }, { maxSize: 2, retry: { attempts: 3, delayMs: 0 } });
   const c = new AbortController();
@@ -856,9 +856,9 @@ Deno.test("Batcher.close() drains callers waiting for room too", async () => {
     await sleep(2);
     return xs;
   }, { maxSize: 2, maxQueueSize: 2, maxWaitMs: 60_000 });
-  const all = range(0, 6).map((x) => batcher.process(x));
+  const all = rangeInclusive(0, 6).map((x) => batcher.process(x));
   await withTimeout(batcher.close(), 3000, "close");
-  assert.deepEqual(await Promise.all(all), range(0, 6));
+  assert.deepEqual(await Promise.all(all), rangeInclusive(0, 6));
   assert.deepEqual(batches, [[0, 1], [2, 3], [4, 5], [6]]);
 });
 
@@ -883,7 +883,7 @@ Deno.test("Batcher.close() force rejects every pending caller at once and aborts
   let returned = false;
   const batcher = new Batcher(async (xs: number[], ctx) => {
     signal = ctx.signal;
-    await new Promise((r) => ctx.signal.addEventListener("abort", r));
+    await whenAborted(ctx.signal);
     await sleep(20); // returns a little after the abort
     returned = true;
     return xs;
@@ -927,10 +927,9 @@ Deno.test("Batcher.process() a batch sent before it is full holds exactly its it
 });
 
 Deno.test("Batcher.close() force rejects the callers of a partly filled queued batch, and only them", async () => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => release = r);
+  const gate = deferred();
   const batcher = new Batcher(async (xs: number[]) => {
-    await gate;
+    await gate.promise;
     return xs;
   }, { maxSize: 50, concurrency: 1 });
   const running = batcher.process(0); // takes the one slot
@@ -940,7 +939,7 @@ Deno.test("Batcher.close() force rejects the callers of a partly filled queued b
   const closing = batcher.close({ force: true });
   const r = await withTimeout(settled, 1000, "callers");
   assert.deepEqual(r.map((s) => s.status), Array(4).fill("rejected"));
-  release();
+  gate.resolve();
   await closing;
   const s = batcher.stats();
   assert.equal(s.cancelled, 4);
@@ -952,7 +951,7 @@ Deno.test("Batcher.close() force after a plain close() escalates", async () => {
   const batcher = new Batcher(async (xs: number[], ctx) => {
     await Promise.race([
       gate.promise,
-      new Promise((r) => ctx.signal.addEventListener("abort", r)),
+      whenAborted(ctx.signal),
     ]);
     return xs;
   }, { maxSize: 1 });
@@ -1086,7 +1085,7 @@ Deno.test("Batcher timers: at most one flush timer at a time, none while every s
     const all = [batcher.process(0)];
     await microtasks();
     assert.equal(spy.live.size, 1); // one flush timer for the forming batch
-    for (const x of range(1, 20)) all.push(batcher.process(x));
+    for (const x of rangeInclusive(1, 20)) all.push(batcher.process(x));
     await microtasks();
     // [0, 1, 2] was full and went; it blocks the only slot, so the later
     // batches wait for it, not for a timer.
@@ -1149,7 +1148,7 @@ Deno.test("Batcher.stats() counts batches, items, mean batch size, retries and q
     running: 0,
     queueWait: { count: 0, avg: 0, p50: 0, p95: 0, max: 0 },
   });
-  await Promise.all(range(1, 6).map((x) => batcher.process(x)));
+  await Promise.all(rangeInclusive(1, 6).map((x) => batcher.process(x)));
   const s = batcher.stats();
   assert.equal(s.calls, 6);
   assert.equal(s.batchesSent, 2); // [1..4] at once, [5, 6] after 30 ms
@@ -1171,7 +1170,9 @@ Deno.test("Batcher.stats() samples the queue wait after the first 256 calls (one
     maxSize: 100,
     concurrency: Infinity,
   });
-  await Promise.all(range(1, 256 + 320).map((x) => batcher.process(x)));
+  await Promise.all(
+    rangeInclusive(1, 256 + 320).map((x) => batcher.process(x)),
+  );
   const s = batcher.stats();
   assert.equal(s.queueWait.count, 256 + 10);
   assert.equal(s.itemsProcessed, 576);

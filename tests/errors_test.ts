@@ -18,14 +18,8 @@ import {
   syncSource,
   ticks,
   until,
-} from "./_flow_helpers.ts";
-
-function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
+  whenAborted,
+} from "./_helpers.ts";
 
 // ---- PipelineError from every position, in both orders ------------------------
 
@@ -188,7 +182,7 @@ Deno.test("run() on a failure aborts the other in-flight calls and rejects only 
       throw new Error("fail");
     }
     signals.push(ctx.signal);
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     events.push("saw abort");
     await sleep(20);
     events.push("returned");
@@ -240,7 +234,7 @@ Deno.test("run() the first failure wins: calls that reject because of the abort 
       await ticks(2);
       throw new Error("first");
     }
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     throw new Error(`later ${x}`);
   }, { concurrency: 3 }));
   const error = await rejection(p.run(range(3)).collect());
@@ -406,7 +400,7 @@ Deno.test("run() a source error aborts the in-flight calls and waits for them", 
   })();
   const p = pipeline(map(async (x: number, ctx) => {
     started++;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     await sleep(10);
     events.push(`returned ${x}`);
     return x;

@@ -18,7 +18,7 @@ import {
   ticks,
   until,
   withTimeout,
-} from "./_flow_helpers.ts";
+} from "./_helpers.ts";
 
 const ITEM_EVENTS = [
   "started",
@@ -659,7 +659,7 @@ Deno.test("Flow events a listener that calls flow.abort() inside completed stops
       flow.abort(new Error("enough"));
     }
   });
-  const reason = await withTimeout(rejection(flow.collect()), "the run");
+  const reason = await withTimeout(rejection(flow.collect()), 5000, "the run");
   assert.equal((reason as Error).message, "enough");
   assert.deepEqual(lateCalls, [], "no stage function ran after abort()");
   assert.equal(
@@ -684,7 +684,7 @@ Deno.test("Flow events a listener that calls flow.abort() inside completed at th
   flow.addEventListener("completed", () => {
     if (++n === 2) flow.abort(new Error("enough"));
   });
-  const reason = await withTimeout(rejection(flow.collect()), "the run");
+  const reason = await withTimeout(rejection(flow.collect()), 5000, "the run");
   assert.equal((reason as Error).message, "enough");
   const s = flow.stats();
   assert.equal(s.done, true);

@@ -6,19 +6,33 @@ import {
   PipelineError,
   type TaskContext,
 } from "../mod.ts";
-import { Gates, Gauge, prng, range, sleep, tick, until } from "./_helpers.ts";
+import {
+  Gates,
+  Gauge,
+  prng,
+  rangeInclusive,
+  sleep,
+  tick,
+  until,
+} from "./_helpers.ts";
 
 Deno.test("filter() keeps the items an async predicate accepts", async () => {
   const p = pipeline(filter(async (x: number) => {
     await sleep(1);
     return x % 2 === 0;
   }, { concurrency: 3 }));
-  assert.deepEqual(await p.run(range(1, 10)).collect(), [2, 4, 6, 8, 10]);
+  assert.deepEqual(await p.run(rangeInclusive(1, 10)).collect(), [
+    2,
+    4,
+    6,
+    8,
+    10,
+  ]);
 });
 
 Deno.test("filter() keeps the items a sync predicate accepts", async () => {
   const p = pipeline(filter((x: number) => x > 3));
-  assert.deepEqual(await p.run(range(1, 6)).collect(), [4, 5, 6]);
+  assert.deepEqual(await p.run(rangeInclusive(1, 6)).collect(), [4, 5, 6]);
 });
 
 Deno.test("filter() keeps truthy and drops falsy answers", async () => {
@@ -35,12 +49,15 @@ Deno.test("filter() keeps truthy and drops falsy answers", async () => {
     0n,
   ];
   const p = pipeline(filter((i: number) => answers[i]));
-  assert.deepEqual(await p.run(range(0, answers.length - 1)).collect(), [
-    0,
-    2,
-    4,
-    8,
-  ]);
+  assert.deepEqual(
+    await p.run(rangeInclusive(0, answers.length - 1)).collect(),
+    [
+      0,
+      2,
+      4,
+      8,
+    ],
+  );
 });
 
 Deno.test("filter() keeps input order with out-of-order predicates", async () => {
@@ -51,8 +68,8 @@ Deno.test("filter() keeps input order with out-of-order predicates", async () =>
       return x % 3 !== 0;
     }, { concurrency: 5 }));
     assert.deepEqual(
-      await p.run(range(1, 30)).collect(),
-      range(1, 30).filter((x) => x % 3 !== 0),
+      await p.run(rangeInclusive(1, 30)).collect(),
+      rangeInclusive(1, 30).filter((x) => x % 3 !== 0),
     );
   }
 });
@@ -142,7 +159,7 @@ for (const limit of [1, 3]) {
       gauge.leave();
       return x % 2 === 0;
     }, { concurrency: limit }));
-    const out = p.run(range(1, 12)).collect();
+    const out = p.run(rangeInclusive(1, 12)).collect();
     await until(() => gates.started.length === limit, `${limit} predicates`);
     await sleep(5);
     assert.equal(gates.started.length, limit);
@@ -150,7 +167,7 @@ for (const limit of [1, 3]) {
     await until(() => gates.started.length === limit + 1, "one more");
     await sleep(5);
     assert.equal(gates.started.length, limit + 1);
-    for (const x of range(1, 12)) gates.open(x);
+    for (const x of rangeInclusive(1, 12)) gates.open(x);
     assert.deepEqual(await out, [2, 4, 6, 8, 10, 12]);
     assert.equal(gauge.peak, limit);
   });
@@ -164,7 +181,10 @@ Deno.test("filter() runs one predicate at a time by default", async () => {
     gauge.leave();
     return true;
   }));
-  assert.deepEqual(await p.run(range(1, 6)).collect(), range(1, 6));
+  assert.deepEqual(
+    await p.run(rangeInclusive(1, 6)).collect(),
+    rangeInclusive(1, 6),
+  );
   assert.equal(gauge.peak, 1);
 });
 
@@ -172,7 +192,7 @@ Deno.test("filter() counts dropped items in stats().filtered", async () => {
   const flow = pipeline(filter(async (x: number) => {
     await sleep(1);
     return x % 3 !== 0;
-  }, { concurrency: 4 })).run(range(1, 10));
+  }, { concurrency: 4 })).run(rangeInclusive(1, 10));
   assert.deepEqual(await flow.collect(), [1, 2, 4, 5, 7, 8, 10]);
   const stats = flow.stats();
   assert.equal(stats.itemsIn, 10);

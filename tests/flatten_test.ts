@@ -8,13 +8,13 @@ import {
   PipelineError,
   type Stage,
 } from "../mod.ts";
-import { Gates, prng, range, sleep, until } from "./_helpers.ts";
+import { Gates, prng, rangeInclusive, sleep, until } from "./_helpers.ts";
 
 Deno.test("flatten() emits the elements of arrays in order", async () => {
   const p = pipeline(flatten<number>());
   assert.deepEqual(
     await p.run([[1, 2, 3], [4], [5, 6]]).collect(),
-    range(1, 6),
+    rangeInclusive(1, 6),
   );
 });
 
@@ -30,14 +30,14 @@ Deno.test("flatten() expands any iterable: Set, generator, typed array", async (
     [8],
     new Map([[9, 0]]).keys(),
   ];
-  assert.deepEqual(await p.run(items).collect(), range(1, 9));
+  assert.deepEqual(await p.run(items).collect(), rangeInclusive(1, 9));
 });
 
 Deno.test("flatten() keeps the elements of one item together in completion order", async () => {
   const p = pipeline(flatten<number>());
   assert.deepEqual(
     await p.run([[1, 2, 3], [4, 5]], { order: "completion" }).collect(),
-    range(1, 5),
+    rangeInclusive(1, 5),
   );
 });
 
@@ -110,9 +110,11 @@ Deno.test("flatten() keeps input order through batch -> map -> flatten -> map wi
         return x + 1;
       }, { concurrency: 5 }),
     );
-    const expected = range(1, 60).map((x) => x * 2 + 1);
-    assert.deepEqual(await p.run(range(1, 60)).collect(), expected);
-    const unordered = await p.run(range(1, 60), { order: "completion" })
+    const expected = rangeInclusive(1, 60).map((x) => x * 2 + 1);
+    assert.deepEqual(await p.run(rangeInclusive(1, 60)).collect(), expected);
+    const unordered = await p.run(rangeInclusive(1, 60), {
+      order: "completion",
+    })
       .collect();
     assert.deepEqual(unordered.sort((a, b) => a - b), expected);
   }
@@ -123,13 +125,13 @@ Deno.test("flatten() then batch() regroups the elements in input order", async (
   const p = pipeline(
     map(async (n: number) => {
       await sleep(Math.floor(rand() * 5));
-      return range(1, n).map((i) => `${n}.${i}`);
+      return rangeInclusive(1, n).map((i) => `${n}.${i}`);
     }, { concurrency: 4 }),
     flatten<string>(),
     batch<string>({ maxSize: 3 }),
   );
   const expected = [0, 2, 1, 3].flatMap((n) =>
-    range(1, n).map((i) => `${n}.${i}`)
+    rangeInclusive(1, n).map((i) => `${n}.${i}`)
   );
   const batches = await p.run([0, 2, 1, 3]).collect();
   assert.deepEqual(batches.flat(), expected);

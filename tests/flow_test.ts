@@ -22,18 +22,11 @@ import {
   ticks,
   trackedSignal,
   until,
+  whenAborted,
   withTimeout,
-} from "./_flow_helpers.ts";
+} from "./_helpers.ts";
 
 const identity = <T>(x: T): T => x;
-
-/** A call that stays in flight until its `ctx.signal` aborts. */
-function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
 
 // ---- sources ---------------------------------------------------------------
 
@@ -132,6 +125,7 @@ Deno.test("run() with an endless async generator: break after N ends the loop an
   assert.deepEqual(seen, range(10).map((x) => x + 1));
   await withTimeout(
     until(() => probe.closed, "the generator's finally"),
+    5000,
     "finally",
   );
   assert(probe.pulled <= 10 + 4 + 2 + 1, `pulled ${probe.pulled}`);
@@ -595,7 +589,7 @@ Deno.test("Flow.abort(reason) rejects the flow with that reason and aborts every
   const signals: AbortSignal[] = [];
   const flow = pipeline(map(async (x: number, ctx) => {
     signals.push(ctx.signal);
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   }, { concurrency: 3 })).run(syncSource().source);
   const failure = rejection(flow.collect());
@@ -614,7 +608,7 @@ Deno.test("Flow.abort() without a reason rejects with a DOMException named Abort
   let started = 0;
   const flow = pipeline(map(async (x: number, ctx) => {
     started++;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   })).run([1, 2]);
   const failure = rejection(flow.collect());
@@ -628,7 +622,7 @@ Deno.test("Flow.abort() without a reason rejects with a DOMException named Abort
 Deno.test("Flow.abort() rejects a for await consumer and a readable consumer with the reason", async () => {
   const reason = new Error("stop");
   const slow = pipeline(map(async (x: number, ctx) => {
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   }));
   const a = slow.run([1]);
@@ -673,7 +667,7 @@ Deno.test("Flow.abort() calls the source's return(): an async generator's finall
   let started = 0;
   const flow = pipeline(map(async (x: number, ctx) => {
     started++;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   })).run(source, { bufferSize: 1 });
   await until(() => started === 1, "a call in flight");
@@ -698,7 +692,7 @@ Deno.test("Flow.abort() calls the source iterator's return() exactly once", asyn
   let started = 0;
   const flow = pipeline(map(async (x: number, ctx) => {
     started++;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   }, { concurrency: 2 })).run(source, { bufferSize: 2 });
   await until(() => started === 2, "2 calls in flight");
@@ -712,7 +706,7 @@ Deno.test("Flow.abort() cancels a ReadableStream source with the abort reason", 
   let started = 0;
   const flow = pipeline(map(async (x: number, ctx) => {
     started++;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   })).run(source, { bufferSize: 1 });
   await until(() => started === 1, "a call in flight");
@@ -733,6 +727,7 @@ Deno.test("Flow.abort() while a source read is pending: the async generator's fi
   assert.equal((await failure as Error).message, "stop");
   await withTimeout(
     until(() => probe.closed, "the generator's finally"),
+    5000,
     "finally",
   );
   assert.equal(probe.pulled, 1, "the pending read was the last one");
@@ -787,11 +782,11 @@ Deno.test("Flow.abort() settles when the source's cleanup never finishes: a stre
     const flow = pipeline(map(identity<number>)).run(source);
     const first = await flow[Symbol.asyncIterator]().next();
     assert.deepEqual(first, { done: false, value: 1 });
-    await withTimeout(flow.abort(new Error("stop")), "abort()", 2000);
+    await withTimeout(flow.abort(new Error("stop")), 2000, "abort()");
     assert.equal(flow.stats().done, true);
   }
-  await withTimeout(cancelled.promise, "cancel() called", 2000);
-  await withTimeout(entered.promise, "the generator's finally entered", 2000);
+  await withTimeout(cancelled.promise, 2000, "cancel() called");
+  await withTimeout(entered.promise, 2000, "the generator's finally entered");
 });
 
 Deno.test("Flow.abort() after completion is a no-op and resolves", async () => {
@@ -834,7 +829,7 @@ Deno.test("run() signal: aborting it rejects the flow with signal.reason and abo
   const { source, probe } = asyncSource();
   const flow = pipeline(map(async (x: number, ctx) => {
     signals.push(ctx.signal);
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   }, { concurrency: 2 })).run(source, {
     signal: controller.signal,
@@ -934,7 +929,7 @@ Deno.test("Flow [Symbol.asyncIterator] leaving a for await loop stops the source
   const p = pipeline(map(async (x: number, ctx) => {
     if (x === 0) return x;
     slowStarted++;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     events.push("saw abort");
     await sleep(30);
     events.push("returned");
@@ -964,7 +959,7 @@ Deno.test("Flow [Symbol.asyncIterator] an error thrown in the loop body cancels 
   let aborted = 0;
   const p = pipeline(map(async (x: number, ctx) => {
     if (x === 0) return x;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     aborted++;
     return x;
   }, { concurrency: 2 }));
@@ -988,7 +983,7 @@ Deno.test("Flow [Symbol.asyncDispose] (await using) cancels the run and waits fo
   let started = 0;
   const p = pipeline(map(async (x: number, ctx) => {
     started++;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     await sleep(20);
     events.push("returned");
     return x;
@@ -1019,7 +1014,7 @@ Deno.test("Flow.readable: reader.cancel() cancels the run and resolves after in-
   let aborted = 0;
   const flow = pipeline(map(async (x: number, ctx) => {
     if (x === 0) return x;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     aborted++;
     await sleep(20);
     events.push("returned");
@@ -1048,7 +1043,7 @@ Deno.test("Flow.readable: leaving a for await over the stream cancels the run", 
   let aborted = 0;
   const flow = pipeline(map(async (x: number, ctx) => {
     if (x < 2) return x;
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     aborted++;
     return x;
   }, { concurrency: 2 })).run(source);
@@ -1060,11 +1055,13 @@ Deno.test("Flow.readable: leaving a for await over the stream cancels the run", 
   assert.deepEqual(seen, [0, 1]);
   await withTimeout(
     until(() => flow.stats().done, "the run to settle"),
+    5000,
     "settle",
   );
   assert.equal(aborted, 2);
   await withTimeout(
     until(() => probe.closed, "the generator's finally"),
+    5000,
     "finally",
   );
 });

@@ -1,15 +1,6 @@
 import assert from "node:assert/strict";
 import { Histogram } from "../lib/_histogram.ts";
-
-/** A seeded PRNG (mulberry32): the same samples on every run. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "./_helpers.ts";
 
 /** The nearest-rank `q` quantile of `sorted`. */
 function exact(sorted: readonly number[], q: number): number {

@@ -12,7 +12,7 @@ import {
   Gates,
   Gauge,
   prng,
-  range,
+  rangeInclusive,
   sleep,
   tick,
   until,
@@ -92,7 +92,7 @@ for (const limit of [1, 2, 3, 7]) {
       return x;
     }, { concurrency: limit }));
     const n = 20;
-    const out = p.run(range(0, n - 1)).collect();
+    const out = p.run(rangeInclusive(0, n - 1)).collect();
     await until(() => gates.started.length === limit, `${limit} calls`);
     await tick();
     assert.equal(gates.started.length, limit, "no call beyond the limit");
@@ -108,7 +108,7 @@ for (const limit of [1, 2, 3, 7]) {
       assert.equal(gauge.current, limit);
     }
     gates.openAll();
-    assert.deepEqual(await out, range(0, n - 1));
+    assert.deepEqual(await out, rangeInclusive(0, n - 1));
     assert.equal(gauge.peak, limit);
   });
 }
@@ -123,7 +123,10 @@ Deno.test("map() never exceeds its concurrency with random delays, and reaches i
       gauge.leave();
       return x;
     }, { concurrency: limit }));
-    assert.deepEqual(await p.run(range(1, 40)).collect(), range(1, 40));
+    assert.deepEqual(
+      await p.run(rangeInclusive(1, 40)).collect(),
+      rangeInclusive(1, 40),
+    );
     assert.equal(gauge.peak, limit, `peak for concurrency ${limit}`);
     assert.equal(gauge.current, 0);
   }
@@ -137,13 +140,16 @@ Deno.test("map() runs one call at a time by default", async () => {
     gauge.leave();
     return x;
   }));
-  assert.deepEqual(await p.run(range(1, 8)).collect(), range(1, 8));
+  assert.deepEqual(
+    await p.run(rangeInclusive(1, 8)).collect(),
+    rangeInclusive(1, 8),
+  );
   assert.equal(gauge.peak, 1);
 });
 
 Deno.test("map() with concurrency Infinity is bounded by the run's bufferSize", async () => {
   const gates = new Gates();
-  const source = new CountingSource(range(0, 49));
+  const source = new CountingSource(rangeInclusive(0, 49));
   const p = pipeline(map(async (x: number) => {
     await gates.wait(x);
     return x;
@@ -157,8 +163,8 @@ Deno.test("map() with concurrency Infinity is bounded by the run's bufferSize", 
   await until(() => gates.started.length === 7, "a 7th call once one left");
   await sleep(5);
   assert.equal(gates.started.length, 7);
-  for (const x of range(0, 49)) gates.open(x);
-  assert.deepEqual(await out, range(0, 49));
+  for (const x of rangeInclusive(0, 49)) gates.open(x);
+  assert.deepEqual(await out, rangeInclusive(0, 49));
 });
 
 Deno.test("map() does not let a slow item hold back the other workers", async () => {
@@ -176,10 +182,10 @@ Deno.test("map() does not let a slow item hold back the other workers", async ()
       }
       return x;
     }, { concurrency: 2 }));
-    const results = await p.run(range(0, 9), { order }).collect();
+    const results = await p.run(rangeInclusive(0, 9), { order }).collect();
     assert.equal(completedBeforeSlow, 9, `order ${order}`);
-    if (order === "input") assert.deepEqual(results, range(0, 9));
-    else assert.deepEqual(results, [...range(1, 9), 0]);
+    if (order === "input") assert.deepEqual(results, rangeInclusive(0, 9));
+    else assert.deepEqual(results, [...rangeInclusive(1, 9), 0]);
   }
 });
 
@@ -197,7 +203,10 @@ Deno.test("map() gives each concurrent call a distinct workerId in [0, concurren
     active.delete(ctx.workerId);
     return x;
   }, { concurrency: 3 }));
-  assert.deepEqual(await p.run(range(1, 40)).collect(), range(1, 40));
+  assert.deepEqual(
+    await p.run(rangeInclusive(1, 40)).collect(),
+    rangeInclusive(1, 40),
+  );
   assert.deepEqual([...seen].sort(), [0, 1, 2]);
 });
 
@@ -294,7 +303,10 @@ Deno.test("map() with an array of functions holds one worker slot through the wh
     (x: number, ctx: TaskContext) => step(x, ctx, 1),
     (x: number, ctx: TaskContext) => step(x, ctx, 2),
   ], { concurrency: 2 }));
-  assert.deepEqual(await p.run(range(1, 30)).collect(), range(1, 30));
+  assert.deepEqual(
+    await p.run(rangeInclusive(1, 30)).collect(),
+    rangeInclusive(1, 30),
+  );
   assert.equal(sequences.peak, 2, "items in their sequence at once");
   assert.equal(calls.peak, 2);
 });
@@ -329,7 +341,7 @@ Deno.test("map() accepts synchronous functions", async () => {
     map((x: number) => x + 1, { concurrency: 4 }),
     map((x: number) => String(x)),
   );
-  assert.deepEqual(await p.run(range(1, 5)).collect(), [
+  assert.deepEqual(await p.run(rangeInclusive(1, 5)).collect(), [
     "2",
     "3",
     "4",
@@ -384,7 +396,7 @@ Deno.test("map() failure stops the run: no later item starts", async () => {
     if (x === 3) throw new Error("stop here");
     return x;
   }));
-  const source = new CountingSource(range(1, 100));
+  const source = new CountingSource(rangeInclusive(1, 100));
   await assert.rejects(p.run(source).collect(), PipelineError);
   assert.deepEqual(calls, [1, 2, 3]);
   assert.ok(source.pulls < 100, `read ${source.pulls} of 100`);
@@ -493,11 +505,11 @@ Deno.test("map() follows the conveyor timeline: a slow item holds back only the 
     return x;
   }, { concurrency: 8 }));
   const out: number[] = [];
-  for await (const x of p.run(range(1, 8))) {
+  for await (const x of p.run(rangeInclusive(1, 8))) {
     out.push(x);
     log.push(`out:${x}`);
   }
-  assert.deepEqual(out, range(1, 8));
+  assert.deepEqual(out, rangeInclusive(1, 8));
   const at = (entry: string) => log.indexOf(entry);
   for (const x of [1, 2, 3, 4, 5]) {
     assert.ok(at(`out:${x}`) < at("done:6"), `${x} arrives before 6 is done`);

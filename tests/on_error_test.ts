@@ -19,15 +19,16 @@ import {
 import {
   deferred,
   Gates,
+  isSettled,
   prng,
-  range,
+  rangeInclusive,
+  rejection,
   sleep,
   tick,
   until,
   untilAborted,
   withTimeout,
 } from "./_helpers.ts";
-import { isSettled, rejection } from "./_flow_helpers.ts";
 
 /** `itemsIn === itemsOut + skipped + filtered + cancelled + inFlight`. */
 function assertBalanced(s: FlowStats, when: string): void {
@@ -114,7 +115,7 @@ for (const [variant, options] of failVariants) {
       events.push(`returned ${x}`);
       return x;
     }, { ...options, concurrency: 3 }));
-    const flow = p.run(range(0, 9));
+    const flow = p.run(rangeInclusive(0, 9));
     const error = await flow.collect().then(
       () => assert.fail("resolved"),
       (e) => (events.push("rejected"), e),
@@ -144,7 +145,7 @@ for (const order of ["input", "completion"] as const) {
       map(async (x: number) => (await tick(), x * 2), { concurrency: 3 }),
     );
     const error = await withTimeout(
-      rejection(p.run(range(0, 9), { order }).collect()),
+      rejection(p.run(rangeInclusive(0, 9), { order }).collect()),
       3000,
       "middle-stage failure",
     );
@@ -155,7 +156,9 @@ for (const order of ["input", "completion"] as const) {
     // The same through a for await loop: the earlier results, then the error.
     const seen: number[] = [];
     const loop = (async () => {
-      for await (const x of p.run(range(0, 9), { order })) seen.push(x);
+      for await (const x of p.run(rangeInclusive(0, 9), { order })) {
+        seen.push(x);
+      }
     })();
     const viaLoop = await withTimeout(rejection(loop), 3000, "for await");
     assert(viaLoop instanceof PipelineError, String(viaLoop));
@@ -179,7 +182,9 @@ Deno.test("map() onError fail: for await in completion order over a failing stag
     }, { ...options, concurrency: 3 }));
     const seen: number[] = [];
     const loop = (async () => {
-      for await (const x of p.run(range(0, 19), { order: "completion" })) {
+      for await (
+        const x of p.run(rangeInclusive(0, 19), { order: "completion" })
+      ) {
         seen.push(x);
       }
     })();
@@ -206,7 +211,7 @@ Deno.test("map() onError skip drops the item, records it in flow.failures and th
     }
     return x * 10;
   }, { name: "parse", onError: "skip" }));
-  const flow = p.run(range(0, 6), { id: (x) => `#${x}` });
+  const flow = p.run(rangeInclusive(0, 6), { id: (x) => `#${x}` });
   assert.deepEqual(await flow.collect(), [0, 10, 30, 50, 60]);
   assert.deepEqual(flow.failures, [
     {
@@ -309,14 +314,16 @@ Deno.test("map() onError skip keeps the stage working: later items still flow, i
       }, { concurrency: 2, onError: "skip" }),
       map((x: number) => x * 2),
     );
-    const flow = p.run(range(0, 29), { order });
+    const flow = p.run(rangeInclusive(0, 29), { order });
     const out = await flow.collect();
-    const expected = range(0, 29).filter((x) => x % 3 !== 0).map((x) => x * 2);
+    const expected = rangeInclusive(0, 29).filter((x) => x % 3 !== 0).map((x) =>
+      x * 2
+    );
     if (order === "input") assert.deepEqual(out, expected);
     else assert.deepEqual([...out].sort((a, b) => a - b), expected);
     assert.deepEqual(
       flow.failures.map((f) => f.index).sort((a, b) => a - b),
-      range(0, 9).map((x) => x * 3),
+      rangeInclusive(0, 9).map((x) => x * 3),
     );
   }
 });
@@ -330,7 +337,7 @@ Deno.test("map() onError skip on a stage working on batches records the batch ar
     }, { name: "batches", onError: "skip" }),
     flatten<number>(),
   );
-  const flow = p.run(range(0, 7));
+  const flow = p.run(rangeInclusive(0, 7));
   assert.deepEqual(await flow.collect(), [0, 10, 20, 60, 70]);
   assert.equal(flow.failures.length, 1);
   const record = flow.failures[0];
@@ -370,7 +377,7 @@ for (const kind of ["sync", "async"] as const) {
       }),
       map((x: number) => x * 10),
     );
-    const flow = p.run(range(0, 6));
+    const flow = p.run(rangeInclusive(0, 6));
     assert.deepEqual(await flow.collect(), [0, -10, 20, -30, 40, -50, 60]);
     assert.equal(flow.failures.length, 0);
     const s = flow.stats();
@@ -392,7 +399,7 @@ for (const kind of ["sync", "async"] as const) {
       concurrency: 2,
       onError: handler(() => "skip"),
     }));
-    const flow = p.run(range(0, 5));
+    const flow = p.run(rangeInclusive(0, 5));
     const skipped: number[] = [];
     flow.addEventListener("skipped", (e) => skipped.push(e.detail.index));
     assert.deepEqual(await flow.collect(), [0, 2, 4]);
@@ -406,7 +413,7 @@ for (const kind of ["sync", "async"] as const) {
       name: "odd",
       onError: handler((x) => x === 3 ? "fail" : "skip"),
     }));
-    const flow = p.run(range(0, 5));
+    const flow = p.run(rangeInclusive(0, 5));
     const error = await rejection(flow.collect());
     assert(error instanceof PipelineError, String(error));
     assert.equal(error.stage, "odd");
@@ -553,7 +560,7 @@ Deno.test("map() onError accounting: itemsIn === itemsOut + skipped + filtered +
       return x;
     }, { concurrency: 2, onError: () => ({ value: -12 }) }),
   );
-  const flow = p.run(range(0, 29));
+  const flow = p.run(rangeInclusive(0, 29));
   const out = await flow.collect();
   assert.deepEqual(
     out,
@@ -587,7 +594,7 @@ Deno.test("map() onError accounting after a run that fails: cancelled items bala
       return x;
     }),
   );
-  const flow = p.run(range(0, 99), { bufferSize: 8 });
+  const flow = p.run(rangeInclusive(0, 99), { bufferSize: 8 });
   const error = await rejection(flow.collect());
   assert(error instanceof PipelineError, String(error));
   assert.equal(error.item, 20);

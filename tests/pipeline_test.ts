@@ -19,8 +19,9 @@ import {
   syncSource,
   ticks,
   until,
+  whenAborted,
   withTimeout,
-} from "./_flow_helpers.ts";
+} from "./_helpers.ts";
 
 // ---- names -------------------------------------------------------------------
 
@@ -183,7 +184,7 @@ Deno.test("pipeline() aborting one run leaves another run of it going", async ()
   const gate = deferred();
   const p = pipeline(map(async (x: number, ctx) => {
     if (ctx.context === "stuck") {
-      await new Promise((r) => ctx.signal.addEventListener("abort", r));
+      await whenAborted(ctx.signal);
     } else await gate.promise;
     return x;
   }, { concurrency: 2 }));
@@ -289,9 +290,7 @@ Deno.test("Pipeline.transform(): cancelling the readable cancels the run and the
   const p = pipeline(map(async (x: number, ctx) => {
     if (x > 0) {
       waiting++;
-      await new Promise((r) =>
-        ctx.signal.addEventListener("abort", r, { once: true })
-      );
+      await whenAborted(ctx.signal);
       aborted++;
     }
     return x;
@@ -303,6 +302,7 @@ Deno.test("Pipeline.transform(): cancelling the readable cancels the run and the
   assert.equal(aborted, 2);
   await withTimeout(
     until(() => cancelled !== undefined, "the upstream cancel"),
+    5000,
     "upstream cancel",
   );
 });
@@ -334,6 +334,7 @@ Deno.test("Pipeline.transform(): a stage failure errors the readable with a Pipe
   assert.deepEqual(seen, [0, 1, 2]);
   await withTimeout(
     until(() => cancelled !== undefined, "the upstream cancel"),
+    5000,
     "upstream cancel",
   );
 });

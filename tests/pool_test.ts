@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { Pool, type TaskContext, TimeoutError } from "../mod.ts";
 import {
+  collect,
   deferred,
   Gates,
   Gauge,
-  range,
+  rangeInclusive,
   sleep,
   tick,
   until,
+  untilAborted,
+  whenAborted,
   withTimeout,
 } from "./_helpers.ts";
 
@@ -29,16 +32,6 @@ function countedSignal(): { controller: AbortController; listeners(): number } {
   return { controller, listeners: () => count };
 }
 
-/** A function that waits until its signal aborts, then rejects with the reason. */
-function untilAborted(ctx: TaskContext): Promise<never> {
-  return new Promise((_, reject) => {
-    if (ctx.signal.aborted) return reject(ctx.signal.reason);
-    ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), {
-      once: true,
-    });
-  });
-}
-
 /** Opens every gate, again and again, until `n` tasks have started. */
 async function finishAll(gates: Gates<number>, n: number): Promise<void> {
   while (gates.started.length < n) {
@@ -46,12 +39,6 @@ async function finishAll(gates: Gates<number>, n: number): Promise<void> {
     await tick();
   }
   gates.openAll();
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const v of it) out.push(v);
-  return out;
 }
 
 // ---- submit / run ----------------------------------------------------------
@@ -98,7 +85,7 @@ Deno.test("Pool.submit() never runs more than `concurrency` tasks, and uses ever
   await using pool = new Pool({ concurrency: 3 });
   const gauge = new Gauge();
   const gates = new Gates<number>();
-  const tasks = range(0, 19).map((i) =>
+  const tasks = rangeInclusive(0, 19).map((i) =>
     pool.submit(async () => {
       gauge.enter();
       await gates.wait(i);
@@ -114,7 +101,7 @@ Deno.test("Pool.submit() never runs more than `concurrency` tasks, and uses ever
     gates.open(i);
   }
   await finishAll(gates, 20);
-  assert.deepEqual(await Promise.all(tasks), range(0, 19));
+  assert.deepEqual(await Promise.all(tasks), rangeInclusive(0, 19));
   assert.equal(gauge.peak, 3);
 });
 
@@ -123,7 +110,7 @@ Deno.test("Pool.run() gives stable workerIds from 0 to concurrency - 1, distinct
   const running = new Set<number>();
   const seen = new Set<number>();
   await Promise.all(
-    range(1, 60).map((i) =>
+    rangeInclusive(1, 60).map((i) =>
       pool.run(async (ctx) => {
         assert(!running.has(ctx.workerId), `slot ${ctx.workerId} taken twice`);
         running.add(ctx.workerId);
@@ -184,14 +171,14 @@ Deno.test("Pool.submit() runs equal-priority tasks first in first out", async ()
   await using pool = new Pool({ concurrency: 2 });
   const order: number[] = [];
   await Promise.all(
-    range(0, 99).map((i) =>
+    rangeInclusive(0, 99).map((i) =>
       pool.submit(async () => {
         order.push(i);
         await tick();
       })
     ),
   );
-  assert.deepEqual(order, range(0, 99));
+  assert.deepEqual(order, rangeInclusive(0, 99));
 });
 
 // ---- task signals ----------------------------------------------------------
@@ -237,7 +224,7 @@ Deno.test("Pool.run() with a signal aborted while running: ctx.signal aborts, th
   const task = pool.run((ctx) => {
     attempts++;
     started.resolve();
-    return untilAborted(ctx);
+    return untilAborted(ctx.signal);
   }, { signal: controller.signal });
   await started.promise;
   controller.abort(new Error("stop"));
@@ -303,14 +290,16 @@ Deno.test("Pool.close() drains queued tasks, then submit() and run() reject with
 Deno.test("Pool.close({ cancelPending: true }) rejects queued tasks with an AbortError, aborts running ones, settles every promise", async () => {
   const pool = new Pool({ concurrency: 2 });
   const signals: AbortSignal[] = [];
-  const running = range(0, 1).map(() =>
+  const running = rangeInclusive(0, 1).map(() =>
     pool.run((ctx) => {
       signals.push(ctx.signal);
-      return untilAborted(ctx);
+      return untilAborted(ctx.signal);
     })
   );
   const ran: number[] = [];
-  const queued = range(0, 4).map((i) => pool.submit(() => ran.push(i)));
+  const queued = rangeInclusive(0, 4).map((i) =>
+    pool.submit(() => ran.push(i))
+  );
   const withPriority = pool.run(() => ran.push(99), { priority: 5 });
   const { controller, listeners } = countedSignal();
   const withSignal = pool.run(() => ran.push(98), {
@@ -373,7 +362,7 @@ Deno.test("Pool with a signal: aborting it cancels like close({ cancelPending: t
   const { controller, listeners } = countedSignal();
   const pool = new Pool({ concurrency: 1, signal: controller.signal });
   assert.equal(listeners(), 1);
-  const running = pool.run(untilAborted);
+  const running = pool.run((ctx) => untilAborted(ctx.signal));
   const queued = pool.submit(() => "never");
   const reason = new Error("shutting down");
   controller.abort(reason);
@@ -442,7 +431,9 @@ Deno.test("Pool.onSizeLessThan() resolves at once when true, else when the queue
   await using pool = new Pool({ concurrency: 1 });
   await pool.onSizeLessThan(1);
   const gates = new Gates<number>();
-  const tasks = range(0, 4).map((i) => pool.submit(() => gates.wait(i)));
+  const tasks = rangeInclusive(0, 4).map((i) =>
+    pool.submit(() => gates.wait(i))
+  );
   assert.equal(pool.pending, 4);
   let below3 = false;
   let below1 = false;
@@ -478,7 +469,7 @@ Deno.test("Pool.pause() stops starting tasks without disturbing running ones; re
   pool.pause();
   assert.equal(pool.paused, true);
   let started = 0;
-  const queued = range(0, 2).map(() => pool.submit(() => ++started));
+  const queued = rangeInclusive(0, 2).map(() => pool.submit(() => ++started));
   await sleep(5);
   assert.equal(started, 0);
   assert.equal(pool.pending, 3);
@@ -593,7 +584,7 @@ Deno.test("Pool concurrency stays exact under retries", async () => {
   const gauge = new Gauge();
   const failures = new Map<number, number>();
   const results = await Promise.all(
-    range(0, 39).map((i) =>
+    rangeInclusive(0, 39).map((i) =>
       pool.run(async (ctx) => {
         gauge.enter();
         assert(ctx.workerId >= 0 && ctx.workerId < 3);
@@ -608,7 +599,7 @@ Deno.test("Pool concurrency stays exact under retries", async () => {
       })
     ),
   );
-  assert.deepEqual(results, range(0, 39));
+  assert.deepEqual(results, rangeInclusive(0, 39));
   assert.equal(gauge.peak, 3);
 });
 
@@ -619,9 +610,7 @@ Deno.test("Pool timeoutMs aborts ctx.signal with a TimeoutError and fails the at
   });
   const reasons: unknown[] = [];
   const task = pool.run(async (ctx) => {
-    await new Promise<void>((resolve) =>
-      ctx.signal.addEventListener("abort", () => resolve(), { once: true })
-    );
+    await whenAborted(ctx.signal);
     reasons.push(ctx.signal.reason);
     return "returned after the deadline"; // still a timeout
   });
@@ -644,7 +633,7 @@ Deno.test("Pool rateLimit allows at most `limit` starts in any sliding window", 
   const starts: number[] = [];
   const t0 = performance.now();
   await Promise.all(
-    range(0, 8).map(() =>
+    rangeInclusive(0, 8).map(() =>
       pool.submit(() => {
         starts.push(performance.now());
       })
@@ -717,7 +706,7 @@ Deno.test("Pool with concurrency Infinity starts every task at once, with distin
   await using pool = new Pool({ concurrency: Infinity });
   const gate = deferred();
   const ids: number[] = [];
-  const tasks = range(0, 49).map(() =>
+  const tasks = rangeInclusive(0, 49).map(() =>
     pool.run(async (ctx) => {
       ids.push(ctx.workerId);
       await gate.promise;
@@ -727,7 +716,7 @@ Deno.test("Pool with concurrency Infinity starts every task at once, with distin
   assert.equal(pool.pending, 0);
   gate.resolve();
   await Promise.all(tasks);
-  assert.deepEqual(ids, range(0, 49));
+  assert.deepEqual(ids, rangeInclusive(0, 49));
   // Freed slots are reused: ids stay small.
   assert.deepEqual(await Promise.all([pool.run((c) => c.workerId)]), [49]);
 });
@@ -842,7 +831,7 @@ Deno.test("Pool.map() keeps at most one of its tasks in the pool's queue, so oth
     order.push(`map ${x}`);
     await gates.wait(x);
     return x;
-  }, range(0, 9));
+  }, rangeInclusive(0, 9));
   const consumed = collect(it);
   await until(() => gates.started.length === 1, "map 0");
   await tick();
@@ -906,7 +895,7 @@ Deno.test("Pool.map() in completion order fails at once and cancels the running 
         await tick();
         throw new Error("boom");
       }
-      await untilAborted(ctx).catch((e) => {
+      await untilAborted(ctx.signal).catch((e) => {
         aborted.push(x);
         throw e;
       });
@@ -935,7 +924,7 @@ Deno.test("Pool.map() early break cancels the remaining tasks, closes the input 
       if (x === 0) return x;
       active++;
       signals.push(ctx.signal);
-      await untilAborted(ctx).finally(() => active--);
+      await untilAborted(ctx.signal).finally(() => active--);
     }, items())
   ) {
     assert.equal(x, 0);
@@ -950,9 +939,13 @@ Deno.test("Pool.map() early break cancels the remaining tasks, closes the input 
 Deno.test("Pool.map() with a signal: aborting rejects the iteration with the reason and cancels its tasks", async () => {
   await using pool = new Pool({ concurrency: 2 });
   const { controller, listeners } = countedSignal();
-  const it = pool.map((_: number, ctx) => untilAborted(ctx), range(0, 9), {
-    signal: controller.signal,
-  });
+  const it = pool.map(
+    (_: number, ctx) => untilAborted(ctx.signal),
+    rangeInclusive(0, 9),
+    {
+      signal: controller.signal,
+    },
+  );
   const done = collect(it);
   await until(() => pool.active === 2, "running");
   controller.abort(new Error("user left"));
@@ -993,8 +986,8 @@ Deno.test("Pool.map() retries failed items under the pool's retry policy", async
     tries.set(x, ctx.attempt);
     if (ctx.attempt < 2 && x % 2 === 0) throw new Error("flaky");
     return x;
-  }, range(0, 9)));
-  assert.deepEqual(out, range(0, 9));
+  }, rangeInclusive(0, 9)));
+  assert.deepEqual(out, rangeInclusive(0, 9));
   assert.equal(tries.get(0), 2);
   assert.equal(tries.get(1), 1);
 });
@@ -1008,7 +1001,7 @@ Deno.test("Pool.map() after close() rejects; close() during a map lets submitted
       const x of pool.map(async (x: number) => {
         await gates.wait(x);
         return x;
-      }, range(0, 9))
+      }, rangeInclusive(0, 9))
     ) out.push(x);
   })();
   await until(() => gates.started.length === 1, "first item");
@@ -1023,7 +1016,7 @@ Deno.test("Pool.map() after close() rejects; close() during a map lets submitted
 
 Deno.test("Pool.map() rejects when the pool is cancelled", async () => {
   const pool = new Pool({ concurrency: 1 });
-  const it = pool.map((_: number, ctx) => untilAborted(ctx), [1, 2, 3]);
+  const it = pool.map((_: number, ctx) => untilAborted(ctx.signal), [1, 2, 3]);
   const done = collect(it);
   await until(() => pool.active === 1, "running");
   await pool.close({ cancelPending: true });
@@ -1052,7 +1045,9 @@ Deno.test("Pool settles every promise it returned when cancelled in the middle o
         if (i % 8 === 0) throw new Error("flaky");
       })));
     } else if (kind === 1) {
-      promises.push(track(pool.run(untilAborted, { priority: i % 3 })));
+      promises.push(
+        track(pool.run((ctx) => untilAborted(ctx.signal), { priority: i % 3 })),
+      );
     } else if (kind === 2) {
       const c = new AbortController();
       promises.push(track(pool.run(() => sleep(2), { signal: c.signal })));
@@ -1062,7 +1057,7 @@ Deno.test("Pool settles every promise it returned when cancelled in the middle o
     }
   }
   promises.push(
-    track(collect(pool.map((x: number) => sleep(x), range(0, 20)))),
+    track(collect(pool.map((x: number) => sleep(x), rangeInclusive(0, 20)))),
   );
   const onIdle = pool.onIdle();
   const onSize = pool.onSizeLessThan(1);

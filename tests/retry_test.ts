@@ -16,12 +16,12 @@ import {
   Gates,
   Gauge,
   prng,
-  range,
+  rangeInclusive,
+  rejection,
   sleep,
   until,
   withTimeout,
 } from "./_helpers.ts";
-import { rejection } from "./_flow_helpers.ts";
 
 /** An error that remembers which attempt threw it. */
 class Flaky extends Error {
@@ -549,8 +549,11 @@ Deno.test("map() retry a retrying item keeps its output position in input order"
     concurrency: 3,
     retry: { attempts: 3, delayMs: 5, jitter: false },
   }));
-  const flow = p.run(range(0, 19));
-  assert.deepEqual(await flow.collect(), range(0, 19).map((x) => x * 2));
+  const flow = p.run(rangeInclusive(0, 19));
+  assert.deepEqual(
+    await flow.collect(),
+    rangeInclusive(0, 19).map((x) => x * 2),
+  );
   assert.equal(flow.stats().stages[0].retried, 10);
 });
 
@@ -611,7 +614,10 @@ Deno.test("map() retry several items backing off do not block items still waitin
     concurrency: 2,
     retry: { attempts: 2, delayMs: 200, jitter: false },
   }));
-  assert.deepEqual(await p.run(range(0, 5)).collect(), range(0, 5));
+  assert.deepEqual(
+    await p.run(rangeInclusive(0, 5)).collect(),
+    rangeInclusive(0, 5),
+  );
   assert.deepEqual(completed.slice(0, 4).sort(), [2, 3, 4, 5]);
   assert.equal(retryStarts.length, 2);
   assert.ok(
@@ -638,8 +644,8 @@ Deno.test("map() retry never exceeds concurrency while items fail, back off and 
     concurrency: 3,
     retry: { attempts: 3, delayMs: 2, random: prng(8) },
   }));
-  const flow = p.run(range(0, 59));
-  assert.deepEqual(await flow.collect(), range(0, 59));
+  const flow = p.run(rangeInclusive(0, 59));
+  assert.deepEqual(await flow.collect(), rangeInclusive(0, 59));
   assert.ok(gauge.peak <= 3, `peak ${gauge.peak} > concurrency 3`);
   assert.equal(gauge.peak, 3, "the stage was used to the full");
   assert.ok(maxBusy <= 3, `busy ${maxBusy}`);
@@ -805,8 +811,8 @@ Deno.test("map() retry stats().stages[i].retried counts the retries of each stag
     }, { name: "b", retry: { attempts: 3, random: () => 0 } }),
     map((x: number) => x, { name: "c", retry: { random: () => 0 } }),
   );
-  const flow = p.run(range(0, 5));
-  assert.deepEqual(await flow.collect(), range(0, 5));
+  const flow = p.run(rangeInclusive(0, 5));
+  assert.deepEqual(await flow.collect(), rangeInclusive(0, 5));
   const stages = flow.stats().stages;
   assert.deepEqual(stages.map((s) => s.retried), [6, 1, 0]);
   assert.deepEqual(stages.map((s) => s.completed), [6, 6, 6]);

@@ -13,8 +13,9 @@ import {
   sleep,
   ticks,
   until,
+  whenAborted,
   withTimeout,
-} from "./_flow_helpers.ts";
+} from "./_helpers.ts";
 
 const TOLERANCE_MS = 8;
 
@@ -37,14 +38,6 @@ function assertSlidingWindow(
   }
 }
 
-/** A call that stays in flight until its `ctx.signal` aborts. */
-function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
-
 Deno.test("map() rateLimit { limit: 3, intervalMs: 100 } with concurrency 10: no 4 starts within 100 ms (sliding window), all 10 items complete in input order", async () => {
   const starts: number[] = [];
   const startedItems: number[] = [];
@@ -56,7 +49,7 @@ Deno.test("map() rateLimit { limit: 3, intervalMs: 100 } with concurrency 10: no
   }, { concurrency: 10, rateLimit: { limit: 3, intervalMs: 100 } }))
     .run(range(10));
   const t0 = performance.now();
-  const out = await withTimeout(flow.collect(), "the run", 10_000);
+  const out = await withTimeout(flow.collect(), 10_000, "the run");
   const elapsed = performance.now() - t0;
   assert.deepEqual(out, range(10).map((x) => x * 2));
   assert.equal(starts.length, 10);
@@ -83,7 +76,7 @@ Deno.test("map() rateLimit is a sliding window: a burst right after a window edg
     return x;
   }, { concurrency: 4, rateLimit: { limit: 2, intervalMs: 60 } }))
     .run(range(8), { order: "completion" });
-  const out = await withTimeout(flow.collect(), "the run", 10_000);
+  const out = await withTimeout(flow.collect(), 10_000, "the run");
   assert.deepEqual(out.sort((a, b) => a - b), range(8));
   assert.equal(starts.length, 8);
   assertSlidingWindow(starts, 2, 60);
@@ -103,7 +96,7 @@ Deno.test("map() rateLimit counts retries as starts", async () => {
     rateLimit: { limit: 2, intervalMs: 80 },
   })).run(range(3));
   assert.deepEqual(
-    await withTimeout(flow.collect(), "the run", 10_000),
+    await withTimeout(flow.collect(), 10_000, "the run"),
     range(3),
   );
   assert.equal(starts.length, 6, attempts.join(" "));
@@ -132,7 +125,10 @@ Deno.test('map() rateLimit "started" events fire when the call starts, after the
     assert.equal(calls.length, events.length);
     events.push(e.detail.index);
   });
-  assert.deepEqual(await withTimeout(flow.collect(), "the run"), range(3));
+  assert.deepEqual(
+    await withTimeout(flow.collect(), 5000, "the run"),
+    range(3),
+  );
   assert.deepEqual(events, range(3));
   assert.deepEqual(calls, range(3));
 });
@@ -144,7 +140,11 @@ Deno.test("filter() rateLimit limits predicate starts too", async () => {
     return x % 2 === 0;
   }, { concurrency: 4, rateLimit: { limit: 2, intervalMs: 50 } }))
     .run(range(6));
-  assert.deepEqual(await withTimeout(flow.collect(), "the run"), [0, 2, 4]);
+  assert.deepEqual(await withTimeout(flow.collect(), 5000, "the run"), [
+    0,
+    2,
+    4,
+  ]);
   assert.equal(starts.length, 6);
   assertSlidingWindow(starts, 2, 50);
 });
@@ -208,7 +208,7 @@ Deno.test("map() rateLimit: an abort while calls wait on the rate limit settles 
   const called: number[] = [];
   const flow = pipeline(map(async (x: number, ctx) => {
     called.push(x);
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   }, { concurrency: 5, rateLimit: { limit: 1, intervalMs: 60_000 } }))
     .run(range(5));
@@ -216,7 +216,7 @@ Deno.test("map() rateLimit: an abort while calls wait on the rate limit settles 
   await until(() => flow.stats().stages[0].busy === 5, "5 busy slots");
   assert.deepEqual(called, [0]);
   const t0 = performance.now();
-  await withTimeout(flow.abort(new Error("stop")), "the abort", 1000);
+  await withTimeout(flow.abort(new Error("stop")), 1000, "the abort");
   assert.ok(performance.now() - t0 < 1000);
   assert.equal(((await out) as Error).message, "stop");
   await ticks();
@@ -243,7 +243,7 @@ Deno.test("map() rateLimit: an abort by the run's signal while calls wait settle
   await until(() => calls === 2 && flow.stats().stages[0].busy >= 1, "waits");
   controller.abort(new Error("signal"));
   assert.equal(
-    ((await withTimeout(out, "the abort", 1000)) as Error).message,
+    ((await withTimeout(out, 1000, "the abort")) as Error).message,
     "signal",
   );
   await sleep(20);
@@ -252,7 +252,7 @@ Deno.test("map() rateLimit: an abort by the run's signal while calls wait settle
 
 Deno.test("map() rateLimit: busy counts a slot waiting for the limiter while inFlight and running do not", async () => {
   const flow = pipeline(map(async (x: number, ctx) => {
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   }, { concurrency: 3, rateLimit: { limit: 1, intervalMs: 60_000 } }))
     .run(range(3));
@@ -269,14 +269,14 @@ Deno.test("map() rateLimit: busy counts a slot waiting for the limiter while inF
     assert.ok(st.workers.every((w) => w.state === "busy"));
     assert.deepEqual(st.workers.map((w) => w.index).sort(), [0, 1, 2]);
   } finally {
-    await withTimeout(flow.abort(new Error("stop")), "the abort", 1000);
+    await withTimeout(flow.abort(new Error("stop")), 1000, "the abort");
     await out;
   }
 });
 
 Deno.test("map() rateLimit: a worker waiting for the limiter reports no bogus since (undefined or a time, never NaN)", async () => {
   const flow = pipeline(map(async (x: number, ctx) => {
-    await untilAborted(ctx.signal);
+    await whenAborted(ctx.signal);
     return x;
   }, { concurrency: 3, rateLimit: { limit: 1, intervalMs: 60_000 } }))
     .run(range(3));
@@ -290,7 +290,7 @@ Deno.test("map() rateLimit: a worker waiting for the limiter reports no bogus si
       );
     }
   } finally {
-    await withTimeout(flow.abort(new Error("stop")), "the abort", 1000);
+    await withTimeout(flow.abort(new Error("stop")), 1000, "the abort");
     await out;
   }
 });

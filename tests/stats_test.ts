@@ -22,8 +22,9 @@ import {
   syncSource,
   ticks,
   until,
+  whenAborted,
   withTimeout,
-} from "./_flow_helpers.ts";
+} from "./_helpers.ts";
 
 /** itemsIn === itemsOut + skipped + filtered + cancelled + inFlight. */
 function assertAccounting(s: FlowStats, where: string): void {
@@ -64,14 +65,6 @@ function assertLatencyShape(l: LatencyStats, where: string): void {
     assert.ok(l.p95 <= l.max * 1.03 + 1e-9, `${where}: p95 <= max`);
     assert.ok(l.avg <= l.max + 1e-9, `${where}: avg <= max`);
   }
-}
-
-/** A call that stays in flight until its `ctx.signal` aborts. */
-function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
-  });
 }
 
 // ---- accounting ------------------------------------------------------------------
@@ -167,7 +160,7 @@ for (const order of ["input", "completion"] as const) {
 Deno.test("Flow.stats() accounting holds after an abort mid-run: cancelled > 0, inFlight 0", async () => {
   const flow = pipeline(
     map(async (x: number, ctx) => {
-      if (x >= 20) await untilAborted(ctx.signal);
+      if (x >= 20) await whenAborted(ctx.signal);
       else await sleep(1);
       if (x % 7 === 0) throw new Error("bad");
       return x;
@@ -184,7 +177,7 @@ Deno.test("Flow.stats() accounting holds after an abort mid-run: cancelled > 0, 
   const mid = flow.stats();
   assertAccounting(mid, "mid-run");
   assert.ok(mid.inFlight > 0);
-  await withTimeout(flow.abort(new Error("stop")), "the abort");
+  await withTimeout(flow.abort(new Error("stop")), 5000, "the abort");
   assert.equal(((await out) as Error).message, "stop");
   const s = flow.stats();
   assertAccounting(s, "after the abort");
@@ -208,14 +201,14 @@ Deno.test("Flow.stats() accounting holds after an abort mid-run: cancelled > 0, 
 Deno.test("Flow.stats() after an abort no stage reports queued items: the cancelled forming batch included", async () => {
   const flow = pipeline(
     map(async (x: number, ctx) => {
-      if (x >= 2) await untilAborted(ctx.signal);
+      if (x >= 2) await whenAborted(ctx.signal);
       return x;
     }, { concurrency: 3 }),
     batch<number>({ maxSize: 5 }),
   ).run(range(10));
   const out = rejection(flow.collect());
   await until(() => flow.stats().stages[1].queued === 2, "a forming batch");
-  await withTimeout(flow.abort(new Error("stop")), "the abort");
+  await withTimeout(flow.abort(new Error("stop")), 5000, "the abort");
   await out;
   const s = flow.stats();
   assertAccounting(s, "after the abort");
@@ -439,7 +432,7 @@ Deno.test("Flow.stats() backingOff: an item in a long retry backoff counts 1 and
   assertAccounting(s, "during the backoff");
   assert.equal(calls, 1);
   // The backoff timer is cleared by the abort (the sanitizer checks it).
-  await withTimeout(flow.abort(new Error("stop")), "the abort", 1000);
+  await withTimeout(flow.abort(new Error("stop")), 1000, "the abort");
   assert.equal(((await out) as Error).message, "stop");
   assert.equal(flow.stats().stages[0].backingOff, 0);
   assert.equal(calls, 1);
@@ -466,7 +459,7 @@ Deno.test("Flow.stats() backingOff: while an item backs off, its free slot takes
     assert.equal(st.queued, 0);
   } finally {
     gate.resolve();
-    await withTimeout(flow.abort(new Error("stop")), "the abort", 1000);
+    await withTimeout(flow.abort(new Error("stop")), 1000, "the abort");
     await out;
   }
 });

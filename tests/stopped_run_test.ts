@@ -6,7 +6,7 @@
 // read as promises.
 import assert from "node:assert/strict";
 import { batch, type FlowStats, map, pipeline, toSSE } from "../mod.ts";
-import { deferred, rejection, sleep, ticks } from "./_flow_helpers.ts";
+import { deferred, rejection, sleep, ticks } from "./_helpers.ts";
 
 const identity = <T>(x: T): T => x;
 

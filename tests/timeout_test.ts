@@ -10,8 +10,14 @@ import {
   type TaskContext,
   TimeoutError,
 } from "../mod.ts";
-import { range, sleep, until, untilAborted, withTimeout } from "./_helpers.ts";
-import { rejection } from "./_flow_helpers.ts";
+import {
+  rangeInclusive,
+  rejection,
+  sleep,
+  until,
+  untilAborted,
+  withTimeout,
+} from "./_helpers.ts";
 
 Deno.test("map() timeoutMs aborts the attempt's ctx.signal with a TimeoutError and fails the attempt with it", async () => {
   let signal: AbortSignal | undefined;
@@ -176,12 +182,18 @@ Deno.test("map() timeoutMs clears the timer of every timely call", async () => {
     timeoutMs: 60_000,
     concurrency: 4,
   }));
-  assert.deepEqual(await sync.run(range(0, 49)).collect(), range(1, 50));
+  assert.deepEqual(
+    await sync.run(rangeInclusive(0, 49)).collect(),
+    rangeInclusive(1, 50),
+  );
   const async = pipeline(map(async (x: number) => {
     await sleep(x % 3);
     return x;
   }, { timeoutMs: 60_000, concurrency: 4 }));
-  assert.deepEqual(await async.run(range(0, 29)).collect(), range(0, 29));
+  assert.deepEqual(
+    await async.run(rangeInclusive(0, 29)).collect(),
+    rangeInclusive(0, 29),
+  );
 });
 
 Deno.test("map() timeoutMs clears the timers of failed, retried and skipped attempts", async () => {
@@ -195,10 +207,10 @@ Deno.test("map() timeoutMs clears the timers of failed, retried and skipped atte
     onError: "skip",
     retry: { attempts: 2, random: () => 0 },
   }));
-  const flow = p.run(range(0, 19));
+  const flow = p.run(rangeInclusive(0, 19));
   assert.deepEqual(
     await flow.collect(),
-    range(0, 19).filter((x) => x % 5 !== 0),
+    rangeInclusive(0, 19).filter((x) => x % 5 !== 0),
   );
   assert.equal(flow.failures.length, 4);
 });
@@ -209,7 +221,7 @@ Deno.test("map() timeoutMs clears the timers of a run that fails", async () => {
     await sleep(5, ctx.signal);
     return x;
   }, { timeoutMs: 60_000, concurrency: 4 }));
-  const error = await rejection(p.run(range(0, 9)).collect());
+  const error = await rejection(p.run(rangeInclusive(0, 9)).collect());
   assert(error instanceof PipelineError);
   assert.equal(error.item, 3);
 });
@@ -266,7 +278,10 @@ Deno.test("map() timeoutMs does not affect calls that finish in time", async () 
     await sleep(2);
     return x;
   }, { timeoutMs: 2000, concurrency: 2 }));
-  assert.deepEqual(await p.run(range(0, 9)).collect(), range(0, 9));
+  assert.deepEqual(
+    await p.run(rangeInclusive(0, 9)).collect(),
+    rangeInclusive(0, 9),
+  );
   assert.equal(seen.length, 10);
   for (const ctx of seen) {
     assert.equal(ctx.signal.aborted, false);
