@@ -18,19 +18,62 @@
  *
  * @module
  */
-export * from "./lib/as_completed.ts";
-export * from "./lib/batch.ts";
-export * from "./lib/batcher.ts";
-export * from "./lib/errors.ts";
-export * from "./lib/filter.ts";
-export * from "./lib/flatten.ts";
-export * from "./lib/flow.ts";
-export * from "./lib/map.ts";
-export * from "./lib/pipeline.ts";
-export * from "./lib/pool.ts";
-export * from "./lib/progress.ts";
-export * from "./lib/retry.ts";
-export * from "./lib/sse.ts";
-export * from "./lib/stage.ts";
-export * from "./lib/stats.ts";
-export * from "./lib/types.ts";
+// Only the public names: the engine's descriptions and helpers stay inside.
+export { asCompleted } from "./lib/as_completed.ts";
+export { batch, type BatchOptions } from "./lib/batch.ts";
+export {
+  type BatchContext,
+  Batcher,
+  type BatcherCloseOptions,
+  type BatcherOptions,
+  type BatcherProcessOptions,
+  type BatcherRetryOptions,
+  type BatcherStats,
+  type ProcessBatch,
+} from "./lib/batcher.ts";
+export { PipelineError, QueueFullError, TimeoutError } from "./lib/errors.ts";
+export { filter } from "./lib/filter.ts";
+export { flatten, type FlattenOptions } from "./lib/flatten.ts";
+export {
+  DEFAULT_BUFFER_SIZE,
+  DEFAULT_PROGRESS_INTERVAL_MS,
+  Flow,
+  type FlowEventMap,
+  type FlowListener,
+  type FlowListenerOptions,
+  type ItemEventDetail,
+  type RunnableStages,
+  type RunOptions,
+} from "./lib/flow.ts";
+export { map, type MapOptions, type Task } from "./lib/map.ts";
+export { Pipeline, pipeline, type TransformPair } from "./lib/pipeline.ts";
+export {
+  Pool,
+  type PoolCloseOptions,
+  type PoolMapOptions,
+  type PoolOptions,
+  type PoolRunOptions,
+} from "./lib/pool.ts";
+export { formatProgress, type ProgressOptions } from "./lib/progress.ts";
+export type { RetryOptions } from "./lib/retry.ts";
+export {
+  DEFAULT_HEARTBEAT_MS,
+  SSE_HEADERS,
+  type SSEOptions,
+  toSSE,
+} from "./lib/sse.ts";
+export type { Stage } from "./lib/stage.ts";
+export type {
+  FailureRecord,
+  FlowStats,
+  LatencyStats,
+  StageStats,
+  WorkerState,
+} from "./lib/stats.ts";
+export type {
+  ErrorDecision,
+  OnError,
+  RateLimit,
+  Source,
+  TaskContext,
+} from "./lib/types.ts";

@@ -1,4 +1,4 @@
-import type { Stage } from "./stage.ts";
+import { makeStage, type Stage } from "./stage.ts";
 import {
   assertDuration,
   assertInteger,
@@ -82,13 +82,11 @@ export function batch<T>(options: BatchOptions): Stage<T, T[]> {
     assertDuration("maxWaitMs", maxWaitMs, { infinity: true });
   }
   assertName(name);
-  return {
-    spec: Object.freeze({
-      kind: "batch",
-      name,
-      maxSize,
-      minSize,
-      maxWaitMs: maxWaitMs === Infinity ? undefined : maxWaitMs,
-    }),
-  };
+  return makeStage({
+    kind: "batch",
+    name,
+    maxSize,
+    minSize,
+    maxWaitMs: maxWaitMs === Infinity ? undefined : maxWaitMs,
+  });
 }

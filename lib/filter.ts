@@ -1,5 +1,5 @@
 import type { MapOptions } from "./map.ts";
-import type { Stage } from "./stage.ts";
+import { makeStage, type Stage } from "./stage.ts";
 import type { TaskContext } from "./types.ts";
 import { assertFunction } from "./_validate.ts";
 import { readMapOptions } from "./_stage_options.ts";
@@ -40,11 +40,9 @@ export function filter<T>(
   options?: MapOptions,
 ): Stage<T, T> {
   assertFunction("predicate", predicate);
-  return {
-    spec: Object.freeze({
-      kind: "filter",
-      fns: [predicate],
-      ...readMapOptions(options),
-    }),
-  };
+  return makeStage({
+    kind: "filter",
+    fns: [predicate],
+    ...readMapOptions(options),
+  });
 }

@@ -1,4 +1,4 @@
-import type { Stage } from "./stage.ts";
+import { makeStage, type Stage } from "./stage.ts";
 import { assertName, assertOptions } from "./_validate.ts";
 
 /** Options of {@linkcode flatten}. */
@@ -40,5 +40,5 @@ export function flatten<T>(options?: FlattenOptions): Stage<Iterable<T>, T> {
   assertOptions("options", options);
   const name = options?.name;
   assertName(name);
-  return { spec: Object.freeze({ kind: "flatten", name }) };
+  return makeStage({ kind: "flatten", name });
 }

@@ -1,5 +1,5 @@
 import { type NamedSpec, Scheduler } from "./_scheduler.ts";
-import type { Stage } from "./stage.ts";
+import { specOf, type Stage } from "./stage.ts";
 import type { FailureRecord, FlowStats } from "./stats.ts";
 // Until every engine file imports them from stats.ts.
 export type {
@@ -230,7 +230,7 @@ export class Flow<O> extends EventTarget
       positive: true,
     });
     const specs: NamedSpec[] = pipeline.stages.map((stage, i) => ({
-      spec: stage.spec,
+      spec: specOf(stage)!,
       name: pipeline.names[i],
     }));
     this.#engine = new Scheduler(specs, source, {

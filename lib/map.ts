@@ -1,5 +1,5 @@
 import type { RetryOptions } from "./retry.ts";
-import type { Stage, TaskFn } from "./stage.ts";
+import { makeStage, type Stage, type TaskFn } from "./stage.ts";
 import type { OnError, RateLimit, TaskContext } from "./types.ts";
 import { assertFunction } from "./_validate.ts";
 import { readMapOptions } from "./_stage_options.ts";
@@ -138,7 +138,5 @@ export function map(
     assertFunction("fn", fn);
     fns = [fn as TaskFn];
   }
-  return {
-    spec: Object.freeze({ kind: "map", fns, ...readMapOptions(options) }),
-  };
+  return makeStage({ kind: "map", fns, ...readMapOptions(options) });
 }

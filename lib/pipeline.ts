@@ -1,5 +1,5 @@
 import { Flow, type RunOptions } from "./flow.ts";
-import type { Stage } from "./stage.ts";
+import { specOf, type Stage } from "./stage.ts";
 import type { Source } from "./types.ts";
 
 /** A `{ writable, readable }` pair, for `ReadableStream.prototype.pipeThrough`. */
@@ -40,8 +40,7 @@ export class Pipeline<I, O> {
    */
   constructor(stages: readonly Stage<never, unknown>[]) {
     stages.forEach((stage, i) => {
-      const kind = (stage as Stage<never, unknown> | undefined)?.spec?.kind;
-      if (!["map", "filter", "batch", "flatten"].includes(kind as string)) {
+      if (specOf(stage) === undefined) {
         throw new TypeError(
           `'stages[${i}]' must be a stage made by map(), filter(), batch() or flatten(): current value is ${
             stage === null ? "null" : typeof stage
@@ -51,7 +50,7 @@ export class Pipeline<I, O> {
     });
     this.stages = Object.freeze([...stages]);
     this.names = Object.freeze(
-      stages.map((s, i) => s.spec.name ?? `${s.spec.kind}#${i + 1}`),
+      stages.map((s, i) => s.name ?? `${s.kind}#${i + 1}`),
     );
   }
 

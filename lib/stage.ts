@@ -5,6 +5,8 @@ import type { OnError, RateLimit, TaskContext } from "./types.ts";
 // deno-lint-ignore no-explicit-any
 export type TaskFn = (item: any, ctx: TaskContext) => unknown;
 
+// The descriptions below are the engine's: not exported from mod.ts.
+
 /** The description of a `map` or `filter` stage, read by the scheduler. */
 export interface MapSpec {
   /** `"filter"` stages drop the items their function answers falsy for. */
@@ -62,15 +64,40 @@ export type StageSpec = MapSpec | BatchSpec | FlattenSpec;
  * import assert from "node:assert/strict";
  *
  * const double: Stage<number, number> = map((x: number) => x * 2);
- * assert.equal(double.spec.kind, "map");
+ * assert.equal(double.kind, "map");
  * ```
  */
 export interface Stage<I, O> {
-  /** What the stage does, as plain data. */
-  readonly spec: StageSpec;
+  /** What the stage does. */
+  readonly kind: "map" | "filter" | "batch" | "flatten";
+  /** The `name` option, if given (a pipeline names the others `<kind>#<n>`). */
+  readonly name: string | undefined;
   /** Type-level only (never set): the item types flowing in and out. */
   readonly "~types"?: {
     readonly input: (item: I) => void;
     readonly output: O;
   };
+}
+
+/** A stage as the factories make it: with its description for the engine. */
+interface StageWithSpec extends Stage<never, unknown> {
+  readonly spec: StageSpec;
+}
+
+const KINDS: readonly string[] = ["map", "filter", "batch", "flatten"];
+
+/** The stage a factory returns for `spec` (frozen, like its description). */
+export function makeStage<I, O>(spec: StageSpec): Stage<I, O> {
+  const stage: StageWithSpec = {
+    kind: spec.kind,
+    name: spec.name,
+    spec: Object.freeze(spec),
+  };
+  return Object.freeze(stage) as Stage<I, O>;
+}
+
+/** The description of a stage made by a factory; undefined for anything else. */
+export function specOf(stage: unknown): StageSpec | undefined {
+  const spec = (stage as Partial<StageWithSpec> | null | undefined)?.spec;
+  return spec !== undefined && KINDS.includes(spec.kind) ? spec : undefined;
 }

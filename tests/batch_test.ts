@@ -8,6 +8,7 @@ import {
   pipeline,
   PipelineError,
 } from "../mod.ts";
+import { specOf } from "../lib/stage.ts";
 import {
   Gates,
   openStream,
@@ -361,7 +362,7 @@ Deno.test("batch() rejects a bad minSize, and minSize above maxSize", () => {
     () => batch({ maxSize: 3, minSize: "2" as unknown as number }),
     { name: "TypeError", message: /'minSize'/ },
   );
-  assert.equal(batch({ maxSize: 3, minSize: 3 }).spec.kind, "batch");
+  assert.equal(batch({ maxSize: 3, minSize: 3 }).kind, "batch");
 });
 
 Deno.test("batch() rejects a negative, NaN or too long maxWaitMs (Infinity is none)", () => {
@@ -380,8 +381,8 @@ Deno.test("batch() rejects a negative, NaN or too long maxWaitMs (Infinity is no
     () => batch({ maxSize: 3, maxWaitMs: "10" as unknown as number }),
     { name: "TypeError", message: /'maxWaitMs'/ },
   );
-  assert.equal(batch({ maxSize: 3, maxWaitMs: 0 }).spec.kind, "batch");
-  const spec = batch({ maxSize: 3, maxWaitMs: Infinity }).spec;
+  assert.equal(batch({ maxSize: 3, maxWaitMs: 0 }).kind, "batch");
+  const spec = specOf(batch({ maxSize: 3, maxWaitMs: Infinity }))!;
   assert.equal(spec.kind === "batch" && spec.maxWaitMs, undefined);
 });
 

@@ -196,7 +196,7 @@ Deno.test("flatten() counts an item flattened to nothing as filtered in stats()"
 Deno.test("flatten() rejects options that are not an object, and a bad name", () => {
   assert.throws(() => flatten(3 as unknown as { name: string }), TypeError);
   assert.throws(() => flatten({ name: "" }), TypeError);
-  assert.equal(flatten().spec.kind, "flatten");
+  assert.equal(flatten().kind, "flatten");
 });
 
 Deno.test("batch() -> flatten(): each element gets its own ctx.index and itemId back, for a first-stage batch and a later one, in both orders", async () => {

@@ -455,8 +455,8 @@ Deno.test("map() rejects a concurrency that is not a number with a TypeError", (
 });
 
 Deno.test("map() accepts concurrency Infinity and large integers", () => {
-  assert.equal(map((x) => x, { concurrency: Infinity }).spec.kind, "map");
-  assert.equal(map((x) => x, { concurrency: 1000 }).spec.kind, "map");
+  assert.equal(map((x) => x, { concurrency: Infinity }).kind, "map");
+  assert.equal(map((x) => x, { concurrency: 1000 }).kind, "map");
 });
 
 Deno.test("map() rejects a fn that is not a function with a TypeError", () => {

@@ -3,14 +3,14 @@
 // during a backoff, stats and "retrying" events.
 import assert from "node:assert/strict";
 import {
-  backoffDelay,
   type ItemEventDetail,
   map,
   pipeline,
   PipelineError,
-  readRetry,
   type TaskContext,
 } from "../mod.ts";
+// Internal: the policy with its defaults filled in, and the backoff formula.
+import { backoffDelay, readRetry } from "../lib/retry.ts";
 import {
   deferred,
   Gates,
