@@ -89,7 +89,7 @@ export interface RetryPolicy {
  *
  * @example
  * ```ts
- * import { readRetry } from "sluice";
+ * import { readRetry } from "./retry.ts";
  * import assert from "node:assert/strict";
  *
  * const policy = readRetry({ attempts: 5 })!;
@@ -158,7 +158,7 @@ export function readRetry(
  *
  * @example
  * ```ts
- * import { backoffDelay, readRetry } from "sluice";
+ * import { backoffDelay, readRetry } from "./retry.ts";
  * import assert from "node:assert/strict";
  *
  * const policy = readRetry({ delayMs: 10, factor: 3, maxDelayMs: 50, jitter: false })!;
