@@ -54,7 +54,8 @@ import { Histogram } from "./_histogram.ts";
 import { show } from "./_validate.ts";
 import { QueueFullError } from "./errors.ts";
 import type { LatencyStats } from "./flow.ts";
-import { backoffDelay, type RetryPolicy } from "./retry.ts";
+import { retryDelay } from "./_attempt.ts";
+import type { RetryPolicy } from "./retry.ts";
 
 /** What `processBatch` receives besides the items (see `BatchContext`). */
 export interface CoreContext {
@@ -701,20 +702,8 @@ export class BatcherCore<I, O> {
     error: unknown,
     ctx: CoreContext,
   ): number | undefined | { error: unknown } {
-    const retry = this.#retry;
-    if (retry === undefined || this.#forced) return undefined;
-    if (chunk.attempt >= retry.attempts) return undefined;
-    try {
-      // The batcher's retryIf is typed with the batch's ctx (BatchContext).
-      const retryIf = retry.retryIf as unknown as (
-        error: unknown,
-        ctx: CoreContext,
-      ) => boolean;
-      if (!retryIf(error, ctx)) return undefined;
-      return backoffDelay(retry, chunk.attempt);
-    } catch (thrown) {
-      return { error: thrown };
-    }
+    if (this.#forced) return undefined;
+    return retryDelay(this.#retry, chunk.attempt, error, ctx);
   }
 
   /** Waits out a backoff, holding the slot; ends early on abort. */

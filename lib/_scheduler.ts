@@ -1,6 +1,7 @@
 // The scheduler: one run of a pipeline. ARCHITECTURE.md explains the model;
 // the invariants it keeps are written next to the fields that hold them.
-import { PipelineError, TimeoutError } from "./errors.ts";
+import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
+import { PipelineError } from "./errors.ts";
 import type {
   FailureRecord,
   FlowStats,
@@ -8,7 +9,7 @@ import type {
   WorkerState,
 } from "./flow.ts";
 import type { ErrorDecision, OnError } from "./map.ts";
-import { backoffDelay, type RetryPolicy } from "./retry.ts";
+import type { RetryPolicy } from "./retry.ts";
 import type { StageSpec, TaskFn } from "./stage.ts";
 import { Fifo } from "./_fifo.ts";
 import { Histogram } from "./_histogram.ts";
@@ -124,6 +125,13 @@ interface WorkStage extends Counters {
   /** Worker ids free for reuse; ids in use are distinct and < concurrency. */
   freeIds: number[];
   nextId: number;
+  /**
+   * One `ctx.signal` per worker slot (made when the slot id is first taken),
+   * all aborted when the run stops: a signal has one call's listeners at
+   * most. `slotSignal` is `signals.signals`, read once per worker start.
+   */
+  readonly signals: SlotSignals;
+  readonly slotSignal: AbortSignal[];
 }
 
 interface BatchStage extends Counters {
@@ -236,6 +244,7 @@ function makeStage(
     return { kind: "flatten", name: s.name, ...counters() };
   }
   const { retry, timeoutMs, onError, rateLimit } = spec;
+  const signals = new SlotSignals();
   return {
     kind: spec.kind,
     name: s.name,
@@ -258,6 +267,8 @@ function makeStage(
     queue: new Fifo<Token>(),
     freeIds: [],
     nextId: 0,
+    signals,
+    slotSignal: signals.signals,
     ...counters(),
   };
 }
@@ -299,8 +310,6 @@ export class Scheduler {
   readonly #n: number;
   readonly #config: RunConfig;
   readonly #source: Source<unknown>;
-  readonly #controller = new AbortController();
-  readonly #signal: AbortSignal = this.#controller.signal;
   #reader: SourceReader<unknown> | null = null;
   #state = RUNNING;
   #started = false;
@@ -449,7 +458,10 @@ export class Scheduler {
     this.#state = STOPPING;
     this.#reason = reason;
     this.#quiet = quiet;
-    this.#controller.abort(reason);
+    for (const st of this.#stages) {
+      // Every ctx.signal.
+      if (st.kind === "map" || st.kind === "filter") st.signals.abort(reason);
+    }
     for (const st of this.#batchStages) {
       if (st.timer !== undefined) clearTimeout(st.timer);
       st.timer = undefined;
@@ -994,12 +1006,19 @@ export class Scheduler {
   #startTask(st: WorkStage, t: Token): void {
     st.running++;
     this.#running++;
-    const workerId = st.freeIds.length > 0 ? st.freeIds.pop()! : st.nextId++;
+    const workerId = st.freeIds.length > 0 ? st.freeIds.pop()! : this.#slot(st);
     if (!st.plain) {
       this.#slowWorker(st, t, workerId);
       return;
     }
     this.#loop(st, t, workerId);
+  }
+
+  /** A new worker slot id, with its signal. */
+  #slot(st: WorkStage): number {
+    const id = st.nextId++;
+    st.signals.get(id);
+    return id;
   }
 
   /** Calls the stage function(s) on `value`; may throw synchronously. */
@@ -1085,12 +1104,13 @@ export class Scheduler {
    * Never rejects.
    */
   async #loop(st: WorkStage, t: Token, workerId: number): Promise<void> {
+    const signal = st.slotSignal[workerId];
     for (;;) {
       t.attempt = 1;
       if (!this.#begin(st, t, workerId)) return this.#release(st, workerId);
       let value: unknown;
       try {
-        value = await this.#call(st, t, workerId, t.value, this.#signal);
+        value = await this.#call(st, t, workerId, t.value, signal);
       } catch (error) {
         await undefined; // a synchronous throw still settles asynchronously
         return this.#taskFailed(st, t, workerId, error);
@@ -1156,10 +1176,11 @@ export class Scheduler {
     const fns = st.fns;
     const wholeStage = st.retry?.scope === "stage" || fns.length === 1;
     let value = t.step === 0 ? t.value : t.partial;
+    const slot = st.signals.get(workerId);
     for (;;) {
       if (st.limiter !== undefined && !st.limiter.tryAcquire()) {
         try {
-          await st.limiter.acquire(this.#signal);
+          await st.limiter.acquire(slot);
         } catch {
           // The run stopped while waiting.
         }
@@ -1177,23 +1198,21 @@ export class Scheduler {
       const input = value;
       let error: unknown;
       let ok = false;
-      const timeout = st.timeoutMs === undefined
+      const deadline = st.timeoutMs === undefined
         ? undefined
-        : this.#deadline(st.name, st.timeoutMs);
+        : new Deadline(slot, st.timeoutMs, `Stage "${st.name}"`);
       try {
-        const signal = timeout ? timeout.signal : this.#signal;
+        const signal = deadline ? deadline.signal : slot;
         value = wholeStage
           ? await this.#call(st, t, workerId, value, signal)
           : await this.#call(st, t, workerId, value, signal, t.step);
         ok = true;
       } catch (e) {
         error = e;
-      } finally {
-        timeout?.clear();
       }
-      if (timeout?.signal.aborted && this.#state === RUNNING) {
-        ok = false; // the deadline passed, whatever the call returned
-        error = timeout.signal.reason;
+      if (deadline !== undefined && deadline.end()) {
+        ok = false;
+        error = deadline.reason;
       }
       if (this.#state !== RUNNING) {
         this.#release(st, workerId);
@@ -1211,7 +1230,7 @@ export class Scheduler {
       }
       // Failed: retry (the slot is free meanwhile), or a final failure.
       value = input;
-      const delay = this.#retryDelay(st, t, workerId, error);
+      const delay = this.#retryDelay(st, t, workerId, slot, error);
       if (typeof delay === "number") {
         t.partial = value;
         this.#backoff(st, t, delay);
@@ -1224,26 +1243,6 @@ export class Scheduler {
     }
   }
 
-  /** A per-attempt signal that aborts with a TimeoutError after `ms`. */
-  #deadline(stage: string, ms: number) {
-    const controller = new AbortController();
-    const run = this.#signal;
-    const onAbort = () => controller.abort(run.reason);
-    run.addEventListener("abort", onAbort, { once: true });
-    const timer = setTimeout(() => {
-      controller.abort(
-        new TimeoutError(`Stage "${stage}" timed out after ${ms} ms`),
-      );
-    }, ms);
-    return {
-      signal: controller.signal,
-      clear() {
-        clearTimeout(timer);
-        run.removeEventListener("abort", onAbort);
-      },
-    };
-  }
-
   /**
    * The wait before retrying `t`, or undefined for no retry (or
    * `{ error }` when `retryIf` threw).
@@ -1252,21 +1251,19 @@ export class Scheduler {
     st: WorkStage,
     t: Token,
     workerId: number,
+    signal: AbortSignal,
     error: unknown,
   ): number | undefined | { error: unknown } {
     const retry = st.retry;
     if (retry === undefined || t.attempt >= retry.attempts) return undefined;
-    try {
-      const ctx = this.#ctx(st, t, workerId, this.#signal);
-      if (!retry.retryIf(error, ctx)) return undefined;
-    } catch (thrown) {
-      return { error: thrown };
-    }
+    const ctx = this.#ctx(st, t, workerId, signal);
+    const delay = retryDelay(retry, t.attempt, error, ctx);
+    if (typeof delay !== "number") return delay;
     st.retried++;
     if (this.#listening & RETRYING) {
       this.#emit("retrying", st, t, workerId, error);
     }
-    return backoffDelay(retry, t.attempt);
+    return delay;
   }
 
   /** Waits out a backoff holding no slot, then `t` re-enters its stage first. */
@@ -1305,7 +1302,7 @@ export class Scheduler {
     let decision: ErrorDecision | unknown = st.onError;
     let cause = error;
     if (typeof decision === "function") {
-      const ctx = this.#ctx(st, t, workerId, this.#signal);
+      const ctx = this.#ctx(st, t, workerId, st.signals.get(workerId));
       try {
         decision = await (st.onError as Exclude<OnError, string>)(
           error,

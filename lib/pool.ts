@@ -1,11 +1,6 @@
-import { TimeoutError } from "./errors.ts";
+import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
 import type { RateLimit } from "./map.ts";
-import {
-  backoffDelay,
-  readRetry,
-  type RetryOptions,
-  type RetryPolicy,
-} from "./retry.ts";
+import { readRetry, type RetryOptions, type RetryPolicy } from "./retry.ts";
 import type { TaskContext } from "./types.ts";
 import { Fifo } from "./_fifo.ts";
 import { PriorityQueue, type QueueEntry } from "./_priority_queue.ts";
@@ -224,8 +219,8 @@ class Job implements QueueEntry {
   reject: ((reason: unknown) => void) | undefined = undefined;
   /** The listener on `signal` (run() tasks only). */
   onAbort: (() => void) | undefined = undefined;
-  /** The running attempt's own controller, when it has one. */
-  controller: AbortController | undefined = undefined;
+  /** The running attempt's own signal, when it has one. */
+  deadline: Deadline | undefined = undefined;
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
   owner: Owner | undefined = undefined;
   /** Outcome, for map() jobs. */
@@ -356,8 +351,14 @@ export class Pool {
   /** No retry, timeout or rate limit: the fast path. */
   readonly #plain: boolean;
   readonly #queue = new PriorityQueue<Job>();
-  /** Aborts on cancel: the `ctx.signal` of tasks without their own. */
+  /** Aborts on cancel (the map() iterations listen to it). */
   readonly #controller = new AbortController();
+  /**
+   * One `ctx.signal` per slot, all aborted on cancel: a signal has one call's
+   * listeners at most. A running map() task aborted alone aborts its slot's
+   * signal, renewed before the slot's next task.
+   */
+  readonly #slots = new SlotSignals();
   readonly #signal: AbortSignal | undefined;
   #seq = 0;
   /** Slots in use (running tasks). */
@@ -369,8 +370,6 @@ export class Pool {
   #slotsMade = 0;
   /** Tasks waiting out a retry backoff. */
   readonly #backingOff = new Set<Job>();
-  /** Running attempts that have their own controller. */
-  readonly #controlled = new Set<Job>();
   #paused = false;
   #state = OPEN;
   /** Aborts the pending rate-limit wait (set while one is pending). */
@@ -889,17 +888,19 @@ export class Pool {
    * start, keeping its slot; frees the slot when there is none. Never rejects.
    */
   async #worker(job: Job, slot: number): Promise<void> {
+    let signal = this.#slots.get(slot);
     for (;;) {
       job.state = RUNNING;
       job.workerId = slot;
+      if (signal.aborted) signal = this.#slots.renew(slot);
       if (this.#plain && (job.kind !== RUN || job.signal === undefined)) {
         job.attempt = 1;
         try {
           const value = job.kind === SUBMIT
             ? await apply(job.fn, job.args!)
             : job.kind === MAP
-            ? await job.fn(job.item, this.#ctx(job, job.signal!))
-            : await job.fn(this.#ctx(job, this.#controller.signal));
+            ? await job.fn(job.item, this.#ctx(job, signal))
+            : await job.fn(this.#ctx(job, signal));
           this.#settle(job, true, value);
         } catch (error) {
           this.#settle(job, false, error);
@@ -907,7 +908,7 @@ export class Pool {
       } else {
         // Settled (or sent to back off) only now, in the same tick as the
         // slot is reused or freed: whoever awaits the task sees it free.
-        const delay = await this.#attempt(job);
+        const delay = await this.#attempt(job, signal);
         if (delay < 0) this.#settle(job, job.ok, job.value);
         else this.#backoff(job, delay);
       }
@@ -928,32 +929,17 @@ export class Pool {
    * retries. Resolves with `-1` when the job is done (its outcome in
    * `job.ok` and `job.value`), or with the delay before its retry.
    */
-  async #attempt(job: Job): Promise<number> {
+  async #attempt(job: Job, slot: AbortSignal): Promise<number> {
     job.attempt++;
     const timeoutMs = this.#timeoutMs;
-    let signal: AbortSignal;
-    let controller: AbortController | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let timedOut = false;
+    let signal = slot;
+    let deadline: Deadline | undefined;
     if (
       timeoutMs !== undefined || (job.kind === RUN && job.signal !== undefined)
     ) {
-      const c = controller = new AbortController();
-      signal = c.signal;
-      job.controller = c;
-      this.#controlled.add(job);
-      if (job.signal?.aborted) c.abort(job.signal.reason);
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          if (c.signal.aborted) return;
-          timedOut = true;
-          c.abort(
-            new TimeoutError(`Pool task timed out after ${timeoutMs} ms`),
-          );
-        }, timeoutMs);
-      }
-    } else {
-      signal = job.kind === MAP ? job.signal! : this.#controller.signal;
+      deadline = job.deadline = new Deadline(slot, timeoutMs, "Pool task");
+      signal = deadline.signal;
+      if (job.signal?.aborted) deadline.abort(job.signal.reason);
     }
     let ok = false;
     let value: unknown;
@@ -966,32 +952,27 @@ export class Pool {
       ok = true;
     } catch (error) {
       value = error;
-    } finally {
-      if (controller !== undefined) {
-        clearTimeout(timer);
-        job.controller = undefined;
-        this.#controlled.delete(job);
-      }
     }
-    if (timedOut) {
-      ok = false; // the deadline passed, whatever the call returned
-      value = signal.reason;
+    if (deadline !== undefined) {
+      job.deadline = undefined;
+      if (deadline.end()) {
+        ok = false;
+        value = deadline.reason;
+      }
     }
     job.ok = ok;
     job.value = value;
-    if (ok) return -1;
-    const retry = this.#retry;
-    if (
-      retry === undefined || job.attempt >= retry.attempts ||
-      this.#state === CANCELLED || job.signal?.aborted
-    ) return -1;
-    try {
-      if (!retry.retryIf(value, this.#ctx(job, signal))) return -1;
-      return backoffDelay(retry, job.attempt);
-    } catch (thrown) {
-      job.value = thrown; // retryIf (or the jitter's random()) threw
-      return -1;
-    }
+    if (ok || this.#state === CANCELLED || job.signal?.aborted) return -1;
+    const delay = retryDelay(
+      this.#retry,
+      job.attempt,
+      value,
+      this.#ctx(job, signal),
+    );
+    if (delay === undefined) return -1;
+    if (typeof delay === "number") return delay;
+    job.value = delay.error; // retryIf (or the jitter's random()) threw
+    return -1;
   }
 
   /**
@@ -1068,7 +1049,8 @@ export class Pool {
         this.#settle(job, false, reason);
         break;
       case RUNNING:
-        job.controller?.abort(reason);
+        if (job.deadline !== undefined) job.deadline.abort(reason);
+        else if (job.kind === MAP) this.#slots.abortSlot(job.workerId, reason);
         return;
       default:
         return;
@@ -1082,7 +1064,7 @@ export class Pool {
     this.#state = CANCELLED;
     this.#paused = false;
     this.#controller.abort(reason);
-    for (const job of this.#controlled) job.controller?.abort(reason);
+    this.#slots.abort(reason); // and every attempt's own signal with them
     // One job at a time, each taken out of the backoff set or the queue just
     // before it settles, never from a snapshot: settling one can settle
     // others (a failed map job aborts its map's later jobs), which are then
