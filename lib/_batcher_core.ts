@@ -53,7 +53,7 @@ import { Fifo } from "./_fifo.ts";
 import { Histogram } from "./_histogram.ts";
 import { show } from "./_validate.ts";
 import { QueueFullError } from "./errors.ts";
-import type { LatencyStats } from "./flow.ts";
+import type { LatencyStats } from "./stats.ts";
 import { retryDelay } from "./_attempt.ts";
 import type { RetryPolicy } from "./retry.ts";
 

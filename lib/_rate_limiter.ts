@@ -8,7 +8,7 @@
 // moment the oldest start leaves the window. Each public call reads the clock
 // once, and a timer tick reads it once for all the waiters it starts.
 
-import type { RateLimit } from "./map.ts";
+import type { RateLimit } from "./types.ts";
 import { Fifo } from "./_fifo.ts";
 import { assertDuration, assertInteger, assertOptions } from "./_validate.ts";
 

@@ -7,8 +7,8 @@ import type {
   FlowStats,
   StageStats,
   WorkerState,
-} from "./flow.ts";
-import type { ErrorDecision, OnError } from "./map.ts";
+} from "./stats.ts";
+import type { ErrorDecision, OnError } from "./types.ts";
 import type { RetryPolicy } from "./retry.ts";
 import type { StageSpec, TaskFn } from "./stage.ts";
 import { Fifo } from "./_fifo.ts";

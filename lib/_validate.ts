@@ -99,12 +99,20 @@ export function assertBoolean(
   }
 }
 
-/** Throws a `TypeError` unless `value` is `undefined` or an `AbortSignal`. */
+/**
+ * Throws a `TypeError` unless `value` is `undefined` or an `AbortSignal`
+ * (by shape, so a signal of another realm passes too).
+ */
 export function assertSignal(
   value: unknown,
   name = "signal",
 ): asserts value is AbortSignal | undefined {
-  if (value !== undefined && !(value instanceof AbortSignal)) {
+  if (
+    value !== undefined &&
+    (typeof value !== "object" || value === null ||
+      typeof (value as AbortSignal).addEventListener !== "function" ||
+      typeof (value as AbortSignal).aborted !== "boolean")
+  ) {
     throw new TypeError(
       `'${name}' must be an AbortSignal: current value is ${show(value)}`,
     );

@@ -1,13 +1,14 @@
 import { BatcherCore } from "./_batcher_core.ts";
 import {
+  assertBoolean,
   assertDuration,
   assertFunction,
   assertInteger,
   assertOneOf,
   assertOptions,
-  show,
+  assertSignal,
 } from "./_validate.ts";
-import type { LatencyStats } from "./flow.ts";
+import type { LatencyStats } from "./stats.ts";
 import { readRetry, type RetryOptions } from "./retry.ts";
 
 /**
@@ -413,25 +414,13 @@ export class Batcher<I, O> {
   process(item: I, options?: BatcherProcessOptions): Promise<O> {
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
-      if (typeof options !== "object" || options === null) {
-        return Promise.reject(
-          new TypeError(
-            `'options' must be an object: current value is ${show(options)}`,
-          ),
-        );
-      }
-      signal = options.signal;
-      if (
-        signal !== undefined &&
-        (typeof signal !== "object" || signal === null ||
-          typeof signal.addEventListener !== "function" ||
-          typeof signal.aborted !== "boolean")
-      ) {
-        return Promise.reject(
-          new TypeError(
-            `'signal' must be an AbortSignal: current value is ${show(signal)}`,
-          ),
-        );
+      // Reported through the promise, like every failure of process().
+      try {
+        assertOptions("options", options);
+        signal = options.signal;
+        assertSignal(signal);
+      } catch (error) {
+        return Promise.reject(error);
       }
     }
     return this.#core.process(item, signal);
@@ -464,22 +453,13 @@ export class Batcher<I, O> {
    * ```
    */
   close(options?: BatcherCloseOptions): Promise<void> {
-    if (
-      options !== undefined && (typeof options !== "object" || options === null)
-    ) {
-      return Promise.reject(
-        new TypeError(
-          `'options' must be an object: current value is ${show(options)}`,
-        ),
-      );
-    }
-    const { force = false } = options ?? {};
-    if (typeof force !== "boolean") {
-      return Promise.reject(
-        new TypeError(
-          `'force' must be a boolean: current value is ${show(force)}`,
-        ),
-      );
+    let force: boolean;
+    try {
+      assertOptions("options", options);
+      force = options?.force === undefined ? false : options.force;
+      assertBoolean("force", force);
+    } catch (error) {
+      return Promise.reject(error);
     }
     return this.#core.close(force);
   }

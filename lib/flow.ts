@@ -1,14 +1,6 @@
 import { type NamedSpec, Scheduler } from "./_scheduler.ts";
 import { specOf, type Stage } from "./stage.ts";
 import type { FailureRecord, FlowStats } from "./stats.ts";
-// Until every engine file imports them from stats.ts.
-export type {
-  FailureRecord,
-  FlowStats,
-  LatencyStats,
-  StageStats,
-  WorkerState,
-} from "./stats.ts";
 import type { Source } from "./types.ts";
 import {
   assertDuration,

@@ -3,8 +3,6 @@ import { makeStage, type Stage, type TaskFn } from "./stage.ts";
 import type { OnError, RateLimit, TaskContext } from "./types.ts";
 import { assertFunction } from "./_validate.ts";
 import { readMapOptions } from "./_stage_options.ts";
-// Until every engine file imports them from types.ts.
-export type { ErrorDecision, OnError, RateLimit } from "./types.ts";
 
 /** One step of a multi-task stage: `(item, ctx) => value | Promise<value>`. */
 export type Task<I, O> = (item: I, ctx: TaskContext) => O | PromiseLike<O>;

@@ -1,15 +1,16 @@
 import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
-import type { RateLimit } from "./map.ts";
 import { readRetry, type RetryOptions, type RetryPolicy } from "./retry.ts";
-import type { TaskContext } from "./types.ts";
+import type { RateLimit, TaskContext } from "./types.ts";
 import { Fifo } from "./_fifo.ts";
 import { PriorityQueue, type QueueEntry } from "./_priority_queue.ts";
 import { RateLimiter, readRateLimit } from "./_rate_limiter.ts";
 import {
+  assertBoolean,
   assertFunction,
   assertInteger,
   assertOneOf,
   assertOptions,
+  assertSignal,
   readTimeout,
   show,
 } from "./_validate.ts";
@@ -269,14 +270,6 @@ function readPriority(priority: unknown): number {
     );
   }
   return priority;
-}
-
-function assertSignal(value: unknown): void {
-  if (value !== undefined && !(value instanceof AbortSignal)) {
-    throw new TypeError(
-      `'signal' must be an AbortSignal: current value is ${show(value)}`,
-    );
-  }
 }
 
 /**
@@ -765,13 +758,7 @@ export class Pool {
   close(options?: PoolCloseOptions): Promise<void> {
     assertOptions("options", options);
     const { cancelPending = false } = options ?? {};
-    if (typeof cancelPending !== "boolean") {
-      throw new TypeError(
-        `'cancelPending' must be a boolean: current value is ${
-          show(cancelPending)
-        }`,
-      );
-    }
+    assertBoolean("cancelPending", cancelPending);
     if (cancelPending) {
       this.#cancel(abortError("The pool was closed with cancelPending"));
     } else if (this.#state === OPEN) {

@@ -1,5 +1,6 @@
 import type { TaskContext } from "./types.ts";
 import {
+  assertBoolean,
   assertDuration,
   assertFunction,
   assertInteger,
@@ -128,11 +129,7 @@ export function readRetry(
     );
   }
   assertDuration("retry.maxDelayMs", maxDelayMs, { infinity: true });
-  if (typeof jitter !== "boolean") {
-    throw new TypeError(
-      `'retry.jitter' must be a boolean: current value is ${typeof jitter}`,
-    );
-  }
+  assertBoolean("retry.jitter", jitter);
   assertFunction("retry.retryIf", retryIf);
   assertOneOf("retry.scope", scope, ["task", "stage"] as const);
   assertFunction("retry.random", random);

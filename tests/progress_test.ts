@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { FlowStats, LatencyStats, StageStats } from "../lib/flow.ts";
+import type { FlowStats, LatencyStats, StageStats } from "../lib/stats.ts";
 import { formatProgress } from "../lib/progress.ts";
 
 const none: LatencyStats = { count: 0, avg: 0, p50: 0, p95: 0, max: 0 };

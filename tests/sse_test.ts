@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Flow, type FlowStats } from "../lib/flow.ts";
+import { Flow } from "../lib/flow.ts";
+import type { FlowStats } from "../lib/stats.ts";
 import { map } from "../lib/map.ts";
 import { pipeline } from "../lib/pipeline.ts";
 import { DEFAULT_HEARTBEAT_MS, SSE_HEADERS, toSSE } from "../lib/sse.ts";
