@@ -15,6 +15,7 @@
 // decided by a hash of the plan's seed and the value's key, so the oracle can
 // recompute what any stage did.
 import fc from "fast-check";
+import { prng } from "../_helpers.ts";
 
 // ---- plans ---------------------------------------------------------------
 
@@ -384,17 +385,8 @@ export function hash(...parts: readonly (number | string)[]): number {
   return h >>> 0;
 }
 
-/** A seeded random source in [0, 1) (retry jitter). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded random source in [0, 1) (retry jitter): the shared mulberry32. */
+export const seededRandom = prng;
 
 /** Picks an index by weights (all zero: 0). */
 export function pick(weights: readonly number[], h: number): number {
