@@ -131,21 +131,6 @@ export class PriorityQueue<T extends QueueEntry> {
     return true;
   }
 
-  /** Removes every entry and returns them, in no particular order. */
-  drain(): T[] {
-    const out = this.#heap;
-    this.#heap = [];
-    for (let abs = this.#laneHead; abs < this.#laneTail; abs++) {
-      const entry = this.#lane[abs & this.#mask];
-      if (entry !== undefined) out.push(entry);
-    }
-    for (const entry of out) entry.pos = -1;
-    this.#lane = new Array(16);
-    this.#mask = 15;
-    this.#laneHead = this.#laneTail = this.#laneSize = 0;
-    return out;
-  }
-
   /** The lane's first entry, skipping holes (the lane must not be empty). */
   #laneFirst(): T {
     for (;;) {

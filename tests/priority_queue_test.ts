@@ -105,17 +105,3 @@ Deno.test("PriorityQueue removed lane entries leave holes that shift() skips, ac
   const expected = es.filter((_, i) => i >= 40 || i % 2 === 1).map((e) => e.id);
   assert.deepEqual(drainAll(q), expected);
 });
-
-Deno.test("PriorityQueue drain() empties the queue and returns every entry", () => {
-  const q = new PriorityQueue<E>();
-  const es = [entry(0, 0), entry(0, 1), entry(3, 2), entry(-1, 3)];
-  for (const e of es) q.push(e);
-  q.remove(es[1]);
-  const drained = q.drain();
-  assert.deepEqual(drained.map((e) => e.id).sort(), [0, 2, 3]);
-  for (const e of es) assert.equal(e.pos, -1);
-  assert.equal(q.size, 0);
-  assert.equal(q.shift(), undefined);
-  q.push(entry(1, 9)); // usable afterwards
-  assert.deepEqual(drainAll(q), [9]);
-});
