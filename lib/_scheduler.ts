@@ -459,8 +459,12 @@ export class Scheduler {
     this.#reason = reason;
     this.#quiet = quiet;
     for (const st of this.#stages) {
-      // Every ctx.signal.
-      if (st.kind === "map" || st.kind === "filter") st.signals.abort(reason);
+      if (st.kind === "map" || st.kind === "filter") {
+        st.signals.abort(reason); // every ctx.signal of the stage
+        st.queue.clear();
+        st.backingOff = 0;
+        st.limiter?.close(reason);
+      }
     }
     for (const st of this.#batchStages) {
       if (st.timer !== undefined) clearTimeout(st.timer);
@@ -472,13 +476,6 @@ export class Scheduler {
     }
     for (const timer of this.#backoffTimers) clearTimeout(timer);
     this.#backoffTimers.clear();
-    for (const st of this.#stages) {
-      if (st.kind === "map" || st.kind === "filter") {
-        st.queue.clear();
-        st.backingOff = 0;
-        st.limiter?.close(reason);
-      }
-    }
     // Results not taken yet are dropped with the rest: a stopped run delivers
     // nothing more. `collect()` rejects, so what it gathered is cancelled too.
     this.#cancelledWeight += this.#held;
@@ -735,10 +732,10 @@ export class Scheduler {
           const members = batch.members;
           if (members !== null) {
             // No `id` option here (ids are indices); consecutive items.
-            const items = batch.items;
-            for (let i = items.length - k; i < items.length; i++) {
-              const index = this.#itemsIn + i - (items.length - k);
-              members.push(this.#member(items[i], index, index));
+            const from = batch.items.length - k;
+            for (let j = 0; j < k; j++) {
+              const index = this.#itemsIn + j;
+              members.push(this.#member(batch.items[from + j], index, index));
             }
           }
           this.#itemsIn += k;
@@ -789,10 +786,7 @@ export class Scheduler {
     this.#pulling = false;
     if (this.#state !== RUNNING) {
       // Read after the stop (perhaps after the run settled): still counted.
-      if (!r.done) {
-        this.#itemsIn++;
-        this.#cancelledWeight += UNIT;
-      }
+      if (!r.done) this.#admit(r.value);
       return;
     }
     if (r.done) this.#sourceDone = true;

@@ -843,21 +843,7 @@ async function consumeIterator(run: Run, flow: Flow<unknown>, out: Outcome) {
       out.left = true;
       break;
     }
-    const afterStop = run.stopped;
-    let r: IteratorResult<unknown>;
-    try {
-      r = await it.next();
-    } catch (e) {
-      out.rejected = true;
-      out.reason = e;
-      break;
-    }
-    if (r.done) {
-      out.completed = true;
-      break;
-    }
-    run.receive(r.value, afterStop);
-    await afterResult(run);
+    if (!await readOne(run, out, () => it.next())) break;
   }
   if (out.rejected || out.left) await nextIsDone(run, it, stoppedFirst);
 }
@@ -951,22 +937,35 @@ async function consumeReadable(run: Run, flow: Flow<unknown>, out: Outcome) {
       }
       break;
     }
-    const afterStop = run.stopped;
-    let r: ReadableStreamReadResult<unknown>;
-    try {
-      r = await reader.read();
-    } catch (e) {
-      out.rejected = true;
-      out.reason = e;
-      break;
-    }
-    if (r.done) {
-      out.completed = true;
-      break;
-    }
-    run.receive(r.value, afterStop);
-    await afterResult(run);
+    if (!await readOne(run, out, () => reader.read())) break;
   }
+}
+
+/**
+ * Reads one result and records it (or the end, or the rejection) in `out`;
+ * false once the loop is over.
+ */
+async function readOne(
+  run: Run,
+  out: Outcome,
+  read: () => Promise<{ done?: boolean; value?: unknown }>,
+): Promise<boolean> {
+  const afterStop = run.stopped;
+  let r;
+  try {
+    r = await read();
+  } catch (e) {
+    out.rejected = true;
+    out.reason = e;
+    return false;
+  }
+  if (r.done) {
+    out.completed = true;
+    return false;
+  }
+  run.receive(r.value, afterStop);
+  await afterResult(run);
+  return true;
 }
 
 // ---- the run and the checks at its end -------------------------------------------
