@@ -29,6 +29,11 @@ export interface RunConfig {
   /** Where `onError: "skip"` records go (the Flow's `failures`). */
   failures: FailureRecord[];
   progressIntervalMs: number;
+  /**
+   * Input order: a failure that stops the run waits for its turn, so every
+   * result before it is delivered first (`Pool.map`). Reading stops at once.
+   */
+  failAtTurn?: boolean;
 }
 
 /** A stage of a pipeline with its resolved name. */
@@ -75,6 +80,8 @@ class Token {
    * the flatten's elements reuse with their own index, id and times.
    */
   members: Token[] | null = null;
+  /** A result that is the run's error, delivered at its turn (failAtTurn). */
+  failed = false;
 
   constructor(value: unknown, index: number, id: unknown, weight: number) {
     this.value = value;
@@ -485,27 +492,31 @@ export class Scheduler {
       this.#outWeight = 0;
       this.#results = 0;
     }
-    if (!this.#sourceDone) {
-      this.#sourceDone = true;
-      // Stopped before it started: open the source only to close it, so a
-      // stream is cancelled and an iterator's return() runs.
-      if (this.#reader === null) {
-        try {
-          this.#reader = openSource(this.#source);
-        } catch {
-          // Nothing was opened, so there is nothing to close.
-        }
-      }
-      // The source's cleanup (return(), cancel()) is someone else's code: it
-      // is started, not awaited (it may never finish, or wait behind a pull
-      // that never settles), and its failure is ignored: the run has its
-      // outcome already.
-      const reader = this.#reader;
-      if (reader !== null) {
-        Promise.resolve().then(() => reader.close(reason)).catch(() => {});
+    this.#endInput(reason);
+    this.#maybeSettle();
+  }
+
+  /** Reads no more: a source not read to its end is closed. */
+  #endInput(reason: unknown): void {
+    if (this.#sourceDone) return;
+    this.#sourceDone = true;
+    // Stopped before it started: open the source only to close it, so a
+    // stream is cancelled and an iterator's return() runs.
+    if (this.#reader === null) {
+      try {
+        this.#reader = openSource(this.#source);
+      } catch {
+        // Nothing was opened, so there is nothing to close.
       }
     }
-    this.#maybeSettle();
+    // The source's cleanup (return(), cancel()) is someone else's code: it
+    // is started, not awaited (it may never finish, or wait behind a pull
+    // that never settles), and its failure is ignored: the run has its
+    // outcome already.
+    const reader = this.#reader;
+    if (reader !== null) {
+      Promise.resolve().then(() => reader.close(reason)).catch(() => {});
+    }
   }
 
   #maybeSettle(): void {
@@ -616,6 +627,10 @@ export class Scheduler {
     if (this.#linked) {
       t = this.#head;
       if (t === null || t.stage !== this.#n) return null;
+      if (t.failed) {
+        this.stop(t.value);
+        return null;
+      }
       this.#unlink(t);
     } else {
       t = this.#ready.shift() ?? null;
@@ -1131,9 +1146,31 @@ export class Scheduler {
   #taskFailed(st: WorkStage, t: Token, workerId: number, error: unknown): void {
     if (this.#state === RUNNING) {
       this.#failed(st, t, workerId, error);
-      this.stop(new PipelineError(st.name, t.id, t.index, t.value, error));
+      if (this.#state === RUNNING) this.#fault(st, t, error);
     }
     this.#release(st, workerId);
+    this.#reuseSlot(st);
+  }
+
+  /** `t` failed for good and no `onError` rescued it: the run fails. */
+  #fault(st: WorkStage, t: Token, cause: unknown): void {
+    const error = new PipelineError(st.name, t.id, t.index, t.value, cause);
+    if (!this.#config.failAtTurn || !this.#linked) return this.stop(error);
+    // At its turn: reading stops, earlier items go on to be delivered, and
+    // the run stops when the consumer reaches `t`.
+    t.failed = true;
+    t.value = error;
+    this.#endInput(error);
+    this.#atStage[t.stage]--;
+    this.#enter(t, this.#n);
+    this.#checkEnd(); // batches waiting for more input flush now
+  }
+
+  /** After a failure at its turn, a freed slot takes the next queued token. */
+  #reuseSlot(st: WorkStage): void {
+    if (this.#state !== RUNNING || st.running >= st.concurrency) return;
+    const next = st.queue.shift();
+    if (next !== undefined) this.#startTask(st, next);
   }
 
   /** Frees a worker slot; once stopping, the last one settles the run. */
@@ -1348,8 +1385,9 @@ export class Scheduler {
         }`,
       );
     }
-    this.stop(new PipelineError(st.name, t.id, t.index, t.value, cause));
+    this.#fault(st, t, cause);
     this.#release(st, workerId);
+    this.#reuseSlot(st);
     return false;
   }
 
