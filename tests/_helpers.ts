@@ -412,3 +412,167 @@ export function trackedSignal(): {
     },
   };
 }
+
+// ---------------------------------------------------------------------------
+// Fake time (JSR's @std/testing/time is not reachable here)
+
+// Captured at load, so FakeTime never replaces them: it hands a timer id it
+// does not know to the real clear, and flushes promise chains with a real
+// macrotask (setImmediate: ~0.05 ms, where setTimeout(0) takes ~2 ms).
+const realClearTimeout = globalThis.clearTimeout;
+const realSetImmediate = setImmediate;
+
+interface FakeTimer {
+  id: number;
+  /** Virtual `performance.now()` at which it fires. */
+  at: number;
+  /** Creation order: ties in `at` fire in it. */
+  seq: number;
+  /** Repeat period (intervals only). */
+  every?: number;
+  fn: (...args: unknown[]) => void;
+  args: unknown[];
+}
+
+/**
+ * A virtual clock: `using time = new FakeTime()` replaces `setTimeout`,
+ * `clearTimeout`, `setInterval`, `clearInterval`, `performance.now()` and
+ * `Date.now()` until the end of the scope (also when the test throws). The
+ * clock starts at the real `performance.now()` (rounded up to a whole ms) and
+ * `Date.now()`, and moves only in `tickAsync`, `nextAsync` and `runAllAsync`,
+ * which fire due timers in time order (ties in creation order; intervals
+ * repeat) and let every promise chain run once before the first timer and
+ * after each one (one real macrotask). Timers left at dispose are dropped.
+ *
+ * While it is installed, `sleep()` waits on the virtual clock, so `tick()`,
+ * `ticks()`, `isSettled()`, `until()` and `withTimeout()` do too: use
+ * `await time.tickAsync(0)` to let pending work run.
+ */
+export class FakeTime implements Disposable {
+  readonly #timers = new Map<number, FakeTimer>();
+  readonly #restore: (() => void)[] = [];
+  // A whole number, so that sums of whole delays stay exact.
+  #now = Math.ceil(performance.now());
+  readonly #dateOffset = Date.now() - this.#now;
+  // Far from the runtime's own ids, so an unknown id goes to the real clear.
+  #nextId = 1 << 30;
+  #seq = 0;
+  #created = 0;
+  #peak = 0;
+
+  constructor() {
+    const clear = (id?: unknown) => {
+      if (!this.#timers.delete(id as number)) realClearTimeout(id as number);
+    };
+    this.#replace(globalThis, "setTimeout", this.#add(false));
+    this.#replace(globalThis, "setInterval", this.#add(true));
+    this.#replace(globalThis, "clearTimeout", clear);
+    this.#replace(globalThis, "clearInterval", clear);
+    this.#replace(performance, "now", () => this.#now);
+    this.#replace(Date, "now", () => Math.floor(this.#now + this.#dateOffset));
+  }
+
+  /** The virtual `performance.now()`. */
+  get now(): number {
+    return this.#now;
+  }
+
+  /** Timers set and not yet fired or cleared (an interval counts once). */
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  /** Timers set so far (`setTimeout` and `setInterval` calls). */
+  get created(): number {
+    return this.#created;
+  }
+
+  /** The most timers pending at once so far. */
+  get peakPending(): number {
+    return this.#peak;
+  }
+
+  /** Advances the clock by `ms`, firing every timer due by then. */
+  async tickAsync(ms = 0): Promise<void> {
+    const target = this.#now + ms;
+    await flush();
+    while (await this.#fireNext(target));
+    this.#now = Math.max(this.#now, target);
+  }
+
+  /** Advances to the next timer and fires it; `false` when there is none. */
+  nextAsync(): Promise<boolean> {
+    return flush().then(() => this.#fireNext(Infinity));
+  }
+
+  /** Fires timers until none is left (throws after `limit`: an endless interval). */
+  async runAllAsync(limit = 10_000): Promise<void> {
+    for (let n = 0; await this.nextAsync(); n++) {
+      if (n >= limit) throw new Error(`FakeTime: still timers after ${limit}`);
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.#timers.clear();
+    for (const restore of this.#restore.splice(0).reverse()) restore();
+  }
+
+  async #fireNext(target: number): Promise<boolean> {
+    let next: FakeTimer | undefined;
+    for (const t of this.#timers.values()) {
+      if (
+        t.at <= target &&
+        (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))
+      ) next = t;
+    }
+    if (next === undefined) return false;
+    this.#now = Math.max(this.#now, next.at);
+    if (next.every === undefined) this.#timers.delete(next.id);
+    else {
+      next.at += next.every;
+      next.seq = this.#seq++;
+    }
+    next.fn(...next.args);
+    await flush();
+    return true;
+  }
+
+  #add(repeat: boolean) {
+    return (handler: unknown, ms?: unknown, ...args: unknown[]): number => {
+      if (typeof handler !== "function") {
+        throw new TypeError("FakeTime: a timer handler must be a function");
+      }
+      const delay = Math.max(0, Number(ms) || 0);
+      const id = this.#nextId++;
+      this.#timers.set(id, {
+        id,
+        at: this.#now + delay,
+        seq: this.#seq++,
+        every: repeat ? Math.max(1, delay) : undefined,
+        fn: handler as FakeTimer["fn"],
+        args,
+      });
+      this.#created++;
+      this.#peak = Math.max(this.#peak, this.#timers.size);
+      return id;
+    };
+  }
+
+  #replace(target: object, key: string, value: unknown): void {
+    const own = Object.getOwnPropertyDescriptor(target, key);
+    Object.defineProperty(target, key, {
+      value,
+      configurable: true,
+      writable: true,
+    });
+    this.#restore.push(() => {
+      if (own) Object.defineProperty(target, key, own);
+      else delete (target as Record<string, unknown>)[key];
+    });
+  }
+}
+
+/** Lets every promise chain run: one real macrotask. */
+function flush(): Promise<void> {
+  return new Promise((resolve) => realSetImmediate(resolve));
+}

@@ -1,7 +1,6 @@
-// Tests of Batcher (lib/batcher.ts). Time-dependent cases use real timers but
-// assert batch composition and order, never durations (except generous lower
-// bounds); their arrival patterns are chosen so that the outcome only depends
-// on timers firing in deadline order, which every runtime guarantees.
+// Tests of Batcher (lib/batcher.ts). Time-dependent cases run on FakeTime (a
+// virtual clock), so they assert exact send times as well as batch
+// composition and order.
 import assert from "node:assert/strict";
 import {
   type BatchContext,
@@ -11,6 +10,7 @@ import {
 } from "../mod.ts";
 import {
   deferred,
+  FakeTime,
   Gates,
   Gauge,
   prng,
@@ -35,37 +35,6 @@ function assertAccounted(s: BatcherStats): void {
     s.succeeded + s.failed + s.cancelled + s.pending + s.waiting + s.inFlight,
     JSON.stringify(s),
   );
-}
-
-/** Replaces setTimeout/clearTimeout while `fn` runs; counts live timers. */
-async function withTimerSpy<T>(
-  fn: (
-    spy: { live: Set<number>; created: number[]; peak: number },
-  ) => Promise<T>,
-): Promise<T> {
-  const realSet = globalThis.setTimeout;
-  const realClear = globalThis.clearTimeout;
-  const spy = { live: new Set<number>(), created: [] as number[], peak: 0 };
-  globalThis.setTimeout = ((handler: () => void, ms?: number) => {
-    const id = realSet(() => {
-      spy.live.delete(id);
-      handler();
-    }, ms) as unknown as number;
-    spy.live.add(id);
-    spy.peak = Math.max(spy.peak, spy.live.size);
-    spy.created.push(ms ?? 0);
-    return id;
-  }) as unknown as typeof setTimeout;
-  globalThis.clearTimeout = ((id?: number) => {
-    if (id !== undefined) spy.live.delete(id);
-    realClear(id);
-  }) as unknown as typeof clearTimeout;
-  try {
-    return await fn(spy);
-  } finally {
-    globalThis.setTimeout = realSet;
-    globalThis.clearTimeout = realClear;
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -102,9 +71,13 @@ Deno.test("Batcher.process() async-batcher README case: 10 items, maxSize 5, con
 // (batch 10, 0.2 s window, batches [0..4], [5..14], [15..24], [25..29]): 5
 // items at 0 s, 10 at 0.25 s, 15 at 0.4 s.
 Deno.test("Batcher.process() arrival pattern: 5 items at 0 s, 10 at 0.25 s, 15 at 0.4 s give [0..4], [5..14], [15..24], [25..29]", async () => {
+  using time = new FakeTime();
+  const t0 = time.now;
   const batches: number[][] = [];
+  const sentAt: number[] = [];
   const batcher = new Batcher((xs: number[]) => {
     batches.push([...xs]);
+    sentAt.push(time.now - t0);
     return xs;
   }, { maxSize: 10, maxWaitMs: 200 });
   const all: Promise<number>[] = [];
@@ -112,23 +85,28 @@ Deno.test("Batcher.process() arrival pattern: 5 items at 0 s, 10 at 0.25 s, 15 a
     for (const x of rangeInclusive(from, to)) all.push(batcher.process(x));
   };
   send(0, 4);
-  await sleep(250);
+  await time.tickAsync(250);
   send(5, 14);
-  await sleep(150);
+  await time.tickAsync(150);
   send(15, 29);
-  assert.deepEqual(await Promise.all(all), rangeInclusive(0, 29));
+  const results = Promise.all(all);
+  await time.tickAsync(200);
+  assert.deepEqual(await results, rangeInclusive(0, 29));
   assert.deepEqual(batches, [
     rangeInclusive(0, 4),
     rangeInclusive(5, 14),
     rangeInclusive(15, 24),
     rangeInclusive(25, 29),
   ]);
+  // The window's end, full batches at once, and the last window's end.
+  assert.deepEqual(sentAt, [200, 250, 400, 600]);
   await batcher.close();
 });
 
 Deno.test("Batcher.process() maxWaitMs is a hard bound from the first item of a forming batch, not per arrival", async () => {
   // Items at 0, 150 and 300 ms with a 200 ms window: a window restarted by
   // each arrival would hold all three; the hard bound sends [0, 1] at 200 ms.
+  using time = new FakeTime();
   const batches: number[][] = [];
   const sentAt: number[] = [];
   const batcher = new Batcher((xs: number[]) => {
@@ -138,14 +116,16 @@ Deno.test("Batcher.process() maxWaitMs is a hard bound from the first item of a 
   }, { maxSize: 10, maxWaitMs: 200 });
   const t0 = performance.now();
   const a = batcher.process(0);
-  await sleep(150);
+  await time.tickAsync(150);
   const b = batcher.process(1);
-  await sleep(150);
+  await time.tickAsync(150);
   const c = batcher.process(2);
-  assert.deepEqual(await Promise.all([a, b, c]), [0, 1, 2]);
+  const results = Promise.all([a, b, c]);
+  await time.tickAsync(200);
+  assert.deepEqual(await results, [0, 1, 2]);
   assert.deepEqual(batches, [[0, 1], [2]]);
-  // Generous lower bounds only: the first batch waited for its window.
-  assert(sentAt[0] - t0 >= 150, `first batch after ${sentAt[0] - t0} ms`);
+  // Exactly at the first item's window end; [2] at its own window's end.
+  assert.deepEqual(sentAt.map((t) => t - t0), [200, 500]);
   await batcher.close();
 });
 
@@ -192,6 +172,7 @@ Deno.test("Batcher.process() maxWaitMs: 0 (the default) sends a partial batch af
 });
 
 Deno.test("Batcher.process() with every slot busy, items keep queueing and go out in the next batches as slots free", async () => {
+  using time = new FakeTime();
   const gates = new Gates<number>();
   const batches: number[][] = [];
   const batcher = new Batcher(async (xs: number[]) => {
@@ -200,9 +181,10 @@ Deno.test("Batcher.process() with every slot busy, items keep queueing and go ou
     return xs;
   }, { maxSize: 3, maxWaitMs: 10, concurrency: 1 });
   const all = rangeInclusive(0, 2).map((x) => batcher.process(x));
-  await until(() => batches.length === 1, "the first batch");
+  await time.tickAsync(0);
+  assert.equal(batches.length, 1);
   for (const x of rangeInclusive(3, 7)) all.push(batcher.process(x));
-  await sleep(40); // [6, 7] is now due, but no slot is free
+  await time.tickAsync(40); // [6, 7] is now due, but no slot is free
   assert.equal(batches.length, 1);
   assert.deepEqual(batcher.stats().pending, 5);
   gates.open(0);
@@ -218,6 +200,7 @@ Deno.test("Batcher.process() with every slot busy, items keep queueing and go ou
 });
 
 Deno.test("Batcher.process() never runs more than concurrency batches, with workerIds in 0..concurrency-1", async () => {
+  using time = new FakeTime();
   const gauge = new Gauge();
   const ids = new Set<number>();
   const batcher = new Batcher(async (xs: number[], ctx) => {
@@ -232,9 +215,11 @@ Deno.test("Batcher.process() never runs more than concurrency batches, with work
     for (const x of rangeInclusive(wave * 10, wave * 10 + 9)) {
       all.push(batcher.process(x));
     }
-    await sleep(1);
+    await time.tickAsync(1);
   }
-  assert.deepEqual(await Promise.all(all), rangeInclusive(0, 99));
+  const results = Promise.all(all);
+  await time.runAllAsync();
+  assert.deepEqual(await results, rangeInclusive(0, 99));
   assert.equal(gauge.peak, 3);
   assert.deepEqual([...ids].sort(), [0, 1, 2]);
   await batcher.close();
@@ -370,10 +355,14 @@ Deno.test("Batcher.process() a throw (sync or async) rejects the batch's items, 
 // Retry
 
 Deno.test("Batcher.process() retry re-runs a failed batch with backoff; ctx.attempt counts and workerId stays", async () => {
+  using time = new FakeTime();
+  const t0 = time.now;
   const seen: [number, number][] = [];
+  const startedAt: number[] = [];
   let calls = 0;
   const batcher = new Batcher((xs: number[], ctx) => {
     seen.push([ctx.attempt, ctx.workerId]);
+    startedAt.push(time.now - t0);
     if (++calls < 3) throw new Error(`fail ${calls}`);
     return xs;
   }, {
@@ -381,16 +370,13 @@ Deno.test("Batcher.process() retry re-runs a failed batch with backoff; ctx.atte
     concurrency: 2,
     retry: { attempts: 3, delayMs: 20, jitter: false },
   });
-  const t0 = performance.now();
-  assert.deepEqual(
-    await Promise.all([batcher.process(1), batcher.process(2)]),
-    [
-      1,
-      2,
-    ],
-  );
-  // Backoff 20 then 40 ms (generous lower bound).
-  assert(performance.now() - t0 >= 50, `${performance.now() - t0} ms`);
+  const results = Promise.all([batcher.process(1), batcher.process(2)]);
+  await time.tickAsync(59);
+  assert.equal(calls, 2);
+  await time.tickAsync(1);
+  assert.deepEqual(await results, [1, 2]);
+  // Backoff 20 then 40 ms, exactly.
+  assert.deepEqual(startedAt, [0, 20, 60]);
   assert.deepEqual(seen, [[1, 0], [2, 0], [3, 0]]);
   assert.equal(batcher.stats().retries, 2);
   assert.equal(batcher.stats().batchesSent, 1);
@@ -414,26 +400,29 @@ Deno.test("Batcher.process() retry sends the batch's own items again when proces
   await batcher.close();
 });
 
-Deno.test("Batcher.process() retry waits backoffDelay between attempts (delays read by a setTimeout spy)", async () => {
-  await withTimerSpy(async (spy) => {
-    let calls = 0;
-    const batcher = new Batcher((xs: number[]) => {
-      if (++calls < 4) throw new Error("again");
-      return xs;
-    }, {
-      maxSize: 1,
-      retry: {
-        attempts: 4,
-        delayMs: 3,
-        factor: 3,
-        maxDelayMs: 20,
-        jitter: false,
-      },
-    });
-    assert.equal(await batcher.process(1), 1);
-    assert.deepEqual(spy.created, [3, 9, 20]);
-    await batcher.close();
+Deno.test("Batcher.process() retry waits backoffDelay between attempts (delays read on a fake clock)", async () => {
+  using time = new FakeTime();
+  const t0 = time.now;
+  const startedAt: number[] = [];
+  const batcher = new Batcher((xs: number[]) => {
+    if (startedAt.push(time.now - t0) < 4) throw new Error("again");
+    return xs;
+  }, {
+    maxSize: 1,
+    retry: {
+      attempts: 4,
+      delayMs: 3,
+      factor: 3,
+      maxDelayMs: 20,
+      jitter: false,
+    },
   });
+  const p = batcher.process(1);
+  await time.runAllAsync();
+  assert.equal(await p, 1);
+  // Waits of 3, 9 and 20 (capped from 27) ms.
+  assert.deepEqual(startedAt, [0, 3, 12, 32]);
+  await batcher.close();
 });
 
 Deno.test("Batcher.process() retry gives up after attempts and rejects with the last error", async () => {
@@ -583,6 +572,7 @@ Deno.test("Batcher.process() a batch opened by a call that waited for room waits
   // from 200 ms (when 3 joined), as for a call that never waited, so 4 joins
   // it: [3, 4] at 400 ms. (Timed from 3's process() call, the batch left at
   // once, alone, for the first 256 calls only: those are the timed ones.)
+  using time = new FakeTime();
   const batches: number[][] = [];
   const batcher = new Batcher((xs: number[]) => {
     batches.push([...xs]);
@@ -590,9 +580,16 @@ Deno.test("Batcher.process() a batch opened by a call that waited for room waits
   }, { maxSize: 3, maxQueueSize: 2, maxWaitMs: 200 });
   const all = [1, 2, 3].map((x) => batcher.process(x));
   assert.equal(batcher.stats().waiting, 1);
-  await sleep(300);
+  await time.tickAsync(199);
+  assert.deepEqual(batches, []);
+  await time.tickAsync(1);
+  assert.deepEqual(batches, [[1, 2]]);
+  await time.tickAsync(100);
   assert.deepEqual(batches, [[1, 2]]);
   all.push(batcher.process(4));
+  await time.tickAsync(99); // 3's batch goes at 400 ms, not 200 + 200 from 0
+  assert.deepEqual(batches, [[1, 2]]);
+  await time.tickAsync(1);
   assert.deepEqual(await Promise.all(all), [1, 2, 3, 4]);
   assert.deepEqual(batches, [[1, 2], [3, 4]]);
   await batcher.close();
@@ -1076,49 +1073,47 @@ Deno.test("Batcher.process() every promise settles under random aborts, failures
 // Timers
 
 Deno.test("Batcher timers: at most one flush timer at a time, none while every slot is busy, none after close", async () => {
-  await withTimerSpy(async (spy) => {
-    const gate = deferred();
-    const batcher = new Batcher(async (xs: number[]) => {
-      if (xs[0] === 0) await gate.promise;
-      return xs;
-    }, { maxSize: 3, maxWaitMs: 1000 });
-    const all = [batcher.process(0)];
-    await microtasks();
-    assert.equal(spy.live.size, 1); // one flush timer for the forming batch
-    for (const x of rangeInclusive(1, 20)) all.push(batcher.process(x));
-    await microtasks();
-    // [0, 1, 2] was full and went; it blocks the only slot, so the later
-    // batches wait for it, not for a timer.
-    assert.equal(spy.live.size, 0);
-    assert.equal(batcher.stats().pending, 18);
-    gate.resolve();
-    await Promise.all(all); // 21 items: 7 full batches
-    assert.equal(spy.live.size, 0);
-    const p = batcher.process(21);
-    await microtasks();
-    assert.equal(spy.live.size, 1);
-    await batcher.close(); // sends [21] at once and clears the timer
-    assert.equal(await p, 21);
-    assert.equal(spy.live.size, 0);
-    assert.equal(spy.peak, 1);
-    assert.equal(spy.created.length, 2, `${spy.created.length} timers made`);
-  });
+  using time = new FakeTime();
+  const gate = deferred();
+  const batcher = new Batcher(async (xs: number[]) => {
+    if (xs[0] === 0) await gate.promise;
+    return xs;
+  }, { maxSize: 3, maxWaitMs: 1000 });
+  const all = [batcher.process(0)];
+  await microtasks();
+  assert.equal(time.pending, 1); // one flush timer for the forming batch
+  for (const x of rangeInclusive(1, 20)) all.push(batcher.process(x));
+  await microtasks();
+  // [0, 1, 2] was full and went; it blocks the only slot, so the later
+  // batches wait for it, not for a timer.
+  assert.equal(time.pending, 0);
+  assert.equal(batcher.stats().pending, 18);
+  gate.resolve();
+  await Promise.all(all); // 21 items: 7 full batches
+  assert.equal(time.pending, 0);
+  const p = batcher.process(21);
+  await microtasks();
+  assert.equal(time.pending, 1);
+  await batcher.close(); // sends [21] at once and clears the timer
+  assert.equal(await p, 21);
+  assert.equal(time.pending, 0);
+  assert.equal(time.peakPending, 1);
+  assert.equal(time.created, 2, `${time.created} timers made`);
 });
 
 Deno.test("Batcher timers: the flush timer is cleared when a forming batch fills up", async () => {
-  await withTimerSpy(async (spy) => {
-    const batcher = new Batcher((xs: number[]) => xs, {
-      maxSize: 2,
-      maxWaitMs: 60_000,
-    });
-    const a = batcher.process(1);
-    await microtasks();
-    assert.equal(spy.live.size, 1);
-    const b = batcher.process(2);
-    await Promise.all([a, b]);
-    assert.equal(spy.live.size, 0);
-    await batcher.close();
+  using time = new FakeTime();
+  const batcher = new Batcher((xs: number[]) => xs, {
+    maxSize: 2,
+    maxWaitMs: 60_000,
   });
+  const a = batcher.process(1);
+  await microtasks();
+  assert.equal(time.pending, 1);
+  const b = batcher.process(2);
+  await Promise.all([a, b]);
+  assert.equal(time.pending, 0);
+  await batcher.close();
 });
 
 // ---------------------------------------------------------------------------
