@@ -443,6 +443,6 @@ export class Flow<O> extends EventTarget
    * ```
    */
   stats(): FlowStats {
-    return this.#engine.stats();
+    return this.#engine.snapshot();
   }
 }

@@ -1,0 +1,71 @@
+/**
+ * The token: one unit of work in flight through a run's stages. ARCHITECTURE.md
+ * explains the model.
+ *
+ * @module
+ */
+
+/**
+ * The weight of one source item. Weights are integers in these units, so a
+ * flattened item's share (its weight split in whole units) sums back exactly,
+ * budget comparisons are exact, and stats (weights / UNIT, a power of two)
+ * balance exactly: `itemsIn === itemsOut + skipped + … + inFlight`.
+ */
+export const UNIT = 2 ** 20;
+
+/**
+ * A source item, a batch, or an element of a flattened item. Kept as it moves
+ * on from stage to stage; once it has left the run as a result, it may carry
+ * a later source item (the scheduler's spare list).
+ */
+export class Token {
+  value: unknown;
+  /** Input position of the item (of the first item, for a batch). */
+  index: number;
+  id: unknown;
+  /** The stage that holds it; the number of stages once it is a result. */
+  stage = 0;
+  /**
+   * How many source items this token stands for, in `UNIT`s: one for a source
+   * item, the sum of its members for a batch, a share of its parent (in whole
+   * units) for an element of a flattened item. Returned to the read-ahead
+   * budget when it leaves.
+   */
+  weight: number;
+  // Links of the order list (input order only).
+  prev: Token | null = null;
+  next: Token | null = null;
+  /**
+   * Its times, when they are measured (one token in 128, or all while calls
+   * are slow). A separate object: double fields on every token would box.
+   */
+  times: Times | null = null;
+  // Progress within a stage with retries: the function of a multi-task stage
+  // to run next, its input, and the attempt number.
+  step = 0;
+  partial: unknown = undefined;
+  attempt = 0;
+  /**
+   * A batch on its way to a flatten: its members' tokens (the first is the
+   * carrier itself, or a stand-in keeping the carrier's own members), which
+   * the flatten's elements reuse with their own index, id and times.
+   */
+  members: Token[] | null = null;
+  /** A result that is the run's error, delivered at its turn (failAtTurn). */
+  failed = false;
+
+  constructor(value: unknown, index: number, id: unknown, weight: number) {
+    this.value = value;
+    this.index = index;
+    this.id = id;
+    this.weight = weight;
+  }
+}
+
+/** A token's times (ms, `performance.now()`). */
+export interface Times {
+  /** When read from the source; NaN when timed only from a later stage on. */
+  readonly bornAt: number;
+  /** When queued at its current stage (0: not queued). */
+  enteredAt: number;
+}
