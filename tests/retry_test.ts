@@ -13,6 +13,7 @@ import {
 import { backoffDelay, readRetry } from "../lib/retry.ts";
 import {
   deferred,
+  FakeTime,
   Gates,
   Gauge,
   prng,
@@ -219,6 +220,7 @@ Deno.test("map() retry succeeds on a later attempt: the result is delivered and 
 // ---- backoff in a run --------------------------------------------------------
 
 Deno.test("map() retry with jitter: false waits at least the backoff delay between attempts", async () => {
+  using time = new FakeTime();
   const startedAt: number[] = [];
   const p = pipeline(map((x: number, ctx) => {
     startedAt.push(performance.now());
@@ -234,18 +236,19 @@ Deno.test("map() retry with jitter: false waits at least the backoff delay betwe
       random: () => 0,
     },
   }));
-  assert.deepEqual(await p.run([1]).collect(), [1]);
+  const out = p.run([1]).collect();
+  await time.runAllAsync();
+  assert.deepEqual(await out, [1]);
   assert.equal(startedAt.length, 3);
-  const gap1 = startedAt[1] - startedAt[0];
-  const gap2 = startedAt[2] - startedAt[1];
-  // Lower bounds only (1 ms slack for timer rounding): 40, then 40 * 2.
-  assert.ok(gap1 >= 39, `first backoff ${gap1} ms < 40 ms`);
-  assert.ok(gap2 >= 79, `second backoff ${gap2} ms < 80 ms`);
+  // On the fake clock, exactly: 40, then 40 * 2.
+  assert.deepEqual(
+    startedAt.map((t) => t - startedAt[0]),
+    [0, 40, 120],
+  );
 });
 
 Deno.test("map() retry waits exactly backoffDelay(policy, n) before retry n", async () => {
-  // The delays the engine hands to setTimeout, read by a spy: exact values,
-  // no clock involved.
+  // The gaps between attempts on the fake clock: exact values.
   const cases = [
     {
       retry: {
@@ -263,21 +266,17 @@ Deno.test("map() retry waits exactly backoffDelay(policy, n) before retry n", as
     },
   ];
   for (const { retry, expected } of cases) {
-    const delays: number[] = [];
-    const original = globalThis.setTimeout;
-    globalThis.setTimeout = ((handler: () => void, ms?: number) => {
-      delays.push(ms ?? 0);
-      return original(handler, ms);
-    }) as typeof setTimeout;
-    try {
-      const p = pipeline(map((x: number, ctx) => {
-        if (ctx.attempt < retry.attempts) throw new Flaky(x, ctx.attempt);
-        return x;
-      }, { retry }));
-      assert.deepEqual(await p.run([1]).collect(), [1]);
-    } finally {
-      globalThis.setTimeout = original;
-    }
+    using time = new FakeTime();
+    const startedAt: number[] = [];
+    const p = pipeline(map((x: number, ctx) => {
+      startedAt.push(time.now);
+      if (ctx.attempt < retry.attempts) throw new Flaky(x, ctx.attempt);
+      return x;
+    }, { retry }));
+    const out = p.run([1]).collect();
+    await time.runAllAsync();
+    assert.deepEqual(await out, [1]);
+    const delays = startedAt.slice(1).map((t, i) => t - startedAt[i]);
     const policy = readRetry(retry)!;
     assert.deepEqual(delays, expected, JSON.stringify(retry));
     assert.deepEqual(
@@ -288,6 +287,7 @@ Deno.test("map() retry waits exactly backoffDelay(policy, n) before retry n", as
 });
 
 Deno.test("map() retry maxDelayMs caps the wait in a run", async () => {
+  using time = new FakeTime();
   const startedAt: number[] = [];
   const p = pipeline(map((x: number, ctx) => {
     startedAt.push(performance.now());
@@ -296,14 +296,16 @@ Deno.test("map() retry maxDelayMs caps the wait in a run", async () => {
   }, {
     retry: { attempts: 3, delayMs: 60_000, maxDelayMs: 20, jitter: false },
   }));
-  const out = await withTimeout(
+  // withTimeout's timer runs on the fake clock too: an uncapped 60 s delay
+  // would let it fire first.
+  const out = withTimeout(
     p.run([1]).collect(),
     5000,
     "a 60 s delay capped at 20 ms",
   );
-  assert.deepEqual(out, [1]);
-  assert.ok(startedAt[1] - startedAt[0] >= 19);
-  assert.ok(startedAt[2] - startedAt[1] >= 19);
+  await time.runAllAsync();
+  assert.deepEqual(await out, [1]);
+  assert.deepEqual(startedAt.map((t) => t - startedAt[0]), [0, 20, 40]);
 });
 
 Deno.test("map() retry with random: () => 0 retries immediately, drawing once per retry", async () => {
@@ -578,6 +580,7 @@ Deno.test("map() retry a retrying item's result is yielded as soon as it and eve
 });
 
 Deno.test("map() retry a worker waiting out a backoff does not block other items of the stage", async () => {
+  using time = new FakeTime();
   const log: string[] = [];
   const p = pipeline(map(async (x: number, ctx) => {
     log.push(`start ${x}#${ctx.attempt}`);
@@ -589,7 +592,9 @@ Deno.test("map() retry a worker waiting out a backoff does not block other items
     concurrency: 1,
     retry: { attempts: 2, delayMs: 100, jitter: false },
   }));
-  assert.deepEqual(await p.run([0, 1]).collect(), [0, 1]);
+  const out = p.run([0, 1]).collect();
+  await time.runAllAsync();
+  assert.deepEqual(await out, [0, 1]);
   assert.deepEqual(log, [
     "start 0#1",
     "start 1#1",
@@ -602,6 +607,7 @@ Deno.test("map() retry a worker waiting out a backoff does not block other items
 Deno.test("map() retry several items backing off do not block items still waiting for a worker", async () => {
   // concurrency 2, items 0 and 1 fail once with a 200 ms backoff: the queued
   // items 2..5 all complete while they back off.
+  using time = new FakeTime();
   const completed: number[] = [];
   const retryStarts: number[] = [];
   const p = pipeline(map(async (x: number, ctx) => {
@@ -614,10 +620,9 @@ Deno.test("map() retry several items backing off do not block items still waitin
     concurrency: 2,
     retry: { attempts: 2, delayMs: 200, jitter: false },
   }));
-  assert.deepEqual(
-    await p.run(rangeInclusive(0, 5)).collect(),
-    rangeInclusive(0, 5),
-  );
+  const out = p.run(rangeInclusive(0, 5)).collect();
+  await time.runAllAsync();
+  assert.deepEqual(await out, rangeInclusive(0, 5));
   assert.deepEqual(completed.slice(0, 4).sort(), [2, 3, 4, 5]);
   assert.equal(retryStarts.length, 2);
   assert.ok(

@@ -1,13 +1,11 @@
 // The stage-level `rateLimit` option of map() and filter(): at most `limit`
 // call starts (retries included) in any sliding window of `intervalMs`.
-// Start times are read inside the call, a little after the limiter granted the
-// start (the grant resolves a promise, then the call begins), so under load a
-// call can begin a few ms late while a later one begins on time: start gaps are
-// compared with an 8 ms tolerance (a fixed-window burst would put starts
-// about 0 ms apart). Durations are only bounded generously.
+// The timing cases run on FakeTime (a virtual clock), so start times are exact
+// and start gaps are compared with no tolerance.
 import assert from "node:assert/strict";
 import { filter, map, pipeline } from "../mod.ts";
 import {
+  FakeTime,
   range,
   rejection,
   sleep,
@@ -16,8 +14,6 @@ import {
   whenAborted,
   withTimeout,
 } from "./_helpers.ts";
-
-const TOLERANCE_MS = 8;
 
 /** Asserts that no `limit + 1` starts fall within one `intervalMs` window. */
 function assertSlidingWindow(
@@ -28,7 +24,7 @@ function assertSlidingWindow(
   for (let i = 0; i + limit < starts.length; i++) {
     const gap = starts[i + limit] - starts[i];
     assert.ok(
-      gap >= intervalMs - TOLERANCE_MS,
+      gap >= intervalMs,
       `starts ${i} and ${i + limit} are ${
         gap.toFixed(2)
       } ms apart (< ${intervalMs} ms): ${
@@ -39,6 +35,7 @@ function assertSlidingWindow(
 }
 
 Deno.test("map() rateLimit { limit: 3, intervalMs: 100 } with concurrency 10: no 4 starts within 100 ms (sliding window), all 10 items complete in input order", async () => {
+  using time = new FakeTime();
   const starts: number[] = [];
   const startedItems: number[] = [];
   const flow = pipeline(map(async (x: number) => {
@@ -49,14 +46,20 @@ Deno.test("map() rateLimit { limit: 3, intervalMs: 100 } with concurrency 10: no
   }, { concurrency: 10, rateLimit: { limit: 3, intervalMs: 100 } }))
     .run(range(10));
   const t0 = performance.now();
-  const out = await withTimeout(flow.collect(), 10_000, "the run");
+  const collected = withTimeout(flow.collect(), 10_000, "the run");
+  await time.runAllAsync();
+  const out = await collected;
   const elapsed = performance.now() - t0;
   assert.deepEqual(out, range(10).map((x) => x * 2));
   assert.equal(starts.length, 10);
   assertSlidingWindow(starts, 3, 100);
-  // 10 starts at 3 per window need at least 3 full windows.
-  assert.ok(starts[9] - starts[0] >= 300 - TOLERANCE_MS);
-  assert.ok(elapsed >= 300 - TOLERANCE_MS, `elapsed ${elapsed}`);
+  // 10 starts at 3 per window need 3 full windows: each start as soon as the
+  // window lets it.
+  assert.deepEqual(
+    starts.map((t) => t - t0),
+    [0, 0, 0, 100, 100, 100, 200, 200, 200, 300],
+  );
+  assert.ok(elapsed >= 300, `elapsed ${elapsed}`);
   // Starts are first come, first served: input order.
   assert.deepEqual(startedItems, range(10));
   const st = flow.stats().stages[0];
@@ -69,6 +72,7 @@ Deno.test("map() rateLimit is a sliding window: a burst right after a window edg
   // limit 2 / 60 ms, calls of ~40 ms, concurrency 4: a fixed window would let
   // 2 start at 0, 2 at 60 and so on; a sliding one keeps every pair of starts
   // two apart at least 60 ms apart, whatever the call durations.
+  using time = new FakeTime();
   const starts: number[] = [];
   const flow = pipeline(map(async (x: number) => {
     starts.push(performance.now());
@@ -76,13 +80,16 @@ Deno.test("map() rateLimit is a sliding window: a burst right after a window edg
     return x;
   }, { concurrency: 4, rateLimit: { limit: 2, intervalMs: 60 } }))
     .run(range(8), { order: "completion" });
-  const out = await withTimeout(flow.collect(), 10_000, "the run");
+  const collected = withTimeout(flow.collect(), 10_000, "the run");
+  await time.runAllAsync();
+  const out = await collected;
   assert.deepEqual(out.sort((a, b) => a - b), range(8));
   assert.equal(starts.length, 8);
   assertSlidingWindow(starts, 2, 60);
 });
 
 Deno.test("map() rateLimit counts retries as starts", async () => {
+  using time = new FakeTime();
   const starts: number[] = [];
   const attempts: string[] = [];
   const flow = pipeline(map((x: number, ctx) => {
@@ -95,10 +102,9 @@ Deno.test("map() rateLimit counts retries as starts", async () => {
     retry: { attempts: 2, delayMs: 1, jitter: false },
     rateLimit: { limit: 2, intervalMs: 80 },
   })).run(range(3));
-  assert.deepEqual(
-    await withTimeout(flow.collect(), 10_000, "the run"),
-    range(3),
-  );
+  const collected = withTimeout(flow.collect(), 10_000, "the run");
+  await time.runAllAsync();
+  assert.deepEqual(await collected, range(3));
   assert.equal(starts.length, 6, attempts.join(" "));
   assert.deepEqual(attempts.slice().sort(), [
     "0/1",
@@ -113,6 +119,7 @@ Deno.test("map() rateLimit counts retries as starts", async () => {
 });
 
 Deno.test('map() rateLimit "started" events fire when the call starts, after the wait', async () => {
+  using time = new FakeTime();
   const calls: number[] = [];
   const flow = pipeline(map((x: number) => {
     calls.push(x);
@@ -125,26 +132,24 @@ Deno.test('map() rateLimit "started" events fire when the call starts, after the
     assert.equal(calls.length, events.length);
     events.push(e.detail.index);
   });
-  assert.deepEqual(
-    await withTimeout(flow.collect(), 5000, "the run"),
-    range(3),
-  );
+  const collected = withTimeout(flow.collect(), 5000, "the run");
+  await time.runAllAsync();
+  assert.deepEqual(await collected, range(3));
   assert.deepEqual(events, range(3));
   assert.deepEqual(calls, range(3));
 });
 
 Deno.test("filter() rateLimit limits predicate starts too", async () => {
+  using time = new FakeTime();
   const starts: number[] = [];
   const flow = pipeline(filter((x: number) => {
     starts.push(performance.now());
     return x % 2 === 0;
   }, { concurrency: 4, rateLimit: { limit: 2, intervalMs: 50 } }))
     .run(range(6));
-  assert.deepEqual(await withTimeout(flow.collect(), 5000, "the run"), [
-    0,
-    2,
-    4,
-  ]);
+  const collected = withTimeout(flow.collect(), 5000, "the run");
+  await time.runAllAsync();
+  assert.deepEqual(await collected, [0, 2, 4]);
   assert.equal(starts.length, 6);
   assertSlidingWindow(starts, 2, 50);
 });
