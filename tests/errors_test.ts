@@ -15,7 +15,6 @@ import {
   rejection,
   sleep,
   streamSource,
-  syncSource,
   ticks,
   until,
   whenAborted,
@@ -171,43 +170,6 @@ Deno.test("PipelineError: a filter predicate that throws fails the run", async (
 });
 
 // ---- what a failure does to the rest of the run --------------------------------
-
-Deno.test("run() on a failure aborts the other in-flight calls and rejects only after they returned", async () => {
-  const events: string[] = [];
-  const signals: AbortSignal[] = [];
-  const { source, probe } = syncSource();
-  const p = pipeline(map(async (x: number, ctx) => {
-    if (x === 2) {
-      await until(() => signals.length === 2, "2 other calls in flight");
-      throw new Error("fail");
-    }
-    signals.push(ctx.signal);
-    await whenAborted(ctx.signal);
-    events.push("saw abort");
-    await sleep(20);
-    events.push("returned");
-    return x;
-  }, { concurrency: 3 }));
-  const flow = p.run(source);
-  const failure = flow.collect().catch((e) => {
-    events.push("rejected");
-    return e;
-  });
-  const error = await failure;
-  assert(error instanceof PipelineError, String(error));
-  assert.equal(error.item, 2);
-  assert.deepEqual(events, [
-    "saw abort",
-    "saw abort",
-    "returned",
-    "returned",
-    "rejected",
-  ]);
-  assert(signals.every((s) => s.aborted));
-  assert.equal(signals[0].reason, error, "ctx.signal aborts with the error");
-  assert.equal(probe.closed, true, "the source was closed");
-  assert.equal(flow.stats().inFlight, 0);
-});
 
 Deno.test("run() on a failure stops calling stages: queued items never start", async () => {
   const started: number[] = [];

@@ -214,23 +214,6 @@ Deno.test("pipeline() a failing run does not affect the next run", async () => {
 
 // ---- transform() -------------------------------------------------------------
 
-Deno.test("Pipeline.transform() works with ReadableStream.prototype.pipeThrough, in input order", async () => {
-  const p = pipeline(
-    map(async (x: number) => {
-      await sleep((x * 7) % 5);
-      return x * 2;
-    }, { concurrency: 4 }),
-    batch<number>({ maxSize: 3 }),
-    flatten<number>(),
-    filter((x: number) => x % 4 === 0),
-  );
-  const out: number[] = [];
-  for await (
-    const x of ReadableStream.from(range(20)).pipeThrough(p.transform())
-  ) out.push(x);
-  assert.deepEqual(out, range(20).map((x) => x * 2).filter((x) => x % 4 === 0));
-});
-
 Deno.test("Pipeline.transform() returns a fresh pair each time", async () => {
   const p = pipeline(map((s: string) => s.toUpperCase()));
   const t1 = p.transform();

@@ -3,7 +3,7 @@ import { Flow } from "../lib/flow.ts";
 import type { FlowStats } from "../lib/stats.ts";
 import { map } from "../lib/map.ts";
 import { pipeline } from "../lib/pipeline.ts";
-import { DEFAULT_HEARTBEAT_MS, SSE_HEADERS, toSSE } from "../lib/sse.ts";
+import { DEFAULT_HEARTBEAT_MS, toSSE } from "../lib/sse.ts";
 import { deferred, sleep } from "./_helpers.ts";
 
 // ---- helpers --------------------------------------------------------------
@@ -237,19 +237,6 @@ Deno.test("toSSE() reads a ReadableStream source and a sync iterable", async () 
     await text(toSSE(gen(), { endEvents: false })),
     "data: 1\n\ndata: 2\n\n",
   );
-});
-
-Deno.test("SSE_HEADERS marks the response as an event stream", () => {
-  const res = new Response(toSSE([], { endEvents: false }), {
-    headers: SSE_HEADERS,
-  });
-  assert.equal(
-    res.headers.get("content-type"),
-    "text/event-stream; charset=utf-8",
-  );
-  assert.equal(res.headers.get("cache-control"), "no-cache");
-  assert(Object.isFrozen(SSE_HEADERS));
-  return res.body!.cancel();
 });
 
 // ---- no field injection -----------------------------------------------------

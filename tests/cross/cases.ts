@@ -2,6 +2,13 @@
 // once and run on every runtime through a thin adapter: Deno against mod.ts;
 // Node (import and require), Bun, workerd and Chromium against the built npm
 // package. Web-standard APIs only; small timers only; no wall-clock asserts.
+//
+// Each behaviour is pinned once (issue 17): a case lives here when it rests on
+// a web primitive whose behaviour differs between runtimes (ReadableStream,
+// AbortSignal, CustomEvent, timers, text encoding); pure logic (ordering,
+// concurrency counts, validation, stats arithmetic, onError) is pinned by the
+// Deno unit tests (tests/*_test.ts) only. Every public entry is still
+// exercised here at least once.
 import {
   aborted,
   type Case,
@@ -51,156 +58,7 @@ async function* paced<T>(
 }
 
 export const cases: Case[] = [
-  // ---- ordering --------------------------------------------------------------
-  {
-    name:
-      "run() order input: results come in input order whatever the finishing order",
-    async run({ map, pipeline }) {
-      const p = pipeline(map(finishingIn([3, 1, 4, 0, 2]), { concurrency: 5 }));
-      equal(await p.run(range(5)).collect(), [0, 1, 2, 3, 4]);
-    },
-  },
-  {
-    name: "run() order completion: results come in finishing order",
-    async run({ map, pipeline }) {
-      const p = pipeline(map(finishingIn([3, 1, 4, 0, 2]), { concurrency: 5 }));
-      equal(await p.run(range(5), { order: "completion" }).collect(), [
-        3,
-        1,
-        4,
-        0,
-        2,
-      ]);
-    },
-  },
-  {
-    name:
-      "Flow.collect() through maps only: input order from an array and a generator, skipped items leave no gap",
-    async run({ map, pipeline }) {
-      const p = pipeline(
-        map(async (x: number) => {
-          await sleep(x % 3);
-          if (x % 5 === 0) throw new Error(`skip ${x}`);
-          return x;
-        }, { concurrency: 4, onError: "skip" }),
-      );
-      const want = range(23).filter((x) => x % 5 !== 0);
-      equal(await p.run(range(23)).collect(), want);
-      equal(await p.run(range(23).values()).collect(), want);
-    },
-  },
-  {
-    name:
-      "run() order input: the first result is yielded before a later item is done",
-    async run({ map, pipeline }) {
-      const last = gate();
-      const flow = pipeline(map(async (x: number) => {
-        if (x === 3) await last.promise;
-        return x * 2;
-      }, { concurrency: 4 })).run(range(4));
-      const seen: number[] = [];
-      for await (const y of flow) {
-        seen.push(y);
-        if (y === 0) last.resolve(); // item 3 can only finish now
-      }
-      equal(seen, [0, 2, 4, 6]);
-    },
-  },
-  {
-    name: "map() never runs more than concurrency calls at once",
-    async run({ map, pipeline }) {
-      let running = 0;
-      let peak = 0;
-      const out = await pipeline(map(async (x: number) => {
-        peak = Math.max(peak, ++running);
-        await sleep(1);
-        running--;
-        return x;
-      }, { concurrency: 3 })).run(range(20)).collect();
-      equal(out, range(20));
-      equal(peak, 3, "peak concurrency");
-    },
-  },
-  {
-    name:
-      "map() ctx: workerId within concurrency, index, itemId from id(), context",
-    async run({ map, pipeline }) {
-      const seen: [number, unknown, number, string, unknown][] = [];
-      const out = await pipeline(map(async (x: string, ctx) => {
-        seen.push([ctx.index, ctx.itemId, ctx.attempt, ctx.stage, ctx.context]);
-        check(
-          ctx.workerId >= 0 && ctx.workerId < 2,
-          `workerId ${ctx.workerId}`,
-        );
-        check(ctx.signal instanceof AbortSignal, "ctx.signal");
-        await sleep(1);
-        return x.toUpperCase();
-      }, { concurrency: 2, name: "up" })).run(["a", "b", "c"], {
-        id: (item) => `id-${item}`,
-        context: { user: 7 },
-      }).collect();
-      equal(out, ["A", "B", "C"]);
-      seen.sort((a, b) => a[0] - b[0]);
-      equal(seen, [
-        [0, "id-a", 1, "up", { user: 7 }],
-        [1, "id-b", 1, "up", { user: 7 }],
-        [2, "id-c", 1, "up", { user: 7 }],
-      ]);
-    },
-  },
-  {
-    name: "map() a multi-task stage runs its functions in sequence on one item",
-    async run({ map, pipeline }) {
-      const p = pipeline(map([
-        (x: number) => Promise.resolve(x + 1),
-        (x: number) => `#${x}`,
-        (s: string) => Promise.resolve(s.repeat(2)),
-      ], { concurrency: 2 }));
-      equal(await p.run([1, 2, 3]).collect(), ["#2#2", "#3#3", "#4#4"]);
-    },
-  },
-  {
-    name: "pipeline() map → batch → map → flatten → map keeps input order",
-    async run({ batch, flatten, map, pipeline }) {
-      const p = pipeline(
-        map(async (x: number) => (await sleep((7 - x) % 3), x * 2), {
-          concurrency: 10,
-        }),
-        batch<number>({ maxSize: 3 }),
-        map((xs: number[]) => Promise.resolve(xs.map((x) => x + 1)), {
-          concurrency: 2,
-        }),
-        flatten<number>(),
-        map((x: number) => x * 10),
-      );
-      equal(await p.run([1, 2, 3, 4, 5, 6, 7]).collect(), [
-        30,
-        50,
-        70,
-        90,
-        110,
-        130,
-        150,
-      ]);
-    },
-  },
-  {
-    name: "pipeline() is reusable: two runs at once are independent",
-    async run({ map, pipeline }) {
-      const p = pipeline(map(async (x: number, ctx) => {
-        await sleep(1);
-        return `${ctx.context}:${x}`;
-      }, { concurrency: 2 }));
-      const [a, b] = await Promise.all([
-        p.run([1, 2], { context: "a" }).collect(),
-        p.run([3], { context: "b" }).collect(),
-      ]);
-      equal(a, ["a:1", "a:2"]);
-      equal(b, ["b:3"]);
-    },
-  },
-
-  // ---- batching --------------------------------------------------------------
+  // ---- batching (timers) -------------------------------------------------------
   {
     name:
       "batch() maxSize: full batches, then the remainder at the end of input",
@@ -280,35 +138,7 @@ export const cases: Case[] = [
     },
   },
 
-  // ---- flatten, filter -------------------------------------------------------
-  {
-    name:
-      "flatten() emits the elements of each array item in order, skipping empty ones",
-    async run({ flatten, pipeline }) {
-      const p = pipeline(flatten<number>());
-      equal(await p.run([[1, 2], [], [3], new Set([4, 5])]).collect(), [
-        1,
-        2,
-        3,
-        4,
-        5,
-      ]);
-    },
-  },
-  {
-    name:
-      "filter() keeps items whose async predicate is truthy, in order, and counts the rest",
-    async run({ filter, pipeline }) {
-      const flow = pipeline(filter(async (x: number) => {
-        await sleep(x % 3);
-        return x % 2 === 0;
-      }, { concurrency: 4 })).run(range(10));
-      equal(await flow.collect(), [0, 2, 4, 6, 8]);
-      equal(flow.stats().filtered, 5, "filtered");
-    },
-  },
-
-  // ---- sources and consumers -------------------------------------------------
+  // ---- sources and consumers (ReadableStream) ---------------------------------
   {
     name: "run() reads a ReadableStream source lazily and in order",
     async run({ map, pipeline }) {
@@ -323,31 +153,6 @@ export const cases: Case[] = [
         concurrency: 2,
       })).run(source).collect();
       equal(out, [0, 3, 6, 9, 12]);
-    },
-  },
-  {
-    name:
-      "run() reads an endless generator lazily: break stops it and runs its finally",
-    async run({ map, pipeline }) {
-      const probe = { pulled: 0, closed: false };
-      function* endless() {
-        try {
-          for (;;) yield probe.pulled++;
-        } finally {
-          probe.closed = true;
-        }
-      }
-      const flow = pipeline(map((x: number) => x + 1, { concurrency: 2 }))
-        .run(endless(), { bufferSize: 4 });
-      const seen: number[] = [];
-      for await (const x of flow) {
-        seen.push(x);
-        if (seen.length === 10) break;
-      }
-      equal(seen, range(10).map((x) => x + 1));
-      check(probe.closed, "the generator's finally ran");
-      check(probe.pulled <= 10 + 4 + 2, `pulled ${probe.pulled}`);
-      equal(flow.stats().done, true, "done");
     },
   },
   {
@@ -367,50 +172,50 @@ export const cases: Case[] = [
   },
   {
     name:
-      "Pipeline.transform() works with ReadableStream.prototype.pipeThrough",
-    async run({ map, pipeline }) {
+      "Pipeline.transform() works with ReadableStream.prototype.pipeThrough, in input order through map, batch, flatten and filter",
+    async run({ batch, filter, flatten, map, pipeline }) {
       let i = 0;
       const input = new ReadableStream<number>({
         pull(c) {
-          if (i === 4) c.close();
-          else c.enqueue(++i);
+          if (i === 20) c.close();
+          else c.enqueue(i++);
         },
       });
-      const reader = input.pipeThrough(
-        pipeline(map((x: number) => Promise.resolve(x * x), { concurrency: 2 }))
-          .transform(),
-      ).getReader();
+      const p = pipeline(
+        map(async (x: number) => {
+          await sleep((x * 7) % 5);
+          return x * 2;
+        }, { concurrency: 4 }),
+        batch<number>({ maxSize: 3 }),
+        flatten<number>(),
+        filter((x: number) => x % 4 === 0),
+      );
+      const reader = input.pipeThrough(p.transform()).getReader();
       const out: number[] = [];
       for (let r = await reader.read(); !r.done; r = await reader.read()) {
         out.push(r.value);
       }
-      equal(out, [1, 4, 9, 16]);
-    },
-  },
-  {
-    name: "Flow allows one consumer: a second one throws a TypeError",
-    async run({ map, pipeline }) {
-      const flow = pipeline(map((x: number) => x)).run([1]);
-      const all = flow.collect();
-      const e = throws(() => flow.collect(), "second consumer");
-      check(e instanceof TypeError, `TypeError, got ${e}`);
-      equal(await all, [1]);
+      equal(out, range(20).map((x) => x * 2).filter((x) => x % 4 === 0));
     },
   },
 
-  // ---- cancellation ----------------------------------------------------------
+  // ---- cancellation (AbortSignal) ---------------------------------------------
   {
     name:
       "run() signal: aborting rejects with its reason and aborts every in-flight ctx.signal",
     async run({ map, pipeline }) {
       const controller = new AbortController();
       const signals: AbortSignal[] = [];
+      const probe = { closed: false };
       let returned = 0;
       const flow = pipeline(map(async (_: number, ctx) => {
         signals.push(ctx.signal);
         await aborted(ctx.signal);
         returned++;
-      }, { concurrency: 3 })).run(range(10), { signal: controller.signal });
+      }, { concurrency: 3 })).run(paced(range(10), new Map(), probe), {
+        signal: controller.signal,
+        bufferSize: 0,
+      });
       const settled = flow.collect();
       await until(() => signals.length === 3, "3 calls in flight");
       const reason = new Error("stop");
@@ -421,7 +226,10 @@ export const cases: Case[] = [
         3,
         "every in-flight call returned before the flow settled",
       );
+      equal(signals.length, 3, "no call started after the abort");
       check(signals.every((s) => s.aborted && s.reason === reason), "reasons");
+      check(probe.closed, "the source's finally ran");
+      equal(flow.stats().done, true, "done");
     },
   },
   {
@@ -443,44 +251,62 @@ export const cases: Case[] = [
   },
   {
     name:
-      "run() with an already aborted signal calls no stage and rejects with its reason",
+      "run() with an already aborted signal reads nothing, calls no stage and rejects with its reason",
     async run({ map, pipeline }) {
       let calls = 0;
+      let pulled = 0;
+      function* source() {
+        for (;;) yield pulled++;
+      }
       const reason = new Error("early");
-      const flow = pipeline(map((x: number) => (calls++, x))).run([1, 2], {
+      const flow = pipeline(map((x: number) => (calls++, x))).run(source(), {
         signal: AbortSignal.abort(reason),
       });
       equal(await rejects(flow.collect(), "pre-aborted"), reason);
       equal(calls, 0, "calls");
+      equal(pulled, 0, "the source was not read");
+      equal(flow.stats().done, true, "done");
     },
   },
   {
     name:
-      "Flow leaving a for await loop aborts in-flight calls and closes the source quietly",
+      "Flow leaving a for await loop aborts in-flight calls, returns only after they returned, and closes the source quietly",
     async run({ map, pipeline }) {
       const probe = { closed: false };
-      let cancelled = 0;
+      const events: string[] = [];
       let started = 0;
-      const othersStarted = gate();
       const flow = pipeline(map(async (x: number, ctx) => {
-        if (x === 0) {
-          await othersStarted.promise;
-          return x;
-        }
-        if (++started === 2) othersStarted.resolve();
+        if (x === 0) return x;
+        started++;
         await aborted(ctx.signal);
-        cancelled++;
+        events.push("saw abort");
+        await sleep(20); // returns well after the abort
+        events.push("returned");
         return x;
-      }, { concurrency: 3 })).run(paced(range(100), new Map(), probe));
+      }, { concurrency: 3 })).run(paced(range(100), new Map(), probe), {
+        bufferSize: 2,
+      });
       for await (const x of flow) {
         equal(x, 0);
+        await until(() => started === 3, "3 slow calls in flight");
         break;
       }
+      events.push("loop exited");
+      equal(started, 3, "no call started after the break");
+      equal(events, [
+        "saw abort",
+        "saw abort",
+        "saw abort",
+        "returned",
+        "returned",
+        "returned",
+        "loop exited",
+      ]);
       check(probe.closed, "the source's finally ran");
-      equal(cancelled, 2, "in-flight calls aborted and returned");
       equal(flow.stats().done, true);
     },
   },
+
   {
     name: "Flow.abort() cancels a ReadableStream source with the reason",
     async run({ map, pipeline }) {
@@ -510,102 +336,45 @@ export const cases: Case[] = [
   // ---- errors, retries, timeouts, rate limits ---------------------------------
   {
     name:
-      "PipelineError: a middle-stage failure rejects the run with stage, item, itemId and cause",
-    async run({ batch, map, pipeline, PipelineError }) {
-      const boom = new Error("boom");
-      const flow = pipeline(
-        map((x: number) => x * 10, { name: "a" }),
-        map(async (x: number) => {
-          await sleep(x % 2);
-          if (x === 30) throw boom;
-          return x;
-        }, { name: "b", concurrency: 2 }),
-        batch<number>({ maxSize: 2 }),
-      ).run([1, 2, 3, 4], { id: (x) => `#${x}` });
-      const e = await rejects(flow.collect(), "stage b fails");
-      check(e instanceof PipelineError, `PipelineError, got ${e}`);
-      check(e instanceof Error, "an Error");
-      equal(e.name, "PipelineError");
-      equal(e.stage, "b");
-      equal(e.item, 30);
-      equal(e.itemId, "#3");
-      equal(e.cause, boom);
-    },
-  },
-  {
-    name:
-      "run() a failure aborts the other in-flight calls before the run rejects",
+      "run() a failure aborts the other in-flight calls, rejects only after they returned and closes the source",
     async run({ map, pipeline, PipelineError }) {
-      let returned = 0;
+      const events: string[] = [];
+      const signals: AbortSignal[] = [];
+      const probe = { closed: false };
       const flow = pipeline(map(async (x: number, ctx) => {
         if (x === 2) {
-          await sleep(2);
+          await until(() => signals.length === 2, "2 other calls in flight");
           throw new Error("x");
         }
+        signals.push(ctx.signal);
         await aborted(ctx.signal);
-        returned++;
-      }, { concurrency: 3 })).run(range(3));
-      const e = await rejects(flow.collect(), "failure");
-      check(e instanceof PipelineError, `PipelineError, got ${e}`);
-      equal(returned, 2, "the others were aborted and returned");
-    },
-  },
-  {
-    name: "run() a throwing source rejects the flow with that very error",
-    async run({ map, pipeline }) {
-      const broken = new Error("source broke");
-      function* source() {
-        yield 1;
-        throw broken;
-      }
+        events.push("saw abort");
+        await sleep(20);
+        events.push("returned");
+        return x;
+      }, { concurrency: 3 })).run(paced(range(100), new Map(), probe));
       const e = await rejects(
-        pipeline(map((x: number) => x)).run(source()).collect(),
-        "source error",
+        flow.collect().finally(() => events.push("rejected")),
+        "failure",
       );
-      equal(e, broken);
-    },
-  },
-  {
-    name:
-      'map() onError: "skip" leaves the item out and records it in flow.failures',
-    async run({ map, pipeline }) {
-      const flow = pipeline(map(async (x: number) => {
-        await sleep(x % 2);
-        if (x % 3 === 0) throw new Error(`bad ${x}`);
-        return x;
-      }, { onError: "skip", concurrency: 2, name: "check" })).run(range(7));
-      equal(await flow.collect(), [1, 2, 4, 5]);
-      equal(
-        flow.failures.map((f) => [f.index, f.stage, f.item, String(f.error)]),
-        [
-          [0, "check", 0, "Error: bad 0"],
-          [3, "check", 3, "Error: bad 3"],
-          [6, "check", 6, "Error: bad 6"],
-        ],
+      check(e instanceof PipelineError, `PipelineError, got ${e}`);
+      equal(e.item, 2);
+      equal(events, [
+        "saw abort",
+        "saw abort",
+        "returned",
+        "returned",
+        "rejected",
+      ]);
+      check(
+        signals.every((s) => s.aborted && s.reason === e),
+        "ctx.signal aborts with the PipelineError",
       );
-      const s = flow.stats();
-      equal([s.itemsIn, s.itemsOut, s.skipped, s.failed], [7, 4, 3, 3]);
+      check(probe.closed, "the source's finally ran");
+      equal(flow.stats().inFlight, 0, "inFlight");
     },
   },
-  {
-    name:
-      "map() onError handler: { value } substitutes a result, an async handler may skip",
-    async run({ map, pipeline }) {
-      const flow = pipeline(map((x: number) => {
-        if (x < 0) throw new RangeError("negative");
-        return x;
-      }, {
-        onError: async (error, item) => {
-          await sleep(1);
-          return item === -1
-            ? { value: `fallback:${(error as Error).name}` }
-            : "skip";
-        },
-      })).run([1, -1, 2, -2]);
-      equal(await flow.collect(), [1, "fallback:RangeError", 2]);
-      equal(flow.failures.length, 1);
-    },
-  },
+
   {
     name:
       "map() retry: a failing call is retried with attempt numbers until it succeeds",
@@ -682,63 +451,57 @@ export const cases: Case[] = [
       await rejects(settled, "aborted");
     },
   },
+  // ---- monitoring (CustomEvent, timers, text) --------------------------------
   {
     name:
-      "map() rejects concurrency: 0 with a RangeError naming the option and value",
-    run({ map }) {
-      const e = throws(() => map((x: number) => x, { concurrency: 0 }), "0");
-      check(e instanceof RangeError, `RangeError, got ${e}`);
-      check(
-        /'concurrency'.*current value is 0/.test((e as Error).message),
-        (e as Error).message,
-      );
-      const t = throws(
-        () => map((x: number) => x, { concurrency: "4" as unknown as number }),
-        "string",
-      );
-      check(t instanceof TypeError, `TypeError, got ${t}`);
-      return Promise.resolve();
-    },
-  },
-
-  // ---- monitoring ------------------------------------------------------------
-  {
-    name:
-      "Flow events: one started and one completed CustomEvent per item and stage",
+      "Flow events: one started and one completed CustomEvent per item and stage, and none else, stage by stage",
     async run({ map, pipeline }) {
       const flow = pipeline(
-        map((x: number) => Promise.resolve(x + 1), {
-          name: "a",
-          concurrency: 2,
-        }),
-        map((x: number) => x * 2, { name: "b" }),
-      ).run(range(5));
+        map(async (x: number) => {
+          await sleep(x % 2);
+          return x;
+        }, { concurrency: 4 }),
+        map((x: number) => x * 10, { concurrency: 2 }),
+      ).run(range(10));
       const seen: string[] = [];
       let custom = true;
-      for (const type of ["started", "completed"] as const) {
+      const types = [
+        "started",
+        "completed",
+        "retrying",
+        "failed",
+        "skipped",
+      ] as const;
+      for (const type of types) {
         flow.addEventListener(type, (e) => {
-          custom &&= e instanceof CustomEvent;
+          custom &&= e instanceof CustomEvent && e.type === type;
           seen.push(`${type}:${e.detail.stage}:${e.detail.index}`);
         });
       }
-      equal(await flow.collect(), [2, 4, 6, 8, 10]);
+      equal(await flow.collect(), range(10).map((x) => x * 10));
       check(custom, "CustomEvent");
-      equal(seen.length, 20);
-      for (const stage of ["a", "b"]) {
-        for (const i of range(5)) {
-          check(
-            seen.includes(`started:${stage}:${i}`),
-            `started ${stage} ${i}`,
-          );
-          check(
-            seen.indexOf(`started:${stage}:${i}`) <
-              seen.indexOf(`completed:${stage}:${i}`),
-            `started before completed ${stage} ${i}`,
-          );
+      equal(seen.length, 40, "20 started, 20 completed, nothing else");
+      for (const stage of ["map#1", "map#2"]) {
+        for (const type of ["started", "completed"]) {
+          const indices = seen
+            .filter((e) => e.startsWith(`${type}:${stage}:`))
+            .map((e) => Number(e.split(":")[2]))
+            .sort((a, b) => a - b);
+          equal(indices, range(10), `${stage} ${type}`);
         }
+      }
+      for (const i of range(10)) {
+        const at = (e: string) => seen.indexOf(e);
+        check(
+          at(`started:map#1:${i}`) < at(`completed:map#1:${i}`) &&
+            at(`completed:map#1:${i}`) < at(`started:map#2:${i}`) &&
+            at(`started:map#2:${i}`) < at(`completed:map#2:${i}`),
+          `item ${i}: started before completed, stage 1 before stage 2`,
+        );
       }
     },
   },
+
   {
     name: "Flow events: a final progress event carries done stats",
     async run({ map, pipeline }) {
@@ -753,40 +516,6 @@ export const cases: Case[] = [
       await flow.collect();
       equal(done.at(-1), true, "last progress event");
       equal(flow.stats().itemsOut, 3);
-    },
-  },
-  {
-    name:
-      "Flow.stats() balances: itemsIn = out + skipped + filtered + cancelled + inFlight",
-    async run({ filter, map, pipeline }) {
-      const flow = pipeline(
-        map(async (x: number) => {
-          await sleep(x % 2);
-          if (x === 4) throw new Error("x");
-          return x;
-        }, { onError: "skip", concurrency: 3 }),
-        filter((x: number) => x % 2 === 1),
-      ).run(range(10));
-      const snapshots = [flow.stats()];
-      for await (const _ of flow) snapshots.push(flow.stats());
-      const s = flow.stats();
-      snapshots.push(s);
-      for (const t of snapshots) {
-        equal(
-          t.itemsIn,
-          t.itemsOut + t.skipped + t.filtered + t.cancelled + t.inFlight,
-          "balance",
-        );
-      }
-      equal([s.itemsIn, s.itemsOut, s.skipped, s.filtered, s.inFlight], [
-        10,
-        5,
-        1,
-        4,
-        0,
-      ]);
-      equal(s.stages.map((st) => st.name), ["map#1", "filter#2"]);
-      equal(s.stages[0].completed, 9);
     },
   },
   {
