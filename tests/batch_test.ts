@@ -10,6 +10,7 @@ import {
 } from "../mod.ts";
 import { specOf } from "../lib/stage.ts";
 import {
+  FakeTime,
   Gates,
   openStream,
   prng,
@@ -18,6 +19,21 @@ import {
   tick,
   until,
 } from "./_helpers.ts";
+
+/**
+ * Runs `consume` on fake time to its end: `log` gets each batch and the ms at
+ * which it came, the source logs its own steps in between.
+ */
+async function onFakeTime(
+  consume: (log: string[], time: FakeTime) => Promise<void>,
+): Promise<string[]> {
+  using time = new FakeTime();
+  const log: string[] = [];
+  const done = consume(log, time);
+  await time.runAllAsync();
+  await done;
+  return log;
+}
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -126,17 +142,21 @@ Deno.test("batch() in completion order forms batches in arrival order", async ()
 });
 
 Deno.test("batch() emits a full batch at once, without waiting for the next item", async () => {
-  const log: string[] = [];
-  async function* source() {
-    yield* [1, 2, 3];
-    await sleep(100);
-    log.push("source resumed");
-    yield 4;
-  }
-  // A long maxWaitMs must not delay a full batch (and its timer must go).
-  const p = pipeline(batch<number>({ maxSize: 3, maxWaitMs: 10_000 }));
-  for await (const xs of p.run(source())) log.push(JSON.stringify(xs));
-  assert.deepEqual(log, ["[1,2,3]", "source resumed", "[4]"]);
+  const log = await onFakeTime(async (log, time) => {
+    const t0 = time.now;
+    async function* source() {
+      yield* [1, 2, 3];
+      await sleep(100);
+      log.push("source resumed");
+      yield 4;
+    }
+    // A long maxWaitMs must not delay a full batch (and its timer must go).
+    const p = pipeline(batch<number>({ maxSize: 3, maxWaitMs: 10_000 }));
+    for await (const xs of p.run(source())) {
+      log.push(`${JSON.stringify(xs)} at ${time.now - t0}`);
+    }
+  });
+  assert.deepEqual(log, ["[1,2,3] at 0", "source resumed", "[4] at 100"]);
 });
 
 Deno.test("batch() never emits an empty batch", async () => {
@@ -213,90 +233,122 @@ Deno.test("batch() emits the remainder of an async source that ends", async () =
 });
 
 Deno.test("batch() without maxWaitMs waits for a full batch however long the source pauses", async () => {
-  const log: string[] = [];
-  async function* source() {
-    yield 1;
-    await sleep(60);
-    log.push("source resumed");
-    yield 2;
-  }
-  const p = pipeline(batch<number>({ maxSize: 2 }));
-  for await (const xs of p.run(source())) log.push(JSON.stringify(xs));
-  assert.deepEqual(log, ["source resumed", "[1,2]"]);
+  const log = await onFakeTime(async (log, time) => {
+    const t0 = time.now;
+    async function* source() {
+      yield 1;
+      await sleep(60_000);
+      log.push("source resumed");
+      yield 2;
+    }
+    const p = pipeline(batch<number>({ maxSize: 2 }));
+    for await (const xs of p.run(source())) {
+      log.push(`${JSON.stringify(xs)} at ${time.now - t0}`);
+    }
+  });
+  assert.deepEqual(log, ["source resumed", "[1,2] at 60000"]);
 });
 
 Deno.test("batch() maxWaitMs flushes a partial batch while the source pauses", async () => {
-  const log: string[] = [];
-  async function* source() {
-    yield 1;
-    yield 2;
-    await sleep(200);
-    log.push("source resumed");
-    yield 3;
-    yield 4;
-  }
-  const p = pipeline(batch<number>({ maxSize: 10, maxWaitMs: 30 }));
-  for await (const xs of p.run(source())) log.push(JSON.stringify(xs));
-  assert.deepEqual(log, ["[1,2]", "source resumed", "[3,4]"]);
+  const log = await onFakeTime(async (log, time) => {
+    const t0 = time.now;
+    async function* source() {
+      yield 1;
+      yield 2;
+      await sleep(200);
+      log.push("source resumed");
+      yield 3;
+      yield 4;
+    }
+    const p = pipeline(batch<number>({ maxSize: 10, maxWaitMs: 30 }));
+    for await (const xs of p.run(source())) {
+      log.push(`${JSON.stringify(xs)} at ${time.now - t0}`);
+    }
+  });
+  // [3,4] at the source's end, not at its own window's end.
+  assert.deepEqual(log, ["[1,2] at 30", "source resumed", "[3,4] at 200"]);
 });
 
 Deno.test("batch() maxWaitMs is a hard bound from the first item, not reset by later items", async () => {
-  async function* source() {
-    for (const x of rangeInclusive(1, 10)) {
-      if (x > 1) await sleep(25);
-      yield x;
-    }
-  }
   // An item every 25 ms, a wait of 90 ms: a timer reset by each item would
-  // never fire, and everything would come as one batch at the end.
-  const p = pipeline(batch<number>({ maxSize: 100, maxWaitMs: 90 }));
-  const batches = await p.run(source()).collect();
-  assert.deepEqual(batches.flat(), rangeInclusive(1, 10));
-  assert.ok(batches.length >= 2, JSON.stringify(batches));
-  assert.ok(
-    batches[0].length >= 2 && batches[0].length <= 7,
-    `first batch ${JSON.stringify(batches[0])}`,
-  );
+  // never fire, and everything would come as one batch at the end. The hard
+  // bound sends 1..4 (at 0..75 ms) at 90 ms, 5..8 (100..175) at 190 ms.
+  const log = await onFakeTime(async (log, time) => {
+    const t0 = time.now;
+    async function* source() {
+      for (const x of rangeInclusive(1, 10)) {
+        if (x > 1) await sleep(25);
+        yield x;
+      }
+    }
+    const p = pipeline(batch<number>({ maxSize: 100, maxWaitMs: 90 }));
+    for await (const xs of p.run(source())) {
+      log.push(`${JSON.stringify(xs)} at ${time.now - t0}`);
+    }
+  });
+  assert.deepEqual(log, [
+    "[1,2,3,4] at 90",
+    "[5,6,7,8] at 190",
+    "[9,10] at 225",
+  ]);
 });
 
 Deno.test("batch() maxWaitMs flushes a single item when minSize is 1", async () => {
-  async function* source() {
-    yield 1;
-    await sleep(150);
-    yield 2;
-    yield 3;
-  }
-  const p = pipeline(batch<number>({ maxSize: 10, maxWaitMs: 20 }));
-  assert.deepEqual(await p.run(source()).collect(), [[1], [2, 3]]);
+  const log = await onFakeTime(async (log, time) => {
+    const t0 = time.now;
+    async function* source() {
+      yield 1;
+      await sleep(150);
+      yield 2;
+      yield 3;
+    }
+    const p = pipeline(batch<number>({ maxSize: 10, maxWaitMs: 20 }));
+    for await (const xs of p.run(source())) {
+      log.push(`${JSON.stringify(xs)} at ${time.now - t0}`);
+    }
+  });
+  assert.deepEqual(log, ["[1] at 20", "[2,3] at 150"]);
 });
 
 Deno.test("batch() minSize: a due batch waits for minSize items, then flushes at once", async () => {
-  const log: string[] = [];
-  async function* source() {
-    yield 1;
-    await sleep(150); // the timer fires with 1 item < minSize: it waits
-    yield 2; // minSize reached on a due batch: flush now, without 3
-    yield 3;
-    await sleep(150);
-    log.push("source resumed");
-    yield 4;
-  }
-  const p = pipeline(batch<number>({ maxSize: 10, minSize: 2, maxWaitMs: 20 }));
-  for await (const xs of p.run(source())) log.push(JSON.stringify(xs));
-  assert.deepEqual(log, ["[1,2]", "source resumed", "[3,4]"]);
+  const log = await onFakeTime(async (log, time) => {
+    const t0 = time.now;
+    async function* source() {
+      yield 1;
+      await sleep(150); // the timer fires with 1 item < minSize: it waits
+      yield 2; // minSize reached on a due batch: flush now, without 3
+      yield 3;
+      await sleep(150);
+      log.push("source resumed");
+      yield 4;
+    }
+    const p = pipeline(
+      batch<number>({ maxSize: 10, minSize: 2, maxWaitMs: 20 }),
+    );
+    for await (const xs of p.run(source())) {
+      log.push(`${JSON.stringify(xs)} at ${time.now - t0}`);
+    }
+  });
+  assert.deepEqual(log, ["[1,2] at 150", "source resumed", "[3,4] at 300"]);
 });
 
 Deno.test("batch() minSize does not delay a full batch", async () => {
-  const log: string[] = [];
-  async function* source() {
-    yield* [1, 2];
-    await sleep(80);
-    log.push("source resumed");
-    yield 3;
-  }
-  const p = pipeline(batch<number>({ maxSize: 2, minSize: 2, maxWaitMs: 10 }));
-  for await (const xs of p.run(source())) log.push(JSON.stringify(xs));
-  assert.deepEqual(log, ["[1,2]", "source resumed", "[3]"]);
+  const log = await onFakeTime(async (log, time) => {
+    const t0 = time.now;
+    async function* source() {
+      yield* [1, 2];
+      await sleep(80);
+      log.push("source resumed");
+      yield 3;
+    }
+    const p = pipeline(
+      batch<number>({ maxSize: 2, minSize: 2, maxWaitMs: 10 }),
+    );
+    for await (const xs of p.run(source())) {
+      log.push(`${JSON.stringify(xs)} at ${time.now - t0}`);
+    }
+  });
+  assert.deepEqual(log, ["[1,2] at 0", "source resumed", "[3] at 80"]);
 });
 
 Deno.test("batch() in input order times a partial batch and leaves later items for the next", async () => {
