@@ -11,6 +11,7 @@ import {
   TimeoutError,
 } from "../mod.ts";
 import {
+  FakeTime,
   rangeInclusive,
   rejection,
   sleep,
@@ -64,18 +65,28 @@ Deno.test("map() timeoutMs is a timeout even when the call swallows the abort an
 });
 
 Deno.test("map() timeoutMs is a timeout when the call ignores the signal and returns after its deadline", async () => {
+  using time = new FakeTime();
+  const t0 = time.now;
   let returned = false;
-  const p = pipeline(map(async (x: number) => {
+  let abortedAt = -1;
+  const p = pipeline(map(async (x: number, ctx) => {
+    ctx.signal.addEventListener("abort", () => abortedAt = time.now - t0);
     await sleep(120);
     returned = true;
     return x;
   }, { timeoutMs: 20 }));
   const flow = p.run([1]);
-  const error = await withTimeout(
+  let settledAt = -1;
+  const out = withTimeout(
     rejection(flow.collect()),
     3000,
     "a 20 ms timeout",
-  );
+  ).finally(() => settledAt = time.now - t0);
+  await time.runAllAsync();
+  const error = await out;
+  // The signal aborts at the deadline; the run waits for the call's return.
+  assert.equal(abortedAt, 20);
+  assert.equal(settledAt, 120);
   assert(error instanceof PipelineError, String(error));
   assert(error.cause instanceof TimeoutError, String(error.cause));
   assert.equal(returned, true, "the run settles only after the call returned");
@@ -124,17 +135,25 @@ Deno.test("map() timeoutMs every attempt timing out fails the run with a Timeout
 Deno.test("map() timeoutMs counts per attempt: the deadline does not run through a backoff", async () => {
   // Attempt 1 fails at once, the backoff (150 ms) is longer than timeoutMs
   // (50 ms), attempt 2 is fast: a deadline per item would fail it.
+  using time = new FakeTime();
+  const t0 = time.now;
+  const startedAt: number[] = [];
   const p = pipeline(map((x: number, ctx) => {
+    startedAt.push(time.now - t0);
     if (ctx.attempt === 1) throw new Error("flaky");
     return x;
   }, {
     timeoutMs: 50,
     retry: { attempts: 2, delayMs: 150, jitter: false },
   }));
-  assert.deepEqual(await p.run([1, 2]).collect(), [1, 2]);
+  const out = p.run([1, 2]).collect();
+  await time.runAllAsync();
+  assert.deepEqual(await out, [1, 2]);
+  assert.deepEqual(startedAt, [0, 0, 150, 150]);
 });
 
 Deno.test("map() timeoutMs then onError applies: skip records the item with a TimeoutError", async () => {
+  using time = new FakeTime();
   const p = pipeline(map(async (x: number, ctx) => {
     if (x === 1) return await untilAborted(ctx.signal);
     await sleep(1);
@@ -143,7 +162,9 @@ Deno.test("map() timeoutMs then onError applies: skip records the item with a Ti
   const flow = p.run([0, 1, 2, 3]);
   const skipped: unknown[] = [];
   flow.addEventListener("skipped", (e) => skipped.push(e.detail.error));
-  assert.deepEqual(await withTimeout(flow.collect(), 3000, "skip"), [0, 2, 3]);
+  const out = withTimeout(flow.collect(), 3000, "skip");
+  await time.runAllAsync();
+  assert.deepEqual(await out, [0, 2, 3]);
   assert.equal(flow.failures.length, 1);
   const record = flow.failures[0];
   assert.equal(record.item, 1);
