@@ -3,6 +3,7 @@ import { Pool, type TaskContext, TimeoutError } from "../mod.ts";
 import {
   collect,
   deferred,
+  FakeTime,
   Gates,
   Gauge,
   rangeInclusive,
@@ -604,57 +605,77 @@ Deno.test("Pool concurrency stays exact under retries", async () => {
 });
 
 Deno.test("Pool timeoutMs aborts ctx.signal with a TimeoutError and fails the attempt, then retries", async () => {
+  using time = new FakeTime();
   await using pool = new Pool({
     timeoutMs: 10,
     retry: { attempts: 2, delayMs: 0 },
   });
+  const t0 = time.now;
   const reasons: unknown[] = [];
+  const abortedAt: number[] = [];
   const task = pool.run(async (ctx) => {
     await whenAborted(ctx.signal);
     reasons.push(ctx.signal.reason);
+    abortedAt.push(time.now - t0);
     return "returned after the deadline"; // still a timeout
   });
-  await assert.rejects(task, TimeoutError);
+  const failed = assert.rejects(task, TimeoutError);
+  await time.runAllAsync();
+  await failed;
   assert.equal(reasons.length, 2);
   assert(reasons.every((r) => r instanceof TimeoutError));
-  // A fast task is not affected, and its timer is cleared (sanitizers).
+  assert.deepEqual(abortedAt, [10, 20]); // each attempt at its own deadline
+  // A fast task is not affected, and its timer is cleared.
   assert.equal(await pool.run(() => "fast"), "fast");
+  assert.equal(time.pending, 0);
   // submit() tasks are timed too.
-  const t0 = performance.now();
-  await assert.rejects(pool.submit(() => sleep(40)), TimeoutError);
-  assert(performance.now() - t0 >= 40); // the slot was held until it returned
+  const t1 = performance.now();
+  const timedOut = assert.rejects(pool.submit(() => sleep(40)), TimeoutError);
+  await time.runAllAsync();
+  await timedOut;
+  // The slot was held until the task returned: two attempts of 40 ms.
+  assert.equal(performance.now() - t1, 80);
 });
 
 Deno.test("Pool rateLimit allows at most `limit` starts in any sliding window", async () => {
+  using time = new FakeTime();
   await using pool = new Pool({
     concurrency: 10,
     rateLimit: { limit: 3, intervalMs: 40 },
   });
   const starts: number[] = [];
   const t0 = performance.now();
-  await Promise.all(
+  const all = Promise.all(
     rangeInclusive(0, 8).map(() =>
       pool.submit(() => {
         starts.push(performance.now());
       })
     ),
   );
+  await time.runAllAsync();
+  await all;
   assert.equal(starts.length, 9);
   for (let i = 0; i + 3 < starts.length; i++) {
     assert(
-      starts[i + 3] - starts[i] >= 35, // 40, less a little slack for GC
+      starts[i + 3] - starts[i] >= 40,
       `starts ${i} and ${i + 3} are ${starts[i + 3] - starts[i]} ms apart`,
     );
   }
-  assert(performance.now() - t0 >= 80); // three windows: a lower bound
+  // Three windows, each start as soon as the window lets it.
+  assert.deepEqual(
+    starts.map((t) => t - t0),
+    [0, 0, 0, 40, 40, 40, 80, 80, 80],
+  );
 });
 
 Deno.test("Pool rateLimit counts retries as starts and keeps priorities", async () => {
+  using time = new FakeTime();
   await using pool = new Pool({
     concurrency: 1,
     rateLimit: { limit: 1, intervalMs: 15 },
     retry: { attempts: 2, delayMs: 0 },
   });
+  const t0 = time.now;
   const order: string[] = [];
   let failed = false;
   const first = pool.submit(() => {
@@ -666,8 +687,12 @@ Deno.test("Pool rateLimit counts retries as starts and keeps priorities", async 
   });
   const low = pool.run(() => order.push("low"), { priority: -1 });
   const high = pool.run(() => order.push("high"), { priority: 1 });
-  await Promise.all([first, low, high]);
+  const all = Promise.all([first, low, high]);
+  await time.runAllAsync();
+  await all;
   assert.deepEqual(order, ["first", "high", "first", "low"]);
+  // One start per 15 ms window, retries included.
+  assert.equal(time.now - t0, 45);
 });
 
 Deno.test("Pool.close({ cancelPending: true }) rejects tasks waiting out a backoff or the rate limit, and clears their timers", async () => {
