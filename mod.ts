@@ -47,13 +47,13 @@ export {
 } from "./lib/flow.ts";
 export { map, type MapOptions, type Task } from "./lib/map.ts";
 export { Pipeline, pipeline, type TransformPair } from "./lib/pipeline.ts";
-export {
-  Pool,
-  type PoolCloseOptions,
-  type PoolMapOptions,
-  type PoolOptions,
-  type PoolRunOptions,
-} from "./lib/pool.ts";
+export { Pool } from "./lib/pool.ts";
+export type {
+  PoolCloseOptions,
+  PoolMapOptions,
+  PoolOptions,
+  PoolRunOptions,
+} from "./lib/pool_options.ts";
 export { formatProgress, type ProgressOptions } from "./lib/progress.ts";
 export type { RetryOptions } from "./lib/retry.ts";
 export {

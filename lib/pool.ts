@@ -1,9 +1,30 @@
 import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
-import { readRetry, type RetryOptions, type RetryPolicy } from "./retry.ts";
-import type { RateLimit, TaskContext } from "./types.ts";
-import { Fifo } from "./_fifo.ts";
-import { PriorityQueue, type QueueEntry } from "./_priority_queue.ts";
+import { readRetry, type RetryPolicy } from "./retry.ts";
+import type { Source, TaskContext } from "./types.ts";
+import { PriorityQueue } from "./_priority_queue.ts";
 import { RateLimiter, readRateLimit } from "./_rate_limiter.ts";
+import {
+  type AnyFn,
+  apply,
+  BACKOFF,
+  DONE,
+  Job,
+  MAP,
+  MapFailure,
+  type MapGroup,
+  QUEUED,
+  RUN,
+  RUNNING,
+  SUBMIT,
+} from "./_pool_job.ts";
+import { type MapHost, PoolMapIterator } from "./_pool_map.ts";
+import type {
+  PoolCloseOptions,
+  PoolMapOptions,
+  PoolOptions,
+  PoolRunOptions,
+} from "./pool_options.ts";
+import { isSource } from "./_source.ts";
 import {
   assertBoolean,
   assertFunction,
@@ -15,244 +36,9 @@ import {
   show,
 } from "./_validate.ts";
 
-/**
- * Options of {@linkcode Pool}.
- *
- * @example Ten slots, retries, a deadline per attempt, a rate limit
- * ```ts
- * import { Pool, type PoolOptions } from "sluice";
- * import assert from "node:assert/strict";
- *
- * const options: PoolOptions = {
- *   concurrency: 10,
- *   retry: { attempts: 3, delayMs: 1 },
- *   timeoutMs: 5_000,
- *   rateLimit: { limit: 100, intervalMs: 1_000 },
- * };
- * await using pool = new Pool(options);
- * let calls = 0;
- * const flaky = () => {
- *   if (++calls < 3) throw new Error("503");
- *   return "ok";
- * };
- * assert.equal(await pool.submit(flaky), "ok");
- * assert.equal(calls, 3);
- * ```
- */
-export interface PoolOptions {
-  /**
-   * Worker slots: never more tasks running at once than this. Each slot has a
-   * stable `ctx.workerId`, `0` to `concurrency - 1`. `Infinity` is allowed.
-   * @default {1}
-   */
-  concurrency?: number;
-  /**
-   * At most `limit` task starts (retries included) in any sliding window of
-   * `intervalMs`: no bursts at window edges.
-   * @default {undefined}
-   */
-  rateLimit?: RateLimit;
-  /**
-   * Retry failed tasks with exponential backoff and full jitter; see
-   * {@linkcode RetryOptions} (`scope` does not apply to a pool). A task waiting
-   * out a backoff holds no slot; it then goes back into the queue with its
-   * priority and its original place among equal priorities, so it runs before
-   * tasks submitted after it.
-   * @default {undefined}
-   */
-  retry?: RetryOptions;
-  /**
-   * Time limit per attempt: `ctx.signal` aborts with a `TimeoutError` and the
-   * attempt fails with it (then `retry` applies as to any error). The slot is
-   * held until the function returns, so pass `ctx.signal` on.
-   * @default {undefined}
-   */
-  timeoutMs?: number;
-  /**
-   * Aborting it is `close({ cancelPending: true })` with the signal's reason:
-   * queued tasks reject with it and running ones see their `ctx.signal` abort.
-   * @default {undefined}
-   */
-  signal?: AbortSignal;
-}
-
-/**
- * Options of {@linkcode Pool.prototype.run}.
- *
- * @example An urgent task goes ahead of the queue
- * ```ts
- * import { Pool, type PoolRunOptions } from "sluice";
- * import assert from "node:assert/strict";
- *
- * await using pool = new Pool({ concurrency: 1 });
- * pool.pause();
- * const order: string[] = [];
- * const normal = pool.run(() => order.push("normal"));
- * const urgent: PoolRunOptions = { priority: 1 };
- * const first = pool.run(() => order.push("urgent"), urgent);
- * pool.resume();
- * await Promise.all([normal, first]);
- * assert.deepEqual(order, ["urgent", "normal"]);
- * ```
- */
-export interface PoolRunOptions {
-  /**
-   * Aborting it while the task waits removes it from the queue (its promise
-   * rejects with the signal's reason); while it runs, its `ctx.signal` aborts
-   * with that reason and the promise settles with what the function does; no
-   * retry follows an abort.
-   * @default {undefined}
-   */
-  signal?: AbortSignal;
-  /**
-   * Higher runs first; equal priorities run first in, first out. Any finite
-   * number.
-   * @default {0}
-   */
-  priority?: number;
-}
-
-/**
- * Options of {@linkcode Pool.prototype.map}.
- *
- * @example Completion order and a small read-ahead
- * ```ts
- * import { Pool, type PoolMapOptions } from "sluice";
- * import assert from "node:assert/strict";
- *
- * await using pool = new Pool({ concurrency: 3 });
- * const options: PoolMapOptions = { order: "completion", bufferSize: 3 };
- * const wait = (ms: number) => new Promise((r) => setTimeout(r, ms, ms));
- * const out: unknown[] = [];
- * for await (const ms of pool.map(wait, [30, 1, 15], options)) out.push(ms);
- * assert.deepEqual(out, [1, 15, 30]);
- * ```
- */
-export interface PoolMapOptions {
-  /**
-   * `"input"` yields results in input order, each as soon as it and every
-   * earlier one are done; `"completion"` yields each as soon as it is done.
-   * @default {"input"}
-   */
-  order?: "input" | "completion";
-  /**
-   * Aborting it stops the iteration: it rejects with the signal's reason, the
-   * map's queued tasks are dropped and its running ones see `ctx.signal` abort.
-   * @default {undefined}
-   */
-  signal?: AbortSignal;
-  /**
-   * Priority of the map's tasks in the pool's queue; see
-   * {@linkcode PoolRunOptions.priority}.
-   * @default {0}
-   */
-  priority?: number;
-  /**
-   * Read-ahead budget: items read from the input and not yet yielded (running,
-   * queued, or done and waiting for their turn) never exceed this. The same
-   * default as a pipeline run's `bufferSize`, so a slow item does not stall
-   * the others (head-of-line blocking); lower it for big items.
-   * @default {1024}
-   */
-  bufferSize?: number;
-}
-
-/**
- * Options of {@linkcode Pool.prototype.close}.
- *
- * @example Drain, or cancel what has not started
- * ```ts
- * import { Pool, type PoolCloseOptions } from "sluice";
- * import assert from "node:assert/strict";
- *
- * const pool = new Pool({ concurrency: 1 });
- * const running = pool.submit(async () => "done");
- * const queued = pool.submit(async () => "never");
- * const options: PoolCloseOptions = { cancelPending: true };
- * await pool.close(options);
- * assert.equal(await running, "done");
- * await assert.rejects(queued, { name: "AbortError" });
- * ```
- */
-export interface PoolCloseOptions {
-  /**
-   * `false`: drain (queued tasks still run). `true`: every queued task (and
-   * every task waiting out a retry backoff) rejects at once with a
-   * `DOMException` named `"AbortError"`, and running tasks see their
-   * `ctx.signal` abort with it.
-   * @default {false}
-   */
-  cancelPending?: boolean;
-}
-
-// ---- internals ------------------------------------------------------------
-
-const SUBMIT = 0; // fn(...args)
-const RUN = 1; // fn(ctx)
-const MAP = 2; // fn(item, ctx)
-
-const QUEUED = 0;
-const RUNNING = 1;
-const BACKOFF = 2;
-const DONE = 3;
-
 const OPEN = 0;
 const DRAINING = 1;
 const CANCELLED = 2;
-
-type AnyFn = (...args: unknown[]) => unknown;
-
-/** What a pool tells the `map()` iteration that owns some of its jobs. */
-interface Owner {
-  /** The owner's jobs in the pool's queue (not started, not backing off). */
-  queued: number;
-  /** A job of the owner left the queue, or settled. */
-  notify(job: Job): void;
-}
-
-/** One task: a queue entry, its function, its outcome. One object per task. */
-class Job implements QueueEntry {
-  pos = -1;
-  state = QUEUED;
-  attempt = 0;
-  workerId = -1;
-  resolve: ((value: unknown) => void) | undefined = undefined;
-  reject: ((reason: unknown) => void) | undefined = undefined;
-  /** The listener on `signal` (run() tasks only). */
-  onAbort: (() => void) | undefined = undefined;
-  /** The running attempt's own signal, when it has one. */
-  deadline: Deadline | undefined = undefined;
-  timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  owner: Owner | undefined = undefined;
-  /** Outcome, for map() jobs. */
-  ok = false;
-  value: unknown = undefined;
-
-  constructor(
-    readonly kind: number,
-    readonly fn: AnyFn,
-    readonly args: unknown[] | undefined,
-    readonly item: unknown,
-    readonly priority: number,
-    readonly seq: number,
-    readonly index: number,
-    readonly signal: AbortSignal | undefined,
-  ) {}
-}
-
-/** `fn(...args)`, without the spread for the common short cases. */
-function apply(fn: AnyFn, args: unknown[]): unknown {
-  switch (args.length) {
-    case 0:
-      return fn();
-    case 1:
-      return fn(args[0]);
-    case 2:
-      return fn(args[0], args[1]);
-    default:
-      return fn(...args);
-  }
-}
 
 function abortError(message: string): DOMException {
   return new DOMException(message, "AbortError");
@@ -344,8 +130,6 @@ export class Pool {
   /** No retry, timeout or rate limit: the fast path. */
   readonly #plain: boolean;
   readonly #queue = new PriorityQueue<Job>();
-  /** Aborts on cancel (the map() iterations listen to it). */
-  readonly #controller = new AbortController();
   /**
    * One `ctx.signal` per slot, all aborted on cancel: a signal has one call's
    * listeners at most. A running map() task aborted alone aborts its slot's
@@ -374,6 +158,12 @@ export class Pool {
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
   #finished = false;
+  /** What a map() run uses of the pool. */
+  readonly #mapHost: MapHost = {
+    submit: (fn, item, index, priority, signal, group) =>
+      this.#submitMap(fn as AnyFn, item, index, priority, signal, group),
+    closedError: () => this.#state === OPEN ? undefined : this.#closedError(),
+  };
 
   /**
    * Makes a pool.
@@ -539,28 +329,31 @@ export class Pool {
   }
 
   /**
-   * Streams `fn(item, ctx)` over `items` (an `Iterable` or `AsyncIterable`)
-   * through the pool's slots.
+   * Streams `fn(item, ctx)` over `items` (an `Iterable`, `AsyncIterable` or
+   * `ReadableStream`, as a pipeline reads them) through the pool's slots: one
+   * run of the pipeline engine through a map stage whose calls are the
+   * pool's tasks (with its retry, timeout and rate limit).
    *
-   * - Lazy: nothing is read before the first `next()`. The input is read only
-   *   while fewer than `bufferSize` items are read and not yet yielded, and
-   *   while none of the map's tasks waits in the pool's queue: the map keeps
-   *   the free slots busy without flooding the queue, so other tasks
-   *   submitted meanwhile get slots in turn (by priority, then arrival).
-   *   An endless input works.
+   * - Lazy: nothing is read before the first `next()`. Items read and not
+   *   yet yielded never exceed `bufferSize`, and at most `concurrency + 1` of
+   *   the map's tasks are in the pool at once (running, queued or backing
+   *   off): with the pool to itself, one waits in the queue and starts the
+   *   moment a slot frees; other tasks submitted meanwhile get slots in turn
+   *   (by priority, then arrival). An endless input works.
    * - `order: "input"` (default) yields in input order, each result as soon
    *   as it and every earlier one are done; `"completion"` in completion
    *   order.
-   * - A failure (after retries) stops reading and rejects the iteration at
-   *   that item's turn (in input order, after every earlier result); the rest
-   *   of the map's tasks are then cancelled. In completion order, the tasks
-   *   still running when the failure arrives are cancelled at once (their
-   *   results could only come after it). An input that throws fails the same
-   *   way at the position of the item it could not give.
+   * - A failure (after retries) stops reading and rejects the iteration with
+   *   the task's error at that item's turn (in input order, after every
+   *   earlier result); the map's later tasks do not start, and those still
+   *   running see `ctx.signal` abort at that turn. In completion order the
+   *   iteration rejects at once and the running tasks are aborted. An input
+   *   that throws fails the same way at the position of the item it could
+   *   not give.
    * - Leaving the loop early (`break`, `return()`), the map's `signal` or the
    *   pool's cancel drops the map's queued tasks, aborts the running ones'
-   *   `ctx.signal` and closes the input (`return()`); `break` resumes once
-   *   the running ones have returned.
+   *   `ctx.signal` and closes the input (`return()`, or `cancel()` of a
+   *   stream); `break` resumes once the running ones have returned.
    * - `close()` (drain) lets the map's tasks already in the pool finish; the
    *   map reads no more and rejects with the pool's `TypeError` at the turn
    *   of the first item it could not submit.
@@ -572,7 +365,7 @@ export class Pool {
    * @param items The input.
    * @param options `order`, `signal`, `priority`, `bufferSize`.
    * @returns An async generator of the results.
-   * @throws {TypeError} When `fn` is not a function, `items` not iterable, or
+   * @throws {TypeError} When `fn` is not a function, `items` not readable, or
    * an option has the wrong type.
    * @throws {RangeError} When `bufferSize` is not a positive integer or
    * `priority` not finite.
@@ -596,16 +389,11 @@ export class Pool {
    */
   map<T, R>(
     fn: (item: T, ctx: TaskContext) => R | PromiseLike<R>,
-    items: Iterable<T> | AsyncIterable<T>,
+    items: Source<T>,
     options?: PoolMapOptions,
   ): AsyncGenerator<R, void, undefined> {
     assertFunction("fn", fn);
-    const isAsync = items != null &&
-      typeof (items as AsyncIterable<T>)[Symbol.asyncIterator] === "function";
-    if (
-      !isAsync && (items == null ||
-        typeof (items as Iterable<T>)[Symbol.iterator] !== "function")
-    ) {
+    if (!isSource(items)) {
       throw new TypeError(
         `'items' must be an Iterable or an AsyncIterable: current value is ${
           show(items)
@@ -623,15 +411,57 @@ export class Pool {
     assertSignal(signal);
     readPriority(priority);
     assertInteger("bufferSize", bufferSize, 1);
-    return this.#map<R>(
-      fn as AnyFn,
+    // One task more than the slots: one waits in the queue to take the next
+    // free slot at once. Within the budget: it counts the map's tasks too.
+    const concurrency = Math.min(this.#concurrency + 1, bufferSize);
+    return new PoolMapIterator<R>(this.#mapHost, {
+      fn: fn as (item: unknown, ctx: TaskContext) => unknown,
       items,
-      isAsync,
-      order === "input",
+      ordered: order === "input",
       signal,
       priority,
-      bufferSize,
+      concurrency,
+      bufferSize: bufferSize - concurrency,
+    });
+  }
+
+  /** One item of a map(): a task whose signal is the map call's `ctx.signal`. */
+  #submitMap(
+    fn: AnyFn,
+    item: unknown,
+    index: number,
+    priority: number,
+    signal: AbortSignal,
+    group: MapGroup,
+  ): Promise<unknown> {
+    if (this.#state !== OPEN) {
+      return Promise.reject(new MapFailure(this.#closedError()));
+    }
+    if (signal.aborted) return Promise.reject(new MapFailure(signal.reason));
+    if (index > group.failedAt) {
+      return Promise.reject(
+        new MapFailure(abortError("An earlier item failed")),
+      );
+    }
+    const job = new Job(
+      MAP,
+      fn,
+      undefined,
+      item,
+      priority,
+      this.#seq++,
+      index,
+      signal,
     );
+    const promise = new Promise((resolve, reject) => {
+      job.resolve = resolve;
+      job.reject = reject;
+    });
+    job.group = group;
+    job.onAbort = () => this.#abortJob(job, signal.reason);
+    signal.addEventListener("abort", job.onAbort, { once: true });
+    this.#add(job);
+    return promise;
   }
 
   /**
@@ -803,15 +633,10 @@ export class Pool {
   #enqueue(job: Job): void {
     job.state = QUEUED;
     this.#queue.push(job);
-    if (job.owner !== undefined) job.owner.queued++;
   }
 
   /** A job left the queue (to start, or removed). */
-  #dequeued(job: Job): void {
-    if (job.owner !== undefined) {
-      job.owner.queued--;
-      job.owner.notify(job);
-    }
+  #dequeued(): void {
     if (this.#waiters !== 0) this.#check();
   }
 
@@ -829,7 +654,7 @@ export class Pool {
     while (this.#active < this.#concurrency) {
       const job = this.#take();
       if (job === undefined) return;
-      this.#dequeued(job);
+      this.#dequeued();
       this.#start(job);
     }
   }
@@ -860,7 +685,7 @@ export class Pool {
         this.#active < this.#concurrency
       ) {
         const job = this.#queue.shift()!;
-        this.#dequeued(job);
+        this.#dequeued();
         this.#start(job);
       }
       this.#dispatch();
@@ -880,7 +705,12 @@ export class Pool {
       job.state = RUNNING;
       job.workerId = slot;
       if (signal.aborted) signal = this.#slots.renew(slot);
-      if (this.#plain && (job.kind !== RUN || job.signal === undefined)) {
+      if (job.group !== undefined && job.index > job.group.failedAt) {
+        // An earlier item of its map failed: the map ends there.
+        this.#settle(job, false, abortError("An earlier item failed"));
+      } else if (
+        this.#plain && (job.kind !== RUN || job.signal === undefined)
+      ) {
         job.attempt = 1;
         try {
           const value = job.kind === SUBMIT
@@ -907,7 +737,7 @@ export class Pool {
         return;
       }
       job = next;
-      this.#dequeued(next);
+      this.#dequeued();
     }
   }
 
@@ -994,7 +824,7 @@ export class Pool {
     };
   }
 
-  /** Records a job's outcome and settles its promise (or tells its owner). */
+  /** Records a job's outcome and settles its promise. */
   #settle(job: Job, ok: boolean, value: unknown): void {
     job.state = DONE;
     if (job.onAbort !== undefined) {
@@ -1002,14 +832,13 @@ export class Pool {
       job.onAbort = undefined;
     }
     this.#unsettled--;
-    if (job.owner !== undefined) {
-      job.ok = ok;
-      job.value = value;
-      job.owner.notify(job);
-    } else {
-      job.value = undefined;
-      if (ok) job.resolve!(value);
-      else job.reject!(value);
+    job.value = undefined;
+    if (ok) job.resolve!(value);
+    else if (job.kind !== MAP) job.reject!(value);
+    else {
+      const group = job.group!;
+      if (job.index < group.failedAt) group.failedAt = job.index;
+      job.reject!(new MapFailure(value));
     }
     if (this.#waiters !== 0) this.#check();
   }
@@ -1022,7 +851,7 @@ export class Pool {
     switch (job.state) {
       case QUEUED:
         this.#queue.remove(job);
-        this.#dequeued(job);
+        this.#dequeued();
         this.#settle(job, false, reason);
         if (this.#queue.size === 0 && this.#rateWait !== undefined) {
           this.#rateWait.abort();
@@ -1050,7 +879,6 @@ export class Pool {
     if (this.#state === CANCELLED) return;
     this.#state = CANCELLED;
     this.#paused = false;
-    this.#controller.abort(reason);
     this.#slots.abort(reason); // and every attempt's own signal with them
     // One job at a time, each taken out of the backoff set or the queue just
     // before it settles, never from a snapshot: settling one can settle
@@ -1102,220 +930,5 @@ export class Pool {
     return new TypeError(
       `The pool is closed (${this.#active} running, ${this.pending} waiting): it takes no new task after close()`,
     );
-  }
-
-  // ---- map ---------------------------------------------------------------
-
-  async *#map<R>(
-    fn: AnyFn,
-    items: Iterable<unknown> | AsyncIterable<unknown>,
-    isAsync: boolean,
-    inOrder: boolean,
-    userSignal: AbortSignal | undefined,
-    priority: number,
-    bufferSize: number,
-  ): AsyncGenerator<R, void, undefined> {
-    if (this.#state !== OPEN) throw this.#closedError();
-    if (userSignal?.aborted) throw userSignal.reason;
-    const controller = new AbortController();
-    const signal = controller.signal;
-    const live = new Set<Job>();
-    // Input order: `head` is the next job to yield, `rest` the ones after it.
-    // Completion order: `rest` holds settled jobs in settling order.
-    let head: Job | undefined;
-    const rest = new Fifo<Job>();
-    let index = 0;
-    /** Read and not yet yielded (nor dropped after a failure). */
-    let outstanding = 0;
-    let reading = false;
-    let sourceDone = false;
-    let stopped = false;
-    let failed = false;
-    let aborted = false;
-    let abortReason: unknown;
-    let wake: (() => void) | undefined;
-    let pumpScheduled = false;
-    const iterator = isAsync
-      ? (items as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-      : (items as Iterable<unknown>)[Symbol.iterator]();
-
-    const wakeUp = (): void => {
-      const w = wake;
-      if (w !== undefined) {
-        wake = undefined;
-        w();
-      }
-    };
-    const cancelAll = (reason: unknown): void => {
-      controller.abort(reason);
-      for (const job of live) this.#abortJob(job, reason);
-    };
-    /** Puts a settled (or never started) job where the consumer finds it. */
-    const place = (job: Job): void => {
-      if (inOrder) {
-        if (head === undefined) head = job;
-        else rest.push(job);
-      } else if (job.state === DONE) rest.push(job);
-    };
-    /** A failure at `job`'s turn: stop reading, cancel what comes after it. */
-    const fail = (job: Job): void => {
-      if (failed) return;
-      failed = true;
-      if (inOrder) {
-        for (const other of live) {
-          if (other.index > job.index && other.state !== RUNNING) {
-            this.#abortJob(other, abortError("An earlier item failed"));
-          }
-        }
-      } else cancelAll(abortError("Another item failed"));
-    };
-    /** A failure without a task (the input threw, or the pool closed). */
-    const failHere = (error: unknown): void => {
-      const job = new Job(MAP, fn, undefined, undefined, 0, 0, index++, signal);
-      job.state = DONE;
-      job.value = error;
-      outstanding++;
-      place(job);
-      fail(job);
-    };
-    const owner: Owner = {
-      queued: 0,
-      notify: (job) => {
-        if (job.state === DONE) {
-          live.delete(job);
-          if (stopped) return wakeUp();
-          if (!inOrder) rest.push(job);
-          if (!job.ok) fail(job);
-          wakeUp();
-        }
-        if (!pumpScheduled && !stopped) {
-          pumpScheduled = true;
-          queueMicrotask(pump);
-        }
-      },
-    };
-    const submitItem = (item: unknown): void => {
-      const job = new Job(
-        MAP,
-        fn,
-        undefined,
-        item,
-        priority,
-        this.#seq++,
-        index++,
-        signal,
-      );
-      job.owner = owner;
-      outstanding++;
-      live.add(job);
-      if (inOrder) place(job);
-      this.#add(job);
-    };
-    const onRead = (r: IteratorResult<unknown>): void => {
-      reading = false;
-      if (stopped || aborted) return; // aborted: the item is not submitted
-      if (r.done) sourceDone = true;
-      // Closed while the read was pending: the item cannot be submitted.
-      else if (this.#state !== OPEN) failHere(this.#closedError());
-      else submitItem(r.value);
-      pump();
-      wakeUp();
-    };
-    const onReadError = (error: unknown): void => {
-      reading = false;
-      sourceDone = true;
-      if (stopped) return;
-      failHere(error);
-      wakeUp();
-    };
-    const pump = (): void => {
-      pumpScheduled = false;
-      while (
-        !reading && !sourceDone && !stopped && !failed && !aborted &&
-        owner.queued === 0 && outstanding < bufferSize
-      ) {
-        if (this.#state !== OPEN) {
-          failHere(this.#closedError());
-          break;
-        }
-        let r: IteratorResult<unknown> | Promise<IteratorResult<unknown>>;
-        try {
-          r = iterator.next();
-        } catch (error) {
-          sourceDone = true;
-          failHere(error);
-          break;
-        }
-        if (isAsync) {
-          reading = true;
-          Promise.resolve(r).then(onRead, onReadError);
-          return;
-        }
-        r = r as IteratorResult<unknown>;
-        if (r.done) sourceDone = true;
-        else submitItem(r.value);
-      }
-    };
-    const onAbort = (reason: unknown): void => {
-      if (aborted || stopped) return;
-      aborted = true;
-      abortReason = reason;
-      cancelAll(reason);
-      wakeUp();
-    };
-    const onUserAbort = (): void => onAbort(userSignal!.reason);
-    const onPoolAbort = (): void =>
-      controller.abort(this.#controller.signal.reason);
-    userSignal?.addEventListener("abort", onUserAbort, { once: true });
-    this.#controller.signal.addEventListener("abort", onPoolAbort, {
-      once: true,
-    });
-
-    let finished = false;
-    try {
-      for (;;) {
-        if (aborted) throw abortReason;
-        pump();
-        let job: Job | undefined;
-        if (inOrder) {
-          if (head !== undefined && head.state === DONE) {
-            job = head;
-            head = rest.shift();
-          }
-        } else job = rest.shift();
-        if (job !== undefined) {
-          outstanding--;
-          if (!job.ok) throw job.value;
-          const value = job.value;
-          job.value = undefined;
-          yield value as R;
-          continue;
-        }
-        if (sourceDone && outstanding === 0) {
-          finished = true;
-          return;
-        }
-        await new Promise<void>((resolve) => (wake = resolve));
-      }
-    } finally {
-      stopped = true;
-      userSignal?.removeEventListener("abort", onUserAbort);
-      this.#controller.signal.removeEventListener("abort", onPoolAbort);
-      if (live.size > 0) cancelAll(abortError("The map iteration was stopped"));
-      if (!sourceDone && !finished) {
-        sourceDone = true;
-        try {
-          const closing = iterator.return?.();
-          // A pending read is not awaited: return() then waits for it.
-          if (reading) Promise.resolve(closing).catch(() => {});
-          else await closing;
-        } catch {
-          // Closing the input is best effort.
-        }
-      }
-      while (live.size > 0) {
-        await new Promise<void>((resolve) => (wake = resolve));
-      }
-    }
   }
 }

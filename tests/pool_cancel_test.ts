@@ -49,16 +49,18 @@ async function resolvesSoon(promise: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
-Deno.test("Pool.close({ cancelPending: true }) while a map task backs off, one runs and one is queued: resolves only after the running one returned, then onIdle() resolves", async () => {
+Deno.test("Pool.close({ cancelPending: true }) while a map task backs off and one runs: resolves only after the running one returned, then onIdle() resolves", async () => {
   const pool = new Pool({
     concurrency: 1,
     retry: { attempts: 2, delayMs: 50, jitter: false },
   });
   const { state, consumed } = flakyMap(pool, [0, 1, 2]);
   state.fail0.resolve();
+  // Item 2 waits in the map, not in the pool: a map has at most
+  // concurrency + 1 tasks in the pool, a backing-off one included.
   await until(
-    () => pool.active === 1 && pool.pending === 2 && state.running === 1,
-    "item 0 backing off, item 1 running, item 2 queued",
+    () => pool.active === 1 && pool.pending === 1 && state.running === 1,
+    "item 0 backing off, item 1 running",
   );
   const closing = pool.close({ cancelPending: true });
   assert.equal(pool.active + pool.pending, 1, "only item 1 is unsettled");
@@ -108,7 +110,7 @@ Deno.test("Pool.close({ cancelPending: true }) on a paused pool with a map task 
   assert.equal(state.running, 0);
 });
 
-Deno.test("Pool with a signal aborted while a map task backs off, one runs and one is queued: close() resolves only after the running one returned, then onIdle() resolves", async () => {
+Deno.test("Pool with a signal aborted while a map task backs off and one runs: close() resolves only after the running one returned, then onIdle() resolves", async () => {
   const controller = new AbortController();
   const pool = new Pool({
     concurrency: 1,
@@ -117,9 +119,11 @@ Deno.test("Pool with a signal aborted while a map task backs off, one runs and o
   });
   const { state, consumed } = flakyMap(pool, [0, 1, 2]);
   state.fail0.resolve();
+  // Item 2 waits in the map, not in the pool: a map has at most
+  // concurrency + 1 tasks in the pool, a backing-off one included.
   await until(
-    () => pool.active === 1 && pool.pending === 2 && state.running === 1,
-    "item 0 backing off, item 1 running, item 2 queued",
+    () => pool.active === 1 && pool.pending === 1 && state.running === 1,
+    "item 0 backing off, item 1 running",
   );
   const reason = new Error("shutting down");
   controller.abort(reason);
@@ -166,7 +170,7 @@ Deno.test("Pool.map() over an async input: an item whose read was pending at clo
 Deno.test("Pool.map() with a signal: no task of the map starts after the signal aborted, even when a running one then finishes", async () => {
   const pool = new Pool({ concurrency: 3 });
   const controller = new AbortController();
-  const gates = [deferred(), deferred(), deferred()];
+  const gates = [deferred(), deferred(), deferred(), deferred(), deferred()];
   const started: number[] = [];
   const it = pool.map(
     async (x: number) => {
@@ -181,15 +185,17 @@ Deno.test("Pool.map() with a signal: no task of the map starts after the signal 
   assert.deepEqual(started, [0, 1, 2]);
   gates[1].resolve(); // item 1 done while the consumer holds item 0
   await sleep(5);
-  // Yielding item 1 makes room for one more item, which is not read yet.
+  // Taking item 1 makes room for item 3, read and started at once (the run
+  // reads as soon as a result is taken, not at the following next()).
   assert.deepEqual(await it.next(), { value: 1, done: false });
-  assert.deepEqual(started, [0, 1, 2]);
+  assert.deepEqual(started, [0, 1, 2, 3]);
   const reason = new Error("user left");
   controller.abort(reason); // the consumer is not waiting in next()
-  gates[2].resolve(); // item 2 finishes: the map must not start item 3
+  gates[2].resolve(); // item 2 finishes: the map must not start item 4
   await sleep(5);
-  assert.deepEqual(started, [0, 1, 2]);
+  assert.deepEqual(started, [0, 1, 2, 3]);
+  gates[3].resolve();
   await assert.rejects(it.next(), (e) => e === reason);
   await withTimeout(pool.close(), 2000, "close() resolves");
-  assert.deepEqual(started, [0, 1, 2]);
+  assert.deepEqual(started, [0, 1, 2, 3]);
 });

@@ -1048,6 +1048,68 @@ Deno.test("Pool.map() rejects when the pool is cancelled", async () => {
   await assert.rejects(done, { name: "AbortError" });
 });
 
+Deno.test("Pool.map() reads a ReadableStream, and cancels it on an early break or a failure", async () => {
+  await using pool = new Pool({ concurrency: 2 });
+  const stream = (cancelled: unknown[]) => {
+    let i = 0;
+    return new ReadableStream<number>({
+      pull(controller) {
+        if (i < 100) controller.enqueue(i++);
+        else controller.close();
+      },
+      cancel(reason) {
+        cancelled.push(reason);
+      },
+    }, { highWaterMark: 0 });
+  };
+  const whole: unknown[] = [];
+  const small = new ReadableStream<number>({
+    start(controller) {
+      for (const x of [1, 2, 3]) controller.enqueue(x);
+      controller.close();
+    },
+  });
+  assert.deepEqual(await collect(pool.map((x: number) => x * 2, small)), [
+    2,
+    4,
+    6,
+  ]);
+  for await (const x of pool.map((x: number) => x, stream(whole))) {
+    assert.equal(x, 0);
+    break;
+  }
+  await until(() => whole.length === 1, "cancelled on break");
+  assert.equal((whole[0] as Error).name, "AbortError");
+  const failed: unknown[] = [];
+  const it = pool.map((x: number) => {
+    if (x === 3) throw new Error("item 3 failed");
+    return x;
+  }, stream(failed));
+  await assert.rejects(collect(it), /item 3 failed/);
+  await until(() => failed.length === 1, "cancelled on failure");
+});
+
+Deno.test("Pool.map() calls an async iterator's return() on an early break", async () => {
+  await using pool = new Pool({ concurrency: 2 });
+  let i = 0;
+  let returned = 0;
+  const items: AsyncIterableIterator<number> = {
+    next: () => Promise.resolve({ done: false, value: i++ }),
+    return: () => {
+      returned++;
+      return Promise.resolve({ done: true, value: undefined });
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  for await (const x of pool.map((x: number) => x, items)) {
+    if (x === 2) break;
+  }
+  await until(() => returned === 1, "return() called");
+  assert.equal(pool.active + pool.pending, 0);
+});
+
 // ---- every promise settles ---------------------------------------------------
 
 Deno.test("Pool settles every promise it returned when cancelled in the middle of everything", async () => {

@@ -1,0 +1,22 @@
+// Leaving a run early, as an iterator's return() does: shared by Flow's
+// iterator and Pool.map's.
+import type { Scheduler } from "./_scheduler.ts";
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({
+  done: true,
+  value: undefined,
+});
+
+/**
+ * The consumer leaves the run: stops it quietly (it settles without an
+ * error) with an `AbortError` for every `ctx.signal` in flight, and resolves
+ * once every call in flight has returned.
+ */
+export async function leaveRun(
+  engine: Scheduler,
+  message: string,
+): Promise<IteratorReturnResult<undefined>> {
+  engine.stop(new DOMException(message, "AbortError"), true);
+  await engine.settled();
+  return DONE;
+}

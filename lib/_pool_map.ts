@@ -1,0 +1,199 @@
+// Pool.map(): one run of the pipeline engine over the input, through a map
+// stage whose calls are the pool's tasks.
+import { DEFAULT_PROGRESS_INTERVAL_MS } from "./flow.ts";
+import { PipelineError } from "./errors.ts";
+import { leaveRun } from "./_leave_run.ts";
+import { map } from "./map.ts";
+import { MapFailure, type MapGroup } from "./_pool_job.ts";
+import { type NamedSpec, Scheduler } from "./_scheduler.ts";
+import { specOf } from "./stage.ts";
+import type { Source, TaskContext } from "./types.ts";
+
+/** What a map needs from its pool. */
+export interface MapHost {
+  /**
+   * Submits `fn(item, ctx)` as a pool task with the item's `index`, the map's
+   * `priority`, and `signal` (aborting it drops the task from the queue, or
+   * aborts the running task's `ctx.signal`). Rejects with a `MapFailure`.
+   */
+  submit(
+    fn: (item: unknown, ctx: TaskContext) => unknown,
+    item: unknown,
+    index: number,
+    priority: number,
+    signal: AbortSignal,
+    group: MapGroup,
+  ): Promise<unknown>;
+  /** The pool's `TypeError` when it takes no new task, else `undefined`. */
+  closedError(): TypeError | undefined;
+}
+
+/** One map, validated. */
+export interface MapRun {
+  fn: (item: unknown, ctx: TaskContext) => unknown;
+  items: Source<unknown>;
+  ordered: boolean;
+  signal: AbortSignal | undefined;
+  priority: number;
+  /** The map stage's concurrency: its tasks in the pool at most. */
+  concurrency: number;
+  /** The run's read-ahead beyond `concurrency`. */
+  bufferSize: number;
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({
+  done: true,
+  value: undefined,
+});
+
+/** An input error, read as the item at its position (see `atTurn`). */
+class InputFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * The input with its error turned into a last item, so that the map fails
+ * at its position, after every earlier result (the engine stops at once on
+ * an input error). Arrays cannot throw and are read as they are.
+ */
+function atTurn(items: Source<unknown>): Source<unknown> {
+  if (Array.isArray(items)) return items;
+  const s = items as unknown as Record<PropertyKey, unknown>;
+  if (typeof s.getReader === "function") {
+    const reader = (items as ReadableStream<unknown>).getReader();
+    return new ReadableStream({
+      async pull(controller) {
+        try {
+          const r = await reader.read();
+          if (r.done) controller.close();
+          else controller.enqueue(r.value);
+        } catch (error) {
+          controller.enqueue(new InputFailure(error));
+          controller.close();
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }, { highWaterMark: 0 });
+  }
+  const isAsync = typeof s[Symbol.asyncIterator] === "function";
+  const it: Iterator<unknown> | AsyncIterator<unknown> = isAsync
+    ? (items as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+    : (items as Iterable<unknown>)[Symbol.iterator]();
+  let failed = false;
+  const failure = (error: unknown): IteratorResult<unknown> => {
+    failed = true;
+    return { done: false, value: new InputFailure(error) };
+  };
+  const next = ():
+    | IteratorResult<unknown>
+    | Promise<IteratorResult<unknown>> => {
+    if (failed) return DONE;
+    try {
+      const r = it.next();
+      return isAsync
+        ? Promise.resolve(r).then(undefined, failure)
+        : r as IteratorResult<unknown>;
+    } catch (error) {
+      return failure(error);
+    }
+  };
+  const close = () => it.return?.() ?? DONE;
+  return isAsync
+    ? {
+      [Symbol.asyncIterator]: () => ({
+        next: next as () => Promise<IteratorResult<unknown>>,
+        return: async () => await close(),
+      }),
+    }
+    : {
+      [Symbol.iterator]: () => ({
+        next: next as () => IteratorResult<unknown>,
+        return: close as () => IteratorResult<unknown>,
+      }),
+    };
+}
+
+/** The map's own tasks failed with a boxed error: rethrown as it was. */
+function unwrap(error: unknown): never {
+  if (error instanceof PipelineError && error.cause instanceof MapFailure) {
+    throw error.cause.error;
+  }
+  throw error; // an input error, an abort reason, the closed pool's TypeError
+}
+
+/**
+ * The iterator `Pool.map()` returns. Lazy: the run starts at the first
+ * `next()`. `return()` stops it and resolves once the running tasks have
+ * returned; the engine restores input order and bounds the read-ahead.
+ */
+export class PoolMapIterator<R> implements AsyncGenerator<R, void, undefined> {
+  #host: MapHost | undefined;
+  #run: MapRun | undefined;
+  #engine: Scheduler | undefined = undefined;
+
+  constructor(host: MapHost, run: MapRun) {
+    this.#host = host;
+    this.#run = run;
+  }
+
+  /** Starts the run (once; not after `return()`). */
+  #open(): Scheduler | undefined {
+    const host = this.#host;
+    const run = this.#run;
+    if (host === undefined || run === undefined) return undefined;
+    this.#host = this.#run = undefined;
+    const { fn, priority } = run;
+    const group: MapGroup = { failedAt: Infinity };
+    const stage = map(
+      (item: unknown, ctx: TaskContext) =>
+        item instanceof InputFailure
+          ? Promise.reject(new MapFailure(item.error))
+          : host.submit(fn, item, ctx.index, priority, ctx.signal, group),
+      { concurrency: run.concurrency },
+    );
+    const specs: NamedSpec[] = [{ spec: specOf(stage)!, name: "Pool.map" }];
+    const engine = this.#engine = new Scheduler(specs, atTurn(run.items), {
+      ordered: run.ordered,
+      failAtTurn: true,
+      signal: run.signal,
+      id: undefined,
+      bufferSize: run.bufferSize,
+      context: undefined,
+      target: new EventTarget(),
+      failures: [],
+      progressIntervalMs: DEFAULT_PROGRESS_INTERVAL_MS,
+    });
+    const closed = host.closedError();
+    if (closed !== undefined) engine.stop(closed);
+    return engine;
+  }
+
+  next(): Promise<IteratorResult<R, void>> {
+    const engine = this.#engine ?? this.#open();
+    if (engine === undefined) return Promise.resolve(DONE);
+    return engine.next().then(
+      undefined,
+      unwrap,
+    ) as Promise<IteratorResult<R, void>>;
+  }
+
+  return(): Promise<IteratorResult<R, void>> {
+    this.#host = this.#run = undefined; // never started: nothing to stop
+    const engine = this.#engine;
+    if (engine === undefined) return Promise.resolve(DONE);
+    return leaveRun(engine, "The map iteration was stopped");
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<R, void>> {
+    await this.return();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.return();
+  }
+}
