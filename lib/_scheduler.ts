@@ -105,12 +105,13 @@ export class Scheduler implements RunHost {
   #running = 0;
 
   readonly #batchStages: BatchStage[] = [];
-  /** The first stage, when it is a batch (see #admit). */
+  /** The first stage, when it is a batch (see #admit); pays in W4. */
   readonly #firstBatch: BatchStage | null;
   /**
    * The first stage, when it is a plain map or filter and the source answers
    * synchronously: its workers read their next item themselves (`nextItem`),
-   * so the pump only starts idle workers and no item waits in its queue.
+   * so the pump only starts idle workers and no item waits in its queue
+   * (W1, bench/compare).
    */
   #firstWork: WorkStage | null = null;
   // Completion order: results not yet taken.
@@ -123,7 +124,8 @@ export class Scheduler implements RunHost {
    * to its place in this array when it is done (in input order: its index),
    * so results neither wait in the order list nor count in the read-ahead
    * budget. In input order, skipped items leave gaps (`#gaps`: their
-   * indices), closed at the end. Null otherwise.
+   * indices), closed at the end. Null otherwise. Pays in W1's `collect()`
+   * (bench/README.md, "History of the hot path").
    */
   #direct: unknown[] | null = null;
   /** Tokens out of the run, linked by `next`, for reuse (`#recycle`). */
@@ -414,7 +416,7 @@ export class Scheduler implements RunHost {
    * `t` has left the run as a result and nothing refers to it any more (it is
    * unlinked, out of every slot; events copied its fields): a later source
    * item may reuse it (`#token`), so a run in its steady state allocates no
-   * token per item.
+   * token per item (W1: bench/README.md, "History of the hot path").
    */
   #recycle(t: Token): void {
     if (this.#spares >= SPARE_MAX) return;
@@ -520,8 +522,7 @@ export class Scheduler implements RunHost {
     try {
       r = this.#reader!.pull();
     } catch (error) {
-      this.#sourceDone = true; // a throwing source is finished
-      this.stop(error);
+      this.#inputFailed(error);
       return null;
     }
     if (r instanceof Promise) {
@@ -546,9 +547,28 @@ export class Scheduler implements RunHost {
 
   #onPullError = (error: unknown): void => {
     this.#pulling = false;
-    this.#sourceDone = true; // a throwing source is finished
-    this.stop(error);
+    this.#inputFailed(error);
   };
+
+  /**
+   * The source threw: it is finished, and the run fails (with failAtTurn in
+   * input order: once every item read before the error is delivered).
+   */
+  #inputFailed(error: unknown): void {
+    this.#sourceDone = true;
+    const order = this.order;
+    if (!this.config.failAtTurn || order === null) return this.stop(error);
+    // A result of no weight after the last item read: the error at its turn.
+    const index = this.stats.itemsIn;
+    const t = new Token(error, index, index, 0);
+    t.failed = true;
+    t.stage = this.#n;
+    this.#atStage[this.#n]++;
+    this.#live++;
+    order.append(t);
+    if (t === order.head) this.#deliver();
+    this.#checkEnd();
+  }
 
   #admit(value: unknown): void {
     const index = this.stats.itemsIn++;
@@ -625,8 +645,7 @@ export class Scheduler implements RunHost {
     try {
       r = this.#reader!.pull();
     } catch (error) {
-      this.#sourceDone = true; // a throwing source is finished
-      this.stop(error);
+      this.#inputFailed(error);
       return undefined;
     }
     if (r instanceof Promise) {

@@ -41,19 +41,24 @@ const root = path.resolve(here, "../..");
 const ABLATIONS = [
   [
     "lib/_scheduler.ts",
-    "if (this.#timeAll || (index & 127) === 0 || index < 16) {",
+    "if (this.stats.timeAll || (index & 127) === 0 || index < 16) {",
     "if (false) {",
   ],
   [
-    "lib/_scheduler.ts",
-    "const ctx = this.#ctx(st, t, workerId, signal);",
-    "const ctx = (this as any).__ctx ??= this.#ctx(st, t, workerId, signal);",
+    "lib/_work_stage.ts",
+    "const ctx = this.#ctx(t, workerId, signal);",
+    "const ctx = (this as any).__ctx ??= this.#ctx(t, workerId, signal);",
   ],
-  ["lib/_scheduler.ts", "else st.slotSince[workerId] = NaN;", ""],
+  ["lib/_work_stage.ts", "else this.#slotSince[workerId] = NaN;", ""],
   [
     "lib/_scheduler.ts",
-    "      if (next === undefined) this.#release(st, workerId);\n      this.#pump();",
-    "      if (next === undefined) this.#release(st, workerId);\n      if (!this.#full) this.#pump();",
+    "  #full = false;",
+    "  #full = false;\n  get full(): boolean {\n    return this.#full;\n  }",
+  ],
+  [
+    "lib/_work_stage.ts",
+    "      if (next === undefined) this.#release(workerId);\n      run.pump();",
+    "      if (next === undefined) this.#release(workerId);\n      if (!(run as any).full) run.pump();",
   ],
 ];
 
