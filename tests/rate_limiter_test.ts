@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { RateLimiter, readRateLimit } from "../lib/_rate_limiter.ts";
-import { prng, sleep, withTimeout } from "./_helpers.ts";
+import { FakeTime, prng, withTimeout } from "./_helpers.ts";
 
 /** A fake clock: the test moves `time`. */
 function fakeClock(): { time: number; now: () => number } {
@@ -9,10 +9,10 @@ function fakeClock(): { time: number; now: () => number } {
 }
 
 /**
- * The real clock, remembering its last reading. The limiter reads its clock
- * once per call and once per timer tick, so `last` read right after a start
- * (synchronously, or in the first microtasks after a tick) is that start's
- * recorded time.
+ * `performance.now()` (virtual under FakeTime), remembering its last reading.
+ * The limiter reads its clock once per call and once per timer tick, so `last`
+ * read right after a start (synchronously, or in the first microtasks after a
+ * tick) is that start's recorded time.
  */
 function recordingClock(): { last: number; now: () => number } {
   const clock = { last: 0, now: () => (clock.last = performance.now()) };
@@ -50,8 +50,8 @@ function acquireAll(
 
 /**
  * Asserts that no window of `intervalMs` holds more than `limit` of `starts`:
- * starts i and i + limit are at least `intervalMs` apart (less 1 ms for timer
- * rounding).
+ * starts i and i + limit are at least `intervalMs` apart (exactly: the timing
+ * cases run on FakeTime, so there is no timer rounding to allow for).
  */
 function assertSlidingWindow(
   starts: readonly number[],
@@ -62,7 +62,7 @@ function assertSlidingWindow(
   for (let i = 0; i + limit < sorted.length; i++) {
     const gap = sorted[i + limit] - sorted[i];
     assert.ok(
-      gap >= intervalMs - 1,
+      gap >= intervalMs,
       `starts ${i} and ${i + limit} are ${gap} ms apart (< ${intervalMs})`,
     );
   }
@@ -167,19 +167,37 @@ Deno.test("RateLimiter tryAcquire() frees one slot per start that leaves the win
 });
 
 Deno.test("RateLimiter acquire() allows at most limit starts in any sliding window", async () => {
+  using time = new FakeTime();
+  const t0 = time.now;
   const clock = recordingClock();
   const limiter = new RateLimiter(3, 100, clock.now);
   const { queued, starts } = acquireAll(limiter, clock, 10);
   // The first wave starts at once; the others wait for the window to slide.
   assert.equal(queued, 7);
   assert.equal(limiter.tryAcquire(), false);
+  // Not a millisecond early: each wave waits for the whole window.
+  for (
+    const [at, waiting] of [[99, 7], [100, 4], [199, 4], [200, 1], [299, 1]]
+  ) {
+    await time.tickAsync(t0 + at - time.now);
+    assert.equal(limiter.waiting, waiting, `at ${at} ms`);
+  }
+  await time.tickAsync(1);
   const times = await starts;
   assert.equal(times.length, 10);
   assert.equal(limiter.waiting, 0);
+  // Each start as soon as the window lets it.
+  assert.deepEqual(
+    times.map((t) => t - t0),
+    [0, 0, 0, 100, 100, 100, 200, 200, 200, 300],
+  );
   assertSlidingWindow(times, 3, 100);
+  assert.equal(time.pending, 0, "no timer left armed");
 });
 
 Deno.test("RateLimiter acquire() allows no burst around a fixed-window edge", async () => {
+  using time = new FakeTime();
+  const t0 = time.now;
   const clock = recordingClock();
   const limiter = new RateLimiter(3, 200, clock.now);
   const first = acquireAll(limiter, clock, 3);
@@ -187,37 +205,60 @@ Deno.test("RateLimiter acquire() allows no burst around a fixed-window edge", as
   const firstTimes = await first.starts;
   // Late in the first window: a fixed-window limiter whose edge fell here
   // would start the next three at once.
-  await sleep(120);
+  await time.tickAsync(120);
   const second = acquireAll(limiter, clock, 3);
   assert.equal(second.queued, 3);
+  await time.tickAsync(79);
+  assert.equal(limiter.waiting, 3, "none starts before the window slides");
+  await time.tickAsync(1);
   const secondTimes = await second.starts;
+  assert.deepEqual(firstTimes.map((t) => t - t0), [0, 0, 0]);
+  assert.deepEqual(secondTimes.map((t) => t - t0), [200, 200, 200]);
   for (let i = 0; i < 3; i++) {
-    assert.ok(secondTimes[i] - firstTimes[i] >= 200 - 1);
+    assert.equal(secondTimes[i] - firstTimes[i], 200);
   }
   assertSlidingWindow([...firstTimes, ...secondTimes], 3, 200);
 });
 
 Deno.test("RateLimiter acquire() serves waiters first in, first out", async () => {
+  using time = new FakeTime();
+  const t0 = time.now;
   const limiter = new RateLimiter(1, 10);
   assert.equal(limiter.tryAcquire(), true);
   const order: number[] = [];
+  const at: number[] = [];
   const done = [0, 1, 2, 3, 4].map((i) =>
-    limiter.acquire().then(() => void order.push(i))
+    limiter.acquire().then(() => {
+      order.push(i);
+      at.push(time.now - t0);
+    })
   );
   assert.equal(limiter.waiting, 5);
-  await withTimeout(Promise.all(done), 10_000, "waiters");
+  await time.tickAsync(50);
+  await Promise.all(done);
   assert.deepEqual(order, [0, 1, 2, 3, 4]);
+  // One per window, each as soon as the previous start leaves it.
+  assert.deepEqual(at, [10, 20, 30, 40, 50]);
+  assert.equal(time.pending, 0);
 });
 
 Deno.test("RateLimiter tryAcquire() does not jump ahead of waiters", async () => {
+  // The limiter reads `clock`; its timer runs on FakeTime.
+  using time = new FakeTime();
   const clock = fakeClock();
   const limiter = new RateLimiter(1, 50, clock.now);
   assert.equal(limiter.tryAcquire(), true);
-  const waiter = limiter.acquire();
+  let started = false;
+  const waiter = limiter.acquire().then(() => void (started = true));
   assert.equal(limiter.waiting, 1);
   clock.time = 50; // allowed now, but the waiter came first
   assert.equal(limiter.tryAcquire(), false);
-  await withTimeout(waiter, 10_000, "waiter"); // the timer starts it at 50
+  await time.tickAsync(49);
+  assert.equal(started, false);
+  assert.equal(limiter.tryAcquire(), false);
+  await time.tickAsync(1); // the timer starts it at 50
+  assert.equal(started, true);
+  await waiter;
   assert.equal(limiter.waiting, 0);
   assert.equal(limiter.tryAcquire(), false); // the waiter took the slot
   clock.time = 100;
@@ -225,25 +266,31 @@ Deno.test("RateLimiter tryAcquire() does not jump ahead of waiters", async () =>
 });
 
 Deno.test("RateLimiter acquire() abort removes the waiter and not the others", async () => {
+  using time = new FakeTime();
+  const t0 = time.now;
   const limiter = new RateLimiter(1, 30);
   assert.equal(limiter.tryAcquire(), true);
   const controllers = [0, 1, 2].map(() => new AbortController());
   const listeners = controllers.map((c) => trackListeners(c.signal));
   const order: number[] = [];
+  const at: number[] = [];
   const waiters = controllers.map((c, i) =>
-    limiter.acquire(c.signal).then(() => void order.push(i))
+    limiter.acquire(c.signal).then(() => {
+      order.push(i);
+      at.push(time.now - t0);
+    })
   );
   assert.equal(limiter.waiting, 3);
   const reason = new Error("stop 1");
   controllers[1].abort(reason);
   assert.equal(limiter.waiting, 2);
   await assert.rejects(waiters[1], (e) => e === reason);
-  await withTimeout(
-    Promise.all([waiters[0], waiters[2]]),
-    10_000,
-    "waiters",
-  );
+  await time.tickAsync(60);
+  await Promise.all([waiters[0], waiters[2]]);
   assert.deepEqual(order, [0, 2]);
+  // The aborted waiter took no turn: waiter 2 starts in the very next window.
+  assert.deepEqual(at, [30, 60]);
+  assert.equal(time.pending, 0);
   // One listener each, none left: removed on start and on abort alike.
   for (const tracked of listeners) {
     assert.equal(tracked.added, 1);

@@ -20,7 +20,6 @@ import {
   rangeInclusive,
   rejection,
   sleep,
-  until,
   withTimeout,
 } from "./_helpers.ts";
 
@@ -686,29 +685,42 @@ Deno.test("map() retry an item coming back from a backoff into a full stage wait
     concurrency: 2,
     retry: { attempts: 2, delayMs: 30, jitter: false },
   }));
+  using time = new FakeTime();
+  const t0 = time.now;
   const flow = p.run(source());
   flow.addEventListener("retrying", () => zeroFailed.resolve());
   const out = flow.collect();
-  await until(
-    () => log.includes("start 2#1"),
-    "item 2 starting in the slot item 0 left",
-  );
-  // The backoff ends while items 1 and 2 hold both slots: item 0 waits.
-  await until(
-    () => flow.stats().stages[0].backingOff === 0,
-    "item 0's backoff ending",
-  );
-  await sleep(20);
-  assert.equal(gauge.current, 2);
-  assert.ok(!log.includes("start 0#2"), log.join());
+  await time.tickAsync(0);
+  assert.deepEqual(log, ["start 0#1", "start 1#1"]);
+  // Item 0 fails at 1 ms: item 2 starts in the slot it left.
+  await time.tickAsync(1);
+  assert.deepEqual(log, ["start 0#1", "start 1#1", "start 2#1"]);
+  assert.equal(flow.stats().stages[0].backingOff, 1);
+  await time.tickAsync(29);
+  assert.equal(flow.stats().stages[0].backingOff, 1, "backing off until 31");
+  // The backoff ends while items 1 and 2 hold both slots: item 0 waits, for
+  // as long as they do.
+  await time.tickAsync(1);
+  assert.equal(flow.stats().stages[0].backingOff, 0);
   assert.equal(flow.stats().stages[0].queued, 1);
+  await time.tickAsync(10_000);
+  assert.equal(gauge.current, 2);
+  assert.deepEqual(log, ["start 0#1", "start 1#1", "start 2#1"]);
+  assert.equal(flow.stats().stages[0].queued, 1);
+  assert.equal(time.pending, 0, "no timer: item 0 waits for a slot only");
+  // The slot item 1 leaves goes to item 0, with no time passing.
+  const freedAt = time.now;
   gates.open(1);
-  await until(() => log.includes("start 0#2"), "item 0's retry");
+  await time.tickAsync(0);
+  assert.deepEqual(log.slice(3), ["done 1", "start 0#2"]);
+  assert.equal(time.now, freedAt);
   gates.open(0);
   gates.open(2);
+  await time.tickAsync(0);
   assert.deepEqual(await out, [0, 1, 2]);
   assert.equal(gauge.peak, 2);
   assert.ok(log.indexOf("done 1") < log.indexOf("start 0#2"), log.join());
+  assert.equal(time.now - t0, 10_031);
 });
 
 // ---- cancellation ------------------------------------------------------------
@@ -719,18 +731,28 @@ Deno.test("map() retry an abort during a long backoff settles promptly and never
     calls++;
     throw new Flaky(x, calls);
   }, { retry: { attempts: 3, delayMs: 10_000, jitter: false } }));
+  using time = new FakeTime();
   const flow = p.run([1]);
-  const out = rejection(flow.collect());
-  await until(() => flow.stats().stages[0].backingOff === 1, "the backoff");
+  const settled: string[] = [];
+  const out = rejection(flow.collect()).finally(() => settled.push("run"));
+  await time.tickAsync(0);
+  assert.equal(flow.stats().stages[0].backingOff, 1, "the backoff");
+  assert.equal(time.pending, 1, "the 10 s backoff timer");
+  const abortedAt = time.now;
   const reason = new Error("stop");
-  const aborted = flow.abort(reason);
-  assert.equal(await withTimeout(out, 2000, "abort during a backoff"), reason);
-  await withTimeout(aborted, 2000, "abort() settling");
-  await sleep(30);
+  const aborted = flow.abort(reason).finally(() => settled.push("abort()"));
+  // Promptly: with no time passing.
+  await time.tickAsync(0);
+  assert.deepEqual(settled.toSorted(), ["abort()", "run"]);
+  assert.equal(time.now, abortedAt);
+  assert.equal(await out, reason);
+  await aborted;
+  assert.equal(time.pending, 0, "the 10 s backoff timer is cleared");
+  // Well past the backoff's end: still no retry.
+  await time.tickAsync(60_000);
   assert.equal(calls, 1, "no retry after the abort");
   assert.equal(flow.stats().stages[0].backingOff, 0);
   assert.equal(flow.stats().done, true);
-  // The leak sanitizer checks that the 10 s backoff timer was cleared.
 });
 
 Deno.test("map() retry an abort through the run's signal during a backoff settles promptly", async () => {
@@ -740,13 +762,23 @@ Deno.test("map() retry an abort through the run's signal during a backoff settle
     calls++;
     throw new Flaky(x, calls);
   }, { retry: { attempts: 5, delayMs: 10_000, jitter: false } }));
+  using time = new FakeTime();
   const flow = p.run([1], { signal: controller.signal });
-  const out = rejection(flow.collect());
-  await until(() => flow.stats().stages[0].backingOff === 1, "the backoff");
+  let settled = false;
+  const out = rejection(flow.collect()).finally(() => settled = true);
+  await time.tickAsync(0);
+  assert.equal(flow.stats().stages[0].backingOff, 1, "the backoff");
+  const abortedAt = time.now;
   controller.abort("gone");
-  assert.equal(await withTimeout(out, 2000, "abort during a backoff"), "gone");
-  await sleep(20);
+  // Promptly: with no time passing.
+  await time.tickAsync(0);
+  assert.equal(settled, true);
+  assert.equal(time.now, abortedAt);
+  assert.equal(await out, "gone");
+  assert.equal(time.pending, 0, "the 10 s backoff timer is cleared");
+  await time.tickAsync(60_000);
   assert.equal(calls, 1);
+  assert.equal(flow.stats().stages[0].backingOff, 0);
 });
 
 Deno.test("map() retry a call failing because of the abort is not retried", async () => {
@@ -762,16 +794,20 @@ Deno.test("map() retry a call failing because of the abort is not retried", asyn
       );
     });
   }, { retry: { attempts: 5, random: () => 0 } }));
+  using time = new FakeTime();
   const flow = p.run([1]);
   flow.addEventListener("retrying", (e) => retrying.push(e.detail));
   const out = rejection(flow.collect());
-  await until(() => calls === 1, "the first call");
+  await time.tickAsync(0);
+  assert.equal(calls, 1, "the first call");
   const reason = new Error("stop");
   await flow.abort(reason);
   assert.equal(await out, reason);
-  await sleep(20);
+  // A retry would come after a 0 ms backoff (random: () => 0): none comes.
+  await time.tickAsync(10_000);
   assert.equal(calls, 1);
   assert.deepEqual(retrying, []);
+  assert.equal(time.pending, 0);
 });
 
 Deno.test("map() retry a final failure elsewhere cancels pending backoffs at once", async () => {
@@ -791,14 +827,23 @@ Deno.test("map() retry a final failure elsewhere cancels pending backoffs at onc
       retryIf: (error) => !(error instanceof Fatal),
     },
   }));
-  const error = await withTimeout(
-    rejection(p.run([0, 1]).collect()),
-    2000,
-    "a final failure while item 0 backs off for 10 s",
-  );
+  using time = new FakeTime();
+  const t0 = time.now;
+  let settled = false;
+  const out = rejection(p.run([0, 1]).collect()).finally(() => settled = true);
+  await time.tickAsync(19);
+  assert.equal(settled, false);
+  assert.equal(time.pending, 2, "item 0's 10 s backoff and item 1's sleep");
+  // Item 1 fails for good at 20 ms: the run settles then, not at 10 s.
+  await time.tickAsync(1);
+  assert.equal(settled, true);
+  assert.equal(time.now - t0, 20);
+  assert.equal(time.pending, 0, "item 0's backoff timer is cleared");
+  const error = await out;
   assert(error instanceof PipelineError, String(error));
   assert(error.cause instanceof Fatal);
   assert.equal(error.item, 1);
+  await time.tickAsync(60_000);
   assert.deepEqual(calls, ["0#1", "1#1"]);
 });
 
