@@ -30,7 +30,7 @@ export class Job implements QueueEntry {
   workerId = -1;
   resolve: ((value: unknown) => void) | undefined = undefined;
   reject: ((reason: unknown) => void) | undefined = undefined;
-  /** The listener on `signal` (run() and map() tasks with a signal). */
+  /** The listener on `signal` (run() tasks with a signal). */
   onAbort: (() => void) | undefined = undefined;
   /** The running attempt's own signal, when it has one. */
   deadline: Deadline | undefined = undefined;
@@ -61,6 +61,8 @@ export interface MapGroup {
    * not start (it settles with an `AbortError`).
    */
   failedAt: number;
+  /** The task of each slot signal of the map's run (settled ones linger). */
+  current: Map<AbortSignal, Job>;
 }
 
 /**

@@ -143,7 +143,7 @@ export class PoolMapIterator<R> implements AsyncGenerator<R, void, undefined> {
     if (host === undefined || run === undefined) return undefined;
     this.#host = this.#run = undefined;
     const { fn, priority } = run;
-    const group: MapGroup = { failedAt: Infinity };
+    const group: MapGroup = { failedAt: Infinity, current: new Map() };
     const stage = map(
       (item: unknown, ctx: TaskContext) =>
         item instanceof InputFailure

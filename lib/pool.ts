@@ -458,8 +458,16 @@ export class Pool {
       job.reject = reject;
     });
     job.group = group;
-    job.onAbort = () => this.#abortJob(job, signal.reason);
-    signal.addEventListener("abort", job.onAbort, { once: true });
+    // One listener per slot signal of the map's run (a slot has one call in
+    // flight), not one per task: a listener costs more than the task.
+    const current = group.current;
+    if (!current.has(signal)) {
+      signal.addEventListener("abort", () => {
+        const running = current.get(signal);
+        if (running !== undefined) this.#abortJob(running, signal.reason);
+      }, { once: true });
+    }
+    current.set(signal, job);
     this.#add(job);
     return promise;
   }
