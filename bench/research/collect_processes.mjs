@@ -6,6 +6,7 @@
 //
 //   node bench/research/collect_processes.mjs --revs 4aa91ac,HEAD
 //     [--processes 12] [--order completion|input] [--runtime node|deno]
+//     [--consumer collect|for-await]
 //
 // Each commit's mod.ts is bundled with esbuild (from `git archive`); each
 // process runs 60 collect() calls and reports the median of the last 50.
@@ -30,9 +31,14 @@ if (args.child) {
   const times = [];
   for (let i = 0; i < 60; i++) {
     const t0 = performance.now();
-    const out = await L.pipeline(L.map(fn, { concurrency: 16 }))
-      .run(items, { order }).collect();
-    if (out.length !== N) throw new Error(`got ${out.length} results`);
+    const flow = L.pipeline(L.map(fn, { concurrency: 16 })).run(items, {
+      order,
+    });
+    let count = 0;
+    if (args.consumer === "for-await") {
+      for await (const _ of flow) count++;
+    } else count = (await flow.collect()).length;
+    if (count !== N) throw new Error(`got ${count} results`);
     if (i >= 10) times.push(performance.now() - t0);
   }
   console.log(median(times));
@@ -75,6 +81,8 @@ for (let p = 0; p < processes; p++) {
       bundles[b],
       "--order",
       String(args.order ?? "completion"),
+      "--consumer",
+      String(args.consumer ?? "collect"),
     ], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(r.stderr);
     results[b].push(Number(r.stdout.trim()));
