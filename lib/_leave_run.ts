@@ -1,5 +1,6 @@
 // Leaving a run early, as an iterator's return() does: shared by Flow's
 // iterator and Pool.map's.
+import { abortError } from "./errors.ts";
 import type { Scheduler } from "./_scheduler.ts";
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
@@ -16,7 +17,7 @@ export async function leaveRun(
   engine: Scheduler,
   message: string,
 ): Promise<IteratorReturnResult<undefined>> {
-  engine.stop(new DOMException(message, "AbortError"), true);
+  engine.stop(abortError(message), true);
   await engine.settled();
   return DONE;
 }

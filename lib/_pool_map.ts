@@ -46,73 +46,6 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
 });
 
-/** An input error, read as the item at its position (see `atTurn`). */
-class InputFailure {
-  constructor(readonly error: unknown) {}
-}
-
-/**
- * The input with its error turned into a last item, so that the map fails
- * at its position, after every earlier result (the engine stops at once on
- * an input error). Arrays cannot throw and are read as they are.
- */
-function atTurn(items: Source<unknown>): Source<unknown> {
-  if (Array.isArray(items)) return items;
-  const s = items as unknown as Record<PropertyKey, unknown>;
-  if (typeof s.getReader === "function") {
-    const reader = (items as ReadableStream<unknown>).getReader();
-    return new ReadableStream({
-      async pull(controller) {
-        try {
-          const r = await reader.read();
-          if (r.done) controller.close();
-          else controller.enqueue(r.value);
-        } catch (error) {
-          controller.enqueue(new InputFailure(error));
-          controller.close();
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    }, { highWaterMark: 0 });
-  }
-  const isAsync = typeof s[Symbol.asyncIterator] === "function";
-  const it: Iterator<unknown> | AsyncIterator<unknown> = isAsync
-    ? (items as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-    : (items as Iterable<unknown>)[Symbol.iterator]();
-  let failed = false;
-  const failure = (error: unknown): IteratorResult<unknown> => {
-    failed = true;
-    return { done: false, value: new InputFailure(error) };
-  };
-  const next = ():
-    | IteratorResult<unknown>
-    | Promise<IteratorResult<unknown>> => {
-    if (failed) return DONE;
-    try {
-      const r = it.next();
-      return isAsync
-        ? Promise.resolve(r).then(undefined, failure)
-        : r as IteratorResult<unknown>;
-    } catch (error) {
-      return failure(error);
-    }
-  };
-  const close = () => it.return?.() ?? DONE;
-  return isAsync
-    ? {
-      [Symbol.asyncIterator]: () => ({
-        next: next as () => Promise<IteratorResult<unknown>>,
-        return: async () => await close(),
-      }),
-    }
-    : {
-      [Symbol.iterator]: () => ({
-        next: next as () => IteratorResult<unknown>,
-        return: close as () => IteratorResult<unknown>,
-      }),
-    };
-}
-
 /** The map's own tasks failed with a boxed error: rethrown as it was. */
 function unwrap(error: unknown): never {
   if (error instanceof PipelineError && error.cause instanceof MapFailure) {
@@ -146,13 +79,11 @@ export class PoolMapIterator<R> implements AsyncGenerator<R, void, undefined> {
     const group: MapGroup = { failedAt: Infinity, current: new Map() };
     const stage = map(
       (item: unknown, ctx: TaskContext) =>
-        item instanceof InputFailure
-          ? Promise.reject(new MapFailure(item.error))
-          : host.submit(fn, item, ctx.index, priority, ctx.signal, group),
+        host.submit(fn, item, ctx.index, priority, ctx.signal, group),
       { concurrency: run.concurrency },
     );
     const specs: NamedSpec[] = [{ spec: specOf(stage)!, name: "Pool.map" }];
-    const engine = this.#engine = new Scheduler(specs, atTurn(run.items), {
+    const engine = this.#engine = new Scheduler(specs, run.items, {
       ordered: run.ordered,
       failAtTurn: true,
       signal: run.signal,

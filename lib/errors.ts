@@ -116,3 +116,11 @@ export class QueueFullError extends Error {
     this.maxQueueSize = maxQueueSize;
   }
 }
+
+/**
+ * The `DOMException` named `AbortError` that sluice uses as an abort reason
+ * when the caller gave none (internal: not exported from mod.ts).
+ */
+export function abortError(message: string): DOMException {
+  return new DOMException(message, "AbortError");
+}

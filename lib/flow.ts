@@ -1,4 +1,6 @@
+import { abortError } from "./errors.ts";
 import { type NamedSpec, Scheduler } from "./_scheduler.ts";
+import { leaveRun } from "./_leave_run.ts";
 import { specOf, type Stage } from "./stage.ts";
 import type { FailureRecord, FlowStats } from "./stats.ts";
 import type { Source } from "./types.ts";
@@ -127,10 +129,6 @@ export interface RunnableStages {
   readonly stages: readonly Stage<never, unknown>[];
   /** The stage names, one per stage. */
   readonly names: readonly string[];
-}
-
-function abortError(message: string): DOMException {
-  return new DOMException(message, "AbortError");
 }
 
 /**
@@ -323,14 +321,9 @@ export class Flow<O> extends EventTarget
   [Symbol.asyncIterator](): AsyncIterator<O> {
     this.#claim("a for await loop");
     const engine = this.#engine;
-    const leave = async (): Promise<IteratorResult<O>> => {
-      engine.stop(abortError("The consumer left the flow"), true);
-      await engine.settled();
-      return { done: true, value: undefined };
-    };
     return {
       next: () => engine.next() as Promise<IteratorResult<O>>,
-      return: leave,
+      return: () => leaveRun(engine, "The consumer left the flow"),
     };
   }
 

@@ -1,3 +1,4 @@
+import { abortError } from "./errors.ts";
 import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
 import { readRetry, type RetryPolicy } from "./retry.ts";
 import type { Source, TaskContext } from "./types.ts";
@@ -39,10 +40,6 @@ import {
 const OPEN = 0;
 const DRAINING = 1;
 const CANCELLED = 2;
-
-function abortError(message: string): DOMException {
-  return new DOMException(message, "AbortError");
-}
 
 function readPriority(priority: unknown): number {
   if (typeof priority !== "number") {
@@ -395,7 +392,7 @@ export class Pool {
     assertFunction("fn", fn);
     if (!isSource(items)) {
       throw new TypeError(
-        `'items' must be an Iterable or an AsyncIterable: current value is ${
+        `'items' must be an Iterable, an AsyncIterable or a ReadableStream: current value is ${
           show(items)
         }`,
       );

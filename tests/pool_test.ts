@@ -1230,7 +1230,7 @@ Deno.test("Pool.submit(), run(), map() and close() validate their arguments at t
   assert.throws(() => pool.map((x) => x, 42 as never), {
     name: "TypeError",
     message:
-      "'items' must be an Iterable or an AsyncIterable: current value is 42",
+      "'items' must be an Iterable, an AsyncIterable or a ReadableStream: current value is 42",
   });
   assert.throws(() => pool.map((x) => x, [1], { bufferSize: 0 }), {
     name: "RangeError",
