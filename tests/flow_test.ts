@@ -1,15 +1,8 @@
 // One run: sources, laziness, the read-ahead budget, consumers, cancellation
-// and stats. Counts and orders are asserted, never durations.
+// and reused item tokens (Flow.stats() is in stats_test.ts). Counts and orders
+// are asserted, never durations.
 import assert from "node:assert/strict";
-import {
-  batch,
-  filter,
-  flatten,
-  map,
-  pipeline,
-  type Source,
-  type TaskContext,
-} from "../mod.ts";
+import { batch, map, pipeline, type Source, type TaskContext } from "../mod.ts";
 import {
   asyncSource,
   deferred,
@@ -956,78 +949,7 @@ Deno.test("Flow.readable: leaving a for await over the stream cancels the run", 
   );
 });
 
-// ---- stats -------------------------------------------------------------------
-
-Deno.test("Flow.stats() counts items in, out, filtered and per stage after a run", async () => {
-  const flow = pipeline(
-    map((x: number) => Promise.resolve(x), { concurrency: 2 }),
-    filter((x: number) => x % 2 === 0),
-    batch<number>({ maxSize: 2 }),
-    flatten<number>(),
-    map((x: number) => x * 10, { name: "times ten" }),
-  ).run(range(10));
-  const before = flow.stats();
-  assert.equal(before.done, false);
-  assert.equal(before.itemsIn, 0);
-  assert.deepEqual(await flow.collect(), [0, 20, 40, 60, 80]);
-  const s = flow.stats();
-  assert.equal(s.itemsIn, 10);
-  assert.equal(s.itemsOut, 5);
-  assert.equal(s.filtered, 5);
-  assert.equal(s.inFlight, 0);
-  assert.equal(s.done, true);
-  assert(s.elapsedMs >= 0);
-  assert.deepEqual(
-    s.stages.map((st) => [st.name, st.kind, st.concurrency, st.completed]),
-    [
-      ["map#1", "map", 2, 10],
-      ["filter#2", "filter", 1, 10],
-      ["batch#3", "batch", 0, 3],
-      ["flatten#4", "flatten", 0, 3],
-      ["times ten", "map", 1, 5],
-    ],
-  );
-  assert(s.stages.every((st) => st.queued === 0 && st.inFlight === 0));
-});
-
-Deno.test("Flow.stats() reports calls in flight and items read during a run", async () => {
-  const { source, probe } = syncSource();
-  const gate = deferred();
-  const flow = pipeline(
-    map(async (x: number) => {
-      await gate.promise;
-      return x;
-    }, { concurrency: 3 }),
-    map(identity<number>),
-  ).run(source, { bufferSize: 0 });
-  await ticks();
-  const s = flow.stats();
-  assert.equal(s.done, false);
-  assert.equal(s.running, 3);
-  assert.equal(s.inFlight, s.itemsIn); // every item read is still in the run
-  assert.equal(s.stages[0].inFlight, 3);
-  assert.equal(s.stages[1].inFlight, 0);
-  assert.equal(s.itemsIn, probe.pulled);
-  assert.equal(s.itemsIn, 3 + s.stages[0].queued);
-  assert.equal(s.itemsOut, 0);
-  const stopped = flow.abort();
-  gate.resolve();
-  await stopped;
-  const after = flow.stats();
-  assert.equal(after.done, true);
-  assert.equal(after.inFlight, 0);
-});
-
-Deno.test("Flow.stats() counts the results taken by the consumer", async () => {
-  const flow = pipeline(map(identity<number>)).run(range(5));
-  const it = flow[Symbol.asyncIterator]();
-  await it.next();
-  await it.next();
-  assert.equal(flow.stats().itemsOut, 2);
-  await it.return!();
-  assert.equal(flow.stats().done, true);
-  assert.equal(flow.stats().itemsOut, 2);
-});
+// ---- reused tokens (Flow.stats() is tested in stats_test.ts) -------------------
 
 Deno.test("Flow: items reusing the tokens of earlier results see their own index, id and attempts in every call", async () => {
   const N = 200;

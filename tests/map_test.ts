@@ -402,21 +402,6 @@ Deno.test("map() failure stops the run: no later item starts", async () => {
   assert.ok(source.pulls < 100, `read ${source.pulls} of 100`);
 });
 
-Deno.test("map() failure aborts the signal of the calls still in flight", async () => {
-  let aborted = 0;
-  const p = pipeline(map((x: number, ctx) => {
-    if (x === 3) throw new Error("fail");
-    return new Promise<number>((resolve) => {
-      ctx.signal.addEventListener("abort", () => {
-        aborted++;
-        resolve(x);
-      }, { once: true });
-    });
-  }, { concurrency: 3 }));
-  await assert.rejects(p.run([1, 2, 3, 4]).collect(), PipelineError);
-  assert.equal(aborted, 2);
-});
-
 Deno.test("map() rejects a concurrency that is not a positive integer with a RangeError", () => {
   for (const concurrency of [0, -1, 1.5, NaN, -Infinity]) {
     assert.throws(

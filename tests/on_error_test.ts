@@ -164,6 +164,28 @@ for (const order of ["input", "completion"] as const) {
     assert(viaLoop instanceof PipelineError, String(viaLoop));
     assert.equal(viaLoop.stage, "middle");
     assert.ok(!seen.includes(6), `item 3 was not delivered: ${seen}`);
+
+    // Nor behind later stages that hold or drop items: batch, flatten and a
+    // filter that drops everything that gets through.
+    const q = pipeline(
+      map((x: number) => x),
+      map((x: number) => {
+        if (x === 4) throw boom;
+        return x;
+      }, { name: "middle" }),
+      batch<number>({ maxSize: 2 }),
+      flatten<number>(),
+      filter((x: number) => x > 100),
+    );
+    const behind = await withTimeout(
+      rejection(q.run(rangeInclusive(0, 7), { order }).collect()),
+      3000,
+      "middle-stage failure before batch, flatten and filter",
+    );
+    assert(behind instanceof PipelineError, String(behind));
+    assert.equal(behind.stage, "middle");
+    assert.equal(behind.item, 4);
+    assert.equal(behind.cause, boom);
   });
 }
 

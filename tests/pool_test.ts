@@ -154,6 +154,8 @@ Deno.test("Pool.run() runs higher priorities first, equal ones first in first ou
     pool.run(() => order.push("negative"), { priority: -1 }),
     pool.run(() => order.push("critical 2"), { priority: 10 }),
   ];
+  assert.equal(pool.active, 1);
+  assert.equal(pool.pending, 8);
   blocker.resolve();
   await Promise.all([first, ...tasks]);
   assert.deepEqual(order, [

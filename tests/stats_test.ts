@@ -93,6 +93,9 @@ for (const order of ["input", "completion"] as const) {
       batch<number>({ name: "group", maxSize: 4 }),
       map((xs: number[]) => xs, { name: "use" }),
     ).run(range(N), { order, progressIntervalMs: 2 });
+    const before = flow.stats(); // nothing read until a consumer comes
+    assert.equal(before.done, false);
+    assert.equal(before.itemsIn, 0);
     const watched = watchAccounting(flow);
     const out: number[][] = [];
     for await (const b of flow) {
@@ -113,6 +116,7 @@ for (const order of ["input", "completion"] as const) {
     const s = flow.stats();
     assertAccounting(s, "at the end");
     assert.equal(s.done, true);
+    assert.ok(s.elapsedMs >= 0);
     assert.equal(s.itemsIn, N);
     assert.equal(s.inFlight, 0);
     assert.equal(s.cancelled, 0);
@@ -244,11 +248,16 @@ Deno.test("Flow.stats() results and itemsOut count only what the consumer has ta
   assert.equal(s.results, 1);
   assert.ok(Math.abs(s.itemsOut - 0.5) < 1e-6, `half an item: ${s.itemsOut}`);
   assertAccounting(s, "after one element");
-  for (let i = 0; i < 7; i++) await it.next();
+  for (let i = 0; i < 6; i++) await it.next();
   s = flow.stats();
-  assert.equal(s.results, 8);
-  assert.equal(s.itemsOut, 4);
+  assert.equal(s.results, 7);
+  assert.ok(Math.abs(s.itemsOut - 3.5) < 1e-6, `${s.itemsOut}`);
+  // Leaving early: the run is done and the count stays at what was taken.
   await it.return!();
+  s = flow.stats();
+  assert.equal(s.done, true);
+  assert.equal(s.results, 7);
+  assert.ok(Math.abs(s.itemsOut - 3.5) < 1e-6, `${s.itemsOut}`);
 });
 
 // ---- calls in flight -------------------------------------------------------------
@@ -367,7 +376,13 @@ Deno.test("Flow.stats() per stage: a synchronous source is read only as first-st
   ).run(source);
   const it = flow[Symbol.asyncIterator]();
   await ticks();
-  let st = flow.stats().stages[0];
+  const during = flow.stats();
+  assert.equal(during.done, false);
+  assert.equal(during.itemsIn, probe.pulled, "itemsIn counts the items read");
+  assert.equal(during.inFlight, during.itemsIn, "every item read is in flight");
+  assert.equal(during.running, 2);
+  assert.equal(during.itemsOut, 0);
+  let st = during.stages[0];
   assert.equal(probe.pulled, 2, "one item per worker, none read ahead");
   assert.equal(st.busy, 2);
   assert.equal(st.queued, 0);

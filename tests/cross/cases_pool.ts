@@ -1,5 +1,8 @@
 // Shared cases of Pool and asCompleted (lib/pool.ts, lib/as_completed.ts),
-// run on every runtime like tests/cross/cases.ts.
+// run on every runtime like tests/cross/cases.ts. One smoke case runs every
+// entry point; the others rest on AbortSignal, DOMException and real timers.
+// Scheduling (concurrency, priorities, order, draining, pause) is pure logic,
+// pinned in tests/pool_test.ts.
 import {
   aborted,
   type Case,
@@ -8,94 +11,31 @@ import {
   gate,
   rejects,
   sleep,
-  until,
 } from "./_check.ts";
 
 export const cases: Case[] = [
   {
+    // The Pool smoke case: every entry point once on this runtime. Scheduling
+    // (concurrency, priorities, order, draining) is pinned in tests/pool_test.ts.
     name:
-      "Pool.submit() runs at most concurrency tasks at once and resolves each result",
-    async run({ Pool }) {
-      const pool = new Pool({ concurrency: 3 });
-      let running = 0;
-      let peak = 0;
-      const work = async (x: number, y: number) => {
-        peak = Math.max(peak, ++running);
-        await sleep(1 + (x % 3));
-        running--;
-        return x * y;
-      };
-      const out = await Promise.all(
-        Array.from({ length: 12 }, (_, i) => pool.submit(work, i, 10)),
-      );
-      equal(out, Array.from({ length: 12 }, (_, i) => i * 10));
-      equal(peak, 3, "peak concurrency");
-      await pool.close();
-    },
-  },
-  {
-    name:
-      "Pool.run() starts higher priorities first, equal ones first in first out",
-    async run({ Pool }) {
-      const pool = new Pool({ concurrency: 1 });
-      const order: string[] = [];
-      const unblock = gate();
-      const blocker = pool.run(() => unblock.promise);
-      const tasks = [["low", 1], ["a", 5], ["critical", 10], ["b", 5]] as const;
-      const done = tasks.map(([name, priority]) =>
-        pool.run(() => order.push(name), { priority })
-      );
-      equal(pool.pending, 4, "pending");
-      equal(pool.active, 1, "active");
-      unblock.resolve();
-      await Promise.all([blocker, ...done]);
-      equal(order, ["critical", "a", "b", "low"]);
-      await pool.close();
-    },
-  },
-  {
-    name:
-      "Pool.run() passes ctx with signal, workerId within concurrency and attempt",
+      "Pool.submit(), run() and map() run on this runtime: submit passes its arguments, ctx.signal is an AbortSignal, map yields its results",
     async run({ Pool }) {
       const pool = new Pool({ concurrency: 2 });
-      const ids = await Promise.all(
-        [0, 1, 2, 3].map(() =>
-          pool.run(async (ctx) => {
-            check(ctx.signal instanceof AbortSignal, "ctx.signal");
-            equal(ctx.attempt, 1, "attempt");
-            await sleep(1);
-            return ctx.workerId;
-          })
-        ),
-      );
-      check(ids.every((id) => id === 0 || id === 1), `workerIds ${ids}`);
-      await pool.close();
-    },
-  },
-  {
-    name:
-      "Pool.map() yields in input order by default and in completion order when asked",
-    async run({ Pool }) {
-      const pool = new Pool({ concurrency: 4 });
-      const gates = [0, 1, 2, 3].map(() => gate());
-      // Finishing order 2, 0, 3, 1, each released by the previous one.
-      const finish = [2, 0, 3, 1];
-      const fn = async (x: number) => {
-        const at = finish.indexOf(x);
-        if (at > 0) await gates[finish[at - 1]].promise;
+      equal(await pool.submit((x: number, y: number) => x * y, 6, 7), 42);
+      const ctx = await pool.run(async (ctx) => {
         await sleep(1);
-        gates[x].resolve();
-        return x * 10;
-      };
-      const inOrder: number[] = [];
-      for await (const y of pool.map(fn, [0, 1, 2, 3])) inOrder.push(y);
-      equal(inOrder, [0, 10, 20, 30]);
-      for (let i = 0; i < 4; i++) gates[i] = gate();
-      const done: number[] = [];
+        return ctx;
+      });
+      check(ctx.signal instanceof AbortSignal, "ctx.signal");
+      equal(ctx.signal.aborted, false, "ctx.signal.aborted");
+      const out: number[] = [];
       for await (
-        const y of pool.map(fn, [0, 1, 2, 3], { order: "completion" })
-      ) done.push(y);
-      equal(done, [20, 0, 30, 10]);
+        const y of pool.map(async (x: number) => {
+          await sleep(1);
+          return x * 10;
+        }, [0, 1, 2, 3])
+      ) out.push(y);
+      equal(out, [0, 10, 20, 30]);
       await pool.close();
     },
   },
@@ -127,26 +67,6 @@ export const cases: Case[] = [
       );
       equal(e, boom);
       equal(seen, [1]);
-    },
-  },
-  {
-    name:
-      "Pool.close() drains queued tasks, then submit() rejects with a TypeError",
-    async run({ Pool }) {
-      const pool = new Pool({ concurrency: 1 });
-      const ran: number[] = [];
-      const tasks = [1, 2, 3].map((x) =>
-        pool.submit(async () => {
-          await sleep(1);
-          ran.push(x);
-        })
-      );
-      await pool.close();
-      equal(ran, [1, 2, 3]);
-      await Promise.all(tasks);
-      equal(pool.closed, true, "closed");
-      const e = await rejects(pool.submit(() => 1), "after close");
-      check(e instanceof TypeError, `TypeError, got ${e}`);
     },
   },
   {
@@ -198,55 +118,32 @@ export const cases: Case[] = [
     },
   },
   {
+    // Real timers only: the exact backoff and deadline times are pinned on a
+    // fake clock in tests/pool_test.ts.
     name:
-      "Pool retry and timeoutMs: a flaky task succeeds on attempt 3; a slow one fails with TimeoutError",
+      "Pool retry and timeoutMs on real timers: the backoff timer fires and a flaky task succeeds; the deadline fires, aborts ctx.signal and the task fails with a TimeoutError",
     async run({ Pool, TimeoutError }) {
-      const pool = new Pool({
-        concurrency: 2,
-        retry: { attempts: 3, delayMs: 1 },
-      });
-      const attempts: number[] = [];
+      const pool = new Pool({ retry: { attempts: 3, delayMs: 1 } });
       const value = await pool.run((ctx) => {
-        attempts.push(ctx.attempt);
         if (ctx.attempt < 3) throw new Error("flaky");
         return "ok";
       });
-      equal(value, "ok");
-      equal(attempts, [1, 2, 3]);
+      equal(value, "ok", "succeeded after the backoffs");
       await pool.close();
       const timed = new Pool({ timeoutMs: 10 });
+      let reason: unknown;
       const e = await rejects(
         timed.run(async (ctx) => {
+          await Promise.resolve();
+          check(!ctx.signal.aborted, "the deadline has not fired at once");
           await aborted(ctx.signal);
+          reason = ctx.signal.reason;
         }),
         "timeout",
       );
       check(e instanceof TimeoutError, `TimeoutError, got ${e}`);
+      equal(reason, e, "ctx.signal.reason is the TimeoutError");
       await timed.close();
-    },
-  },
-  {
-    name:
-      "Pool.pause(), resume(), onIdle() and onSizeLessThan() resolve when their condition holds",
-    async run({ Pool }) {
-      const pool = new Pool({ concurrency: 2 });
-      await pool.onIdle(); // already idle: resolves at once
-      pool.pause();
-      let ran = 0;
-      const tasks = [1, 2, 3, 4].map(() => pool.run(() => ran++));
-      await sleep(5);
-      equal(ran, 0, "paused: nothing starts");
-      equal(pool.pending, 4);
-      let small = false;
-      const below = pool.onSizeLessThan(1).then(() => (small = true));
-      pool.resume();
-      await Promise.all(tasks);
-      await below;
-      check(small, "onSizeLessThan(1)");
-      await until(() => pool.active === 0, "idle");
-      await pool.onIdle();
-      equal(ran, 4);
-      await pool.close();
     },
   },
 ];
