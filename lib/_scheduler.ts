@@ -4,6 +4,7 @@
 // (_work_stage.ts, _batch_stage.ts, _flatten_stage.ts); ARCHITECTURE.md
 // explains the model, and the invariants are written next to their fields.
 import { BatchStage } from "./_batch_stage.ts";
+import { DirectOutput } from "./_direct_output.ts";
 import { Fifo } from "./_fifo.ts";
 import { FlattenStage } from "./_flatten_stage.ts";
 import { OrderList } from "./_order_list.ts";
@@ -17,7 +18,7 @@ import {
 } from "./_run.ts";
 import { RunStats } from "./_run_stats.ts";
 import { openSource, type SourceReader } from "./_source.ts";
-import { Token, UNIT } from "./_token.ts";
+import { Spares, Token, UNIT } from "./_token.ts";
 import { WorkStage } from "./_work_stage.ts";
 import { PipelineError } from "./errors.ts";
 import type { FlowStats } from "./stats.ts";
@@ -36,12 +37,6 @@ const DONE_RESULT: IteratorResult<never> = Object.freeze({
   done: true,
   value: undefined,
 });
-/**
- * Results' tokens kept for reuse by later source items, at most: one is
- * enough in the steady state (a result goes out, the next item comes in);
- * the bound keeps a flatten that multiplies items from hoarding them.
- */
-const SPARE_MAX = 64;
 
 /**
  * The read-ahead limit: `bufferSize` plus what the stages can hold in work,
@@ -119,19 +114,9 @@ export class Scheduler implements RunHost {
 
   #waiters: Waiter[] = [];
   #collector: unknown[] | null = null;
-  /**
-   * `collect()` of a run through map stages only: every result goes straight
-   * to its place in this array when it is done (in input order: its index),
-   * so results neither wait in the order list nor count in the read-ahead
-   * budget. In input order, skipped items leave gaps (`#gaps`: their
-   * indices), closed at the end. Null otherwise. Pays in W1's `collect()`
-   * (bench/README.md, "History of the hot path").
-   */
-  #direct: unknown[] | null = null;
-  /** Tokens out of the run, linked by `next`, for reuse (`#recycle`). */
-  #spare: Token | null = null;
-  #spares = 0;
-  #gaps: number[] = [];
+  /** `collect()` of a run through maps only: results placed directly. */
+  #direct: DirectOutput | null = null;
+  readonly #spares = new Spares();
   #onCollected: ((failed: boolean, reason: unknown) => void) | null = null;
   #onSettled: (() => void)[] = [];
   #reason: unknown = undefined;
@@ -299,7 +284,9 @@ export class Scheduler implements RunHost {
     if (onCollected !== null) {
       // A stopped run rejects collect() even when stopped quietly (disposed):
       // its results are incomplete.
-      if (this.#direct !== null && !failed) this.#closeGaps(this.#direct);
+      if (this.#direct !== null && !failed) {
+        this.#direct.close(this.stats.results);
+      }
       this.#undelivered = false;
       onCollected(failed, this.#reason);
     }
@@ -323,7 +310,7 @@ export class Scheduler implements RunHost {
         this.pump();
       }
       const value = t.value;
-      this.#recycle(t);
+      this.#spares.put(t);
       return Promise.resolve({ done: false, value });
     }
     if (this.state === DONE) {
@@ -352,10 +339,11 @@ export class Scheduler implements RunHost {
       this.stats.itemsIn === 0 && this.state === RUNNING &&
       this.#stages.every((st) => st.kind === "map")
     ) {
-      this.#direct = into;
-      this.order = null;
       // An array's length is the output's (skips aside): reserve it.
-      if (Array.isArray(this.#source)) into.length = this.#source.length;
+      const source = this.#source;
+      const length = Array.isArray(source) ? source.length : undefined;
+      this.#direct = new DirectOutput(into, this.config.ordered, length);
+      this.order = null;
     }
     if (this.state === DONE) {
       this.#onCollected = null;
@@ -403,53 +391,12 @@ export class Scheduler implements RunHost {
     if (t.times !== null) stats.recordLatency(t.times.bornAt);
   }
 
-  /** `#direct`: `t`'s result goes to its place (grown by doubling). */
-  #place(into: unknown[], t: Token): void {
-    const at = this.config.ordered ? t.index : this.stats.results;
-    if (at >= into.length) into.length = Math.max(at + 1, 2 * into.length, 16);
-    into[at] = t.value;
-    this.#out(t);
-    this.#recycle(t);
-  }
-
-  /**
-   * `t` has left the run as a result and nothing refers to it any more (it is
-   * unlinked, out of every slot; events copied its fields): a later source
-   * item may reuse it (`#token`), so a run in its steady state allocates no
-   * token per item (W1: bench/README.md, "History of the hot path").
-   */
-  #recycle(t: Token): void {
-    if (this.#spares >= SPARE_MAX) return;
-    t.value = undefined;
-    t.times = null;
-    t.members = null;
-    t.next = this.#spare;
-    this.#spare = t;
-    this.#spares++;
-  }
-
-  /** `#direct`, at the end: closes the gaps of skipped items, trims the rest. */
-  #closeGaps(into: unknown[]): void {
-    const gaps = this.#gaps;
-    const results = this.stats.results;
-    if (gaps.length > 0) {
-      gaps.sort((a, b) => a - b);
-      const end = results + gaps.length;
-      let to = gaps[0];
-      for (let from = to, g = 0; from < end; from++) {
-        if (g < gaps.length && gaps[g] === from) g++;
-        else into[to++] = into[from];
-      }
-    }
-    into.length = results;
-  }
-
   #deliver(): void {
     const collector = this.#collector;
     if (collector !== null) {
       for (let t = this.#take(); t !== null; t = this.#take()) {
         collector.push(t.value);
-        this.#recycle(t);
+        this.#spares.put(t);
       }
       return;
     }
@@ -457,7 +404,7 @@ export class Scheduler implements RunHost {
       const t = this.#take();
       if (t === null) return;
       this.#waiters.shift()!.resolve({ done: false, value: t.value });
-      this.#recycle(t);
+      this.#spares.put(t);
     }
   }
 
@@ -604,19 +551,7 @@ export class Scheduler implements RunHost {
 
   /** A token for a source item, counted in the run (not yet in a stage). */
   #token(value: unknown, index: number, id: unknown): Token {
-    let t = this.#spare;
-    if (t === null) t = new Token(value, index, id, UNIT);
-    else {
-      // step, partial and attempt are back at 0 once a token is a result.
-      this.#spare = t.next;
-      this.#spares--;
-      t.next = null;
-      t.value = value;
-      t.index = index;
-      t.id = id;
-      t.stage = 0;
-      t.weight = UNIT;
-    }
+    const t = this.#spares.take(value, index, id);
     if (this.stats.timeAll || (index & 127) === 0 || index < 16) {
       t.times = { bornAt: performance.now(), enteredAt: 0 };
     }
@@ -701,7 +636,11 @@ export class Scheduler implements RunHost {
       return this.#stages[s].enter(t);
     }
     const direct = this.#direct;
-    if (direct !== null) return this.#place(direct, t);
+    if (direct !== null) {
+      direct.place(t.value, t.index, this.stats.results);
+      this.#out(t);
+      return this.#spares.put(t);
+    }
     this.#atStage[s]++;
     if (this.order !== null) {
       if (t === this.order.head) this.#deliver();
@@ -722,7 +661,7 @@ export class Scheduler implements RunHost {
     this.#held -= t.weight;
     if (skipped) this.stats.skippedWeight += t.weight;
     else this.stats.filteredWeight += t.weight;
-    if (this.#direct !== null && this.config.ordered) this.#gaps.push(t.index);
+    this.#direct?.skip(t.index);
     const order = this.order;
     if (order !== null) {
       const wasHead = t === order.head;

@@ -69,3 +69,50 @@ export interface Times {
   /** When queued at its current stage (0: not queued). */
   enteredAt: number;
 }
+
+/**
+ * Spare tokens kept at most: one is enough in the steady state (a result goes
+ * out, the next item comes in); the bound keeps a flatten that multiplies
+ * items from hoarding them.
+ */
+const SPARE_MAX = 64;
+
+/**
+ * Tokens of results that have left the run, reused for later source items,
+ * so a run in its steady state allocates no token per item (W1:
+ * bench/README.md, "History of the hot path").
+ */
+export class Spares {
+  #top: Token | null = null;
+  #count = 0;
+
+  /**
+   * `t` has left the run as a result and nothing refers to it any more (it
+   * is unlinked, out of every slot; events copied its fields).
+   */
+  put(t: Token): void {
+    if (this.#count >= SPARE_MAX) return;
+    t.value = undefined;
+    t.times = null;
+    t.members = null;
+    t.next = this.#top;
+    this.#top = t;
+    this.#count++;
+  }
+
+  /** A token for a source item: a spare one, or a new one. */
+  take(value: unknown, index: number, id: unknown): Token {
+    const t = this.#top;
+    if (t === null) return new Token(value, index, id, UNIT);
+    // step, partial and attempt are back at 0 once a token is a result.
+    this.#top = t.next;
+    this.#count--;
+    t.next = null;
+    t.value = value;
+    t.index = index;
+    t.id = id;
+    t.stage = 0;
+    t.weight = UNIT;
+    return t;
+  }
+}
