@@ -1,6 +1,6 @@
 // The engine behind `Batcher` (lib/batcher.ts), kept apart so the public class
-// holds nothing but `#private` fields while the per-call objects below can
-// call back into it.
+// holds nothing but `#private` fields while the per-call objects
+// (lib/_batcher_chunk.ts) can call back into it.
 //
 // Model. Accepted calls join the tail "chunk" (a forming batch) of a FIFO of
 // chunks; a chunk holds at most `maxSize` items, and a new one is opened when
@@ -8,46 +8,15 @@
 // closed. A chunk is sent when a worker slot is free and it is full, closed,
 // due (`maxWaitMs` after its first item joined: a hard bound), or the batcher
 // is closing. At most one flush timer exists: armed only while a slot is free
-// and the head chunk is waiting for its deadline; cleared otherwise.
+// and the head chunk is waiting for its deadline; cleared otherwise. Sends go
+// through one microtask (`#pumpTask`), never from inside `process()`:
+// `processBatch` never runs in a caller's stack, and a synchronous loop of
+// calls is batched as a whole.
 //
-// Hot path, measured with 100,000 concurrent calls against DataLoader
-// (bench/batcher_bench.ts). Pending calls are what the heap holds, so their
-// shape and V8's garbage collector decide most of the time:
-// - A plain call (no signal, room in the queue) takes the short path of
-//   `process()` (no helper call in the common case) and allocates its
-//   promise, the executor closure and a `{ resolve }` literal kept in the
-//   chunk's `callbacks`: the promise's `reject` is not kept, so it dies at
-//   once, and a call is rejected by resolving it with a `Rejection`
-//   thenable (one microtask later). The literal matters: V8 pretenures its
-//   allocation site (the literals go straight to the old generation), and
-//   a bare `resolve` function stored in the chunk instead made Deno's
-//   scavenges 2× more frequent (W6 0.88× DataLoader's throughput on Deno).
-//   Measured in fresh processes (bench/README.md, "Batcher"). A chunk's
-//   `items` and `callbacks` are made at their final length (`maxSize`, at
-//   most PRESIZE_MAX) and filled by index, then cut to the positions taken
-//   when sent: pushing one by one regrows each array 4 times on the way to
-//   100 (262 slots allocated instead of 100; W6 measured 3–11 % faster in
-//   fresh processes, medians of 8–10; bench/README.md). Tried and
-//   dropped: a shared executor pushing `resolve` and `reject` into two arrays
-//   (fewer objects, but about 2× slower: not pretenured; retried with the
-//   presized arrays: no gain); promises derived
-//   with `.then(pick(i))` from one promise per chunk (3× faster right after a
-//   full collection, 1.6× slower in a heap shared with other work); the slow
-//   path inline in `process()` (about 2.5× slower: the function was
-//   optimized less well).
-// - A call with a `signal`, or one that waited for room, is a `Caller`: its
-//   own callback entry and its own abort listener (`handleEvent`), so no
-//   closure per listener. An aborted call's position is excluded from the
-//   batch (`DROPPED` callback); its place in the chunk is not reused.
-// - A clock read costs about as much as queueing a call (≈ 60–120 ns), so the
-//   clock is read once per chunk (its first item, when `maxWaitMs > 0`) and
-//   for a sample of calls (every call among the first 256, then one in 32)
-//   whose queue wait feeds the histogram.
-// - Sends go through one microtask (`#pumpTask`), never from inside
-//   `process()`: `processBatch` never runs in a caller's stack, and a
-//   synchronous loop of calls is batched as a whole.
-// - A batch's `AbortController` is made only if `processBatch` reads
-//   `ctx.signal`.
+// Pending calls are what the heap holds, so their shape and the garbage
+// collector decide most of the hot path's time. Each fast path below says why
+// it exists and which benchmark shows it; how they were found, with every
+// figure and what was tried and dropped: bench/README.md, "Batcher".
 
 import { Fifo } from "./_fifo.ts";
 import { Histogram } from "./_histogram.ts";
@@ -56,13 +25,19 @@ import { QueueFullError } from "./errors.ts";
 import type { LatencyStats } from "./stats.ts";
 import { retryDelay } from "./_attempt.ts";
 import type { RetryPolicy } from "./retry.ts";
-
-/** What `processBatch` receives besides the items (see `BatchContext`). */
-export interface CoreContext {
-  readonly signal: AbortSignal;
-  readonly attempt: number;
-  readonly workerId: number;
-}
+import {
+  Caller,
+  Chunk,
+  type CoreContext,
+  Ctx,
+  DONE,
+  DROPPED,
+  PRESIZE_MAX,
+  QUEUED,
+  rejecting,
+  SENT,
+  WAITING,
+} from "./_batcher_chunk.ts";
 
 /** The batch function as the core calls it. */
 export type CoreFn<I> = (items: I[], ctx: CoreContext) => unknown;
@@ -94,188 +69,24 @@ export interface CoreStats {
   readonly queueWait: LatencyStats;
 }
 
-// Caller states.
-const QUEUED = 0; // in a chunk, not sent
-const WAITING = 1; // waiting for room (onFull: "wait")
-const SENT = 2; // in a running batch, result awaited
-const DONE = 3; // settled
-
-/** Calls timed in full before sampling starts. */
+/**
+ * Calls timed in full before sampling starts. batcher_bench: a clock read
+ * costs about as much as queueing a call, so only a sample is timed.
+ */
 const TIMED_FIRST = 256;
 /** After that, one call in SAMPLE_MASK + 1 is timed. */
 const SAMPLE_MASK = 31;
-/** Chunk arrays are made at `maxSize` slots, up to this many. */
-const PRESIZE_MAX = 1024;
-
-type Reject = (reason: unknown) => void;
-
-/**
- * How a call is settled: its promise's `resolve`, given the result or a
- * `Rejection`.
- */
-interface Callback<O> {
-  resolve(value: O | PromiseLike<O>): void;
-}
-
-/**
- * A thenable that rejects: resolving a promise with it rejects that promise
- * with `error` (so a chunk needs to keep only each call's `resolve`).
- */
-class Rejection {
-  readonly error: unknown;
-  constructor(error: unknown) {
-    this.error = error;
-  }
-  then(_: unknown, reject: Reject): void {
-    reject(this.error);
-  }
-}
-
-/** A `Rejection` typed as what a call's `resolve` takes. */
-function rejecting<O>(error: unknown): PromiseLike<O> {
-  return new Rejection(error) as unknown as PromiseLike<O>;
-}
 
 /** `1 item`, `2 items`: a count and a noun for a message. */
 function plural(n: number, noun: string): string {
   return n === 1 ? `1 ${noun}` : `${n} ${noun}s`;
 }
 
-/** The callback of a position whose caller has gone (aborted). */
-const DROPPED: Callback<unknown> = /* @__PURE__ */ Object.freeze({
-  resolve(): void {},
-});
-
-/**
- * A call with a signal, or one that waited for room: its own callback entry
- * and its own abort listener.
- */
-class Caller<I, O> implements Callback<O> {
-  state = QUEUED;
-  chunk: Chunk<I, O> | undefined = undefined;
-  /** Position in `chunk.items`. */
-  index = -1;
-  resolve!: (value: O | PromiseLike<O>) => void;
-  reject!: Reject;
-  readonly core: BatcherCore<I, O>;
-  readonly item: I;
-  readonly signal: AbortSignal | undefined;
-  /** `performance.now()` at the call when sampled, else -1. */
-  readonly calledAt: number;
-
-  constructor(
-    core: BatcherCore<I, O>,
-    item: I,
-    signal: AbortSignal | undefined,
-    calledAt: number,
-  ) {
-    this.core = core;
-    this.item = item;
-    this.signal = signal;
-    this.calledAt = calledAt;
-  }
-
-  /** The caller's signal aborted. */
-  handleEvent(): void {
-    this.core.abortCaller(this);
-  }
-
-  /** Marks it settled (by its callback) and stops listening. */
-  done(): void {
-    this.state = DONE;
-    this.signal?.removeEventListener("abort", this);
-  }
-}
-
-/** A forming batch, then (once sent) a running one. */
-class Chunk<I, O> {
-  /**
-   * Every item that joined, by position (aborted ones included): the first
-   * `size` slots of an array made at its final length (`PRESIZE_MAX`).
-   */
-  items: I[];
-  /** Positions taken so far. */
-  size = 0;
-  /** Positions whose caller still waits. */
-  live = 0;
-  /** Positions given up by aborted callers; `undefined` while none. */
-  excluded: number[] | undefined = undefined;
-  /** The items of the current attempt, and their positions if some are excluded. */
-  sent: I[] = [];
-  map: number[] | undefined = undefined;
-  /** How each position is settled (`DROPPED` once its caller is gone). */
-  callbacks: Callback<O>[];
-  /** Its `Caller`s, with their positions. */
-  callers: Caller<I, O>[] | undefined = undefined;
-  /** Sampled call times of its items. */
-  times: number[] | undefined = undefined;
-  /** `performance.now()` when its first item joined (0 when not needed). */
-  readonly firstAt: number;
-  // Running state.
-  attempt = 0;
-  workerId = -1;
-  /** Callers of the running batch still waiting for their result. */
-  waiting = 0;
-  /** Made on the first read of `ctx.signal`. */
-  controller: AbortController | undefined = undefined;
-  /** Set once the batch's signal must be aborted (force close, orphaned). */
-  aborted = false;
-  abortReason: unknown = undefined;
-  /** Ends a retry backoff early. */
-  wake: (() => void) | undefined = undefined;
-
-  constructor(firstAt: number, presize: number) {
-    this.firstAt = firstAt;
-    this.items = new Array(presize);
-    this.callbacks = new Array(presize);
-  }
-
-  /** Cuts the arrays to the positions taken, before the chunk is sent. */
-  trim(): void {
-    if (this.items.length !== this.size) {
-      this.items.length = this.callbacks.length = this.size;
-    }
-  }
-
-  signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.abortReason);
-    }
-    return this.controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.abortReason = reason;
-    this.controller?.abort(reason);
-    this.wake?.();
-  }
-}
-
-/** The `ctx` of one attempt of a batch. */
-class Ctx<I, O> implements CoreContext {
-  readonly attempt: number;
-  readonly workerId: number;
-  readonly #chunk: Chunk<I, O>;
-
-  constructor(chunk: Chunk<I, O>) {
-    this.attempt = chunk.attempt;
-    this.workerId = chunk.workerId;
-    this.#chunk = chunk;
-  }
-
-  get signal(): AbortSignal {
-    return this.#chunk.signal();
-  }
-}
-
 /** The engine of a `Batcher`. */
 export class BatcherCore<I, O> {
   readonly #fn: CoreFn<I>;
   readonly #maxSize: number;
-  /** The length a chunk's arrays are made at (see "Hot path"). */
+  /** The length a chunk's arrays are made at (see `PRESIZE_MAX`). */
   readonly #presize: number;
   readonly #maxWaitMs: number;
   readonly #concurrency: number;
@@ -347,7 +158,9 @@ export class BatcherCore<I, O> {
     ) {
       return this.#processSlow(item, signal);
     }
-    // The short path (see "Hot path" above).
+    // The short path, with no helper call in the common case. W6
+    // (bench/compare): the slow path inline here made `process()` about 2.5×
+    // slower (the function was optimized less well).
     const n = ++this.#calls;
     const tail = this.#tail;
     const chunk = tail === undefined || tail.size >= this.#maxSize ||
@@ -364,6 +177,8 @@ export class BatcherCore<I, O> {
     ) {
       this.#schedulePump();
     }
+    // A `{ resolve }` literal, not the bare function (see `Callback`); the
+    // promise's `reject` dies at once: errors resolve with a `Rejection`.
     return new Promise<O>((resolve) => {
       chunk.callbacks[index] = { resolve };
     });
