@@ -295,7 +295,7 @@ for (
       .filter(([, i]) => i.bytesInOutput > 0)
       .map(([file]) => file)
       .filter((file) =>
-        /lib\/(pool|batcher|_batcher_core|sse)\.ts$/.test(file)
+        /lib\/(pool|_pool_\w+|batcher|_batcher_\w+|sse)\.ts$/.test(file)
       );
     if (pulled.length) {
       problems.push(
