@@ -3,7 +3,7 @@
 import { abortError } from "./errors.ts";
 import type { Scheduler } from "./_scheduler.ts";
 
-const DONE: IteratorReturnResult<undefined> = Object.freeze({
+const DONE: IteratorReturnResult<undefined> = /* @__PURE__ */ Object.freeze({
   done: true,
   value: undefined,
 });

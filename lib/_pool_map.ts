@@ -41,7 +41,7 @@ export interface MapRun {
   bufferSize: number;
 }
 
-const DONE: IteratorReturnResult<undefined> = Object.freeze({
+const DONE: IteratorReturnResult<undefined> = /* @__PURE__ */ Object.freeze({
   done: true,
   value: undefined,
 });
