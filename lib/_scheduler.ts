@@ -132,23 +132,26 @@ export class Scheduler implements RunHost {
   ) {
     this.config = config;
     this.#source = source;
-    this.#stages = specs.map(({ spec, name }, at): Stage => {
+    // The stats first: the stages read them (filled in below).
+    const stages: Stage[] = [];
+    this.stats = new RunStats(
+      config.target,
+      stages,
+      config.progressIntervalMs,
+      () => this.snapshot(),
+    );
+    specs.forEach(({ spec, name }, at) => {
       if (spec.kind === "batch") {
         const track = specs.some((x, i) => i > at && x.spec.kind === "flatten");
         const st = new BatchStage(this, name, at, spec, track);
         this.#batchStages.push(st);
-        return st;
-      }
-      if (spec.kind === "flatten") return new FlattenStage(this, name, at);
-      return new WorkStage(this, name, spec);
+        stages.push(st);
+      } else if (spec.kind === "flatten") {
+        stages.push(new FlattenStage(this, name, at));
+      } else stages.push(new WorkStage(this, name, spec));
     });
+    this.#stages = stages;
     this.#n = specs.length;
-    this.stats = new RunStats(
-      config.target,
-      this.#stages,
-      config.progressIntervalMs,
-      () => this.snapshot(),
-    );
     this.order = config.ordered ? new OrderList(this.#batchStages) : null;
     this.#limit = readAheadLimit(specs, config.bufferSize) * UNIT;
     this.#refill =

@@ -15,6 +15,7 @@ import {
   COMPLETED,
   FAILED,
   RETRYING,
+  type RunStats,
   SKIPPED,
   type StagePart,
   STARTED,
@@ -44,6 +45,8 @@ export class WorkStage implements StagePart {
   readonly kind: "map" | "filter";
   readonly name: string;
   readonly #run: RunHost;
+  /** `run.stats`, read on every call. */
+  readonly #stats: RunStats;
   readonly #fns: readonly TaskFn[];
   readonly concurrency: number;
   /** No retry, timeout, rate limit or error policy: the fast path (W1). */
@@ -91,6 +94,7 @@ export class WorkStage implements StagePart {
 
   constructor(run: RunHost, name: string, spec: MapSpec) {
     this.#run = run;
+    this.#stats = run.stats;
     this.kind = spec.kind;
     this.name = name;
     this.#fns = spec.fns;
@@ -109,7 +113,7 @@ export class WorkStage implements StagePart {
   enter(t: Token): void {
     if (this.running < this.concurrency) return this.start(t);
     let times = t.times;
-    if (times === null && this.#run.stats.timeAll) {
+    if (times === null && this.#stats.timeAll) {
       times = t.times = { bornAt: NaN, enteredAt: 0 };
     }
     if (times !== null) times.enteredAt = performance.now();
@@ -184,13 +188,13 @@ export class WorkStage implements StagePart {
     this.#slotToken[workerId] = t;
     let times = t.times;
     // Decided at call time: once calls are slow, every one is timed.
-    if (times === null && run.stats.timeAll) {
+    if (times === null && this.#stats.timeAll) {
       times = t.times = { bornAt: NaN, enteredAt: 0 };
     }
     if (times !== null) this.#timeStart(times, workerId);
     else this.#slotSince[workerId] = NaN;
-    if ((run.stats.listening & STARTED) === 0) return true;
-    run.stats.emit("started", this.name, t, workerId);
+    if ((this.#stats.listening & STARTED) === 0) return true;
+    this.#stats.emit("started", this.name, t, workerId);
     return run.state === RUNNING;
   }
 
@@ -200,8 +204,8 @@ export class WorkStage implements StagePart {
     this.#slotToken[workerId] = null;
     if (t.times !== null) this.#timeEnd(workerId);
     const run = this.#run;
-    if (run.stats.listening & COMPLETED) {
-      run.stats.emit("completed", this.name, t, workerId);
+    if (this.#stats.listening & COMPLETED) {
+      this.#stats.emit("completed", this.name, t, workerId);
       if (run.state !== RUNNING) return; // a listener stopped the run
     }
     this.#pass(t, value);
@@ -392,7 +396,7 @@ export class WorkStage implements StagePart {
     const delay = retryDelay(retry, t.attempt, error, ctx);
     if (typeof delay !== "number") return delay;
     this.retried++;
-    const stats = this.#run.stats;
+    const stats = this.#stats;
     if (stats.listening & RETRYING) {
       stats.emit("retrying", this.name, t, workerId, error);
     }
@@ -416,7 +420,7 @@ export class WorkStage implements StagePart {
   /** Counts a final failure and fires `"failed"`. */
   #failed(t: Token, workerId: number, error: unknown): void {
     this.failed++;
-    const stats = this.#run.stats;
+    const stats = this.#stats;
     stats.failedWeight += t.weight;
     if (stats.listening & FAILED) {
       stats.emit("failed", this.name, t, workerId, error);
@@ -465,8 +469,8 @@ export class WorkStage implements StagePart {
       // Counted skipped before "skipped" fires: a listener that stops the run
       // finds it out of the run, not among the cancelled.
       run.drop(t, true);
-      if (run.stats.listening & SKIPPED) {
-        run.stats.emit("skipped", this.name, t, workerId, error);
+      if (this.#stats.listening & SKIPPED) {
+        this.#stats.emit("skipped", this.name, t, workerId, error);
       }
       t.attempt = 0;
       return true;
@@ -506,7 +510,7 @@ export class WorkStage implements StagePart {
     const ms = performance.now() - this.#slotSince[workerId];
     this.#latency.record(ms);
     this.recentMs += (ms - this.recentMs) / 8;
-    if ((++this.#timedCalls & 15) === 0) this.#run.stats.updateTimeAll();
+    if ((++this.#timedCalls & 15) === 0) this.#stats.updateTimeAll();
   }
 
   snapshot(elapsedMs: number): StageStats {
