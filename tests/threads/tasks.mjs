@@ -1,0 +1,62 @@
+// Tasks for the ThreadPool tests: plain JavaScript, so every runtime runs it.
+// Each export is one task, called with one argument.
+
+/** CPU work: `rounds` of a string hash (about 1 ms per 100,000 rounds). */
+export function hash({ text, rounds = 1000 }) {
+  let h = 2166136261;
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < text.length; i++) {
+      h ^= text.charCodeAt(i);
+      h = Math.imul(h, 16777619) >>> 0;
+    }
+  }
+  return `${text}:${h.toString(16)}`;
+}
+
+/** The argument back, after `ms` of waiting (not CPU). */
+export async function echo({ value, ms = 0 }) {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return value;
+}
+
+/** Never returns and never yields: only terminating the thread stops it. */
+export function spin() {
+  for (;;) {
+    // busy
+  }
+}
+
+/** Throws an error of its own class, with a code. */
+export function fail(message) {
+  class QuotaError extends Error {
+    constructor(m) {
+      super(m);
+      this.name = "QuotaError";
+      this.code = "E_QUOTA";
+    }
+  }
+  throw new QuotaError(message);
+}
+
+/** Ends its own thread: `self.close()` in a Web Worker that has it, else `process.exit(3)`. */
+export function quit() {
+  if (typeof globalThis.self?.close === "function") self.close();
+  else process.exit(3);
+  return new Promise(() => {});
+}
+
+/** An error thrown outside the call (from a timer): the thread dies. */
+export function crash() {
+  setTimeout(() => {
+    throw new Error("uncaught in the thread");
+  }, 0);
+  return new Promise(() => {});
+}
+
+/** The buffer's byte length, and the buffer itself back, moved. */
+export async function roundTrip(buffer) {
+  const { transfer } = await import(TRANSFER_FROM);
+  return transfer({ bytes: buffer.byteLength, buffer }, [buffer]);
+}
+
+const TRANSFER_FROM = new URL("../../threads.ts", import.meta.url).href;
