@@ -31,3 +31,25 @@ Deno.test("examples/bulk_insert.ts saves 199 rows in 4 INSERTs and refuses the d
   assert.deepEqual(refused, ["duplicate key: id 7"]);
   assert.equal(statements, 4);
 });
+
+Deno.test("examples/threads.ts gets the same results threaded, and the event loop keeps ticking", async () => {
+  const { main } = await import("../examples/threads.ts");
+  const lines: string[] = [];
+  const { inline, threaded, completed } = await main((l) => lines.push(l));
+  assert.deepEqual(
+    threaded.results.map((r) => Number(r.slice(1, r.indexOf("=")))),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+  );
+  assert.deepEqual(threaded.results, inline.results);
+  assert.equal(completed, 14); // 12 documents and 2 warm-up calls
+  // Inline, each ~40 ms score blocks the timer; threaded, it keeps firing.
+  assert(threaded.ticks > inline.ticks, `${threaded.ticks} > ${inline.ticks}`);
+  assert.equal(lines.length, 5, lines.join("\n"));
+  assert.match(lines[1], /^inline +\d+ ms · 10 ms timer ticked +\d+ times/);
+  assert.match(lines[2], /^threads +\d+ ms · 10 ms timer ticked +\d+ times/);
+  assert.match(lines[3], /^same 12 results in the same order: yes/);
+  assert.equal(
+    lines[4],
+    "thread pool: 14 calls completed, 0 failed, 0 restarts",
+  );
+});
