@@ -1,11 +1,16 @@
 /**
  * One thread of a `ThreadPool`: a module Web Worker (Deno, Bun, browsers) or
- * a `node:worker_threads` Worker (Node), behind one small interface.
+ * a `node:worker_threads` Worker (Node), behind one small interface; or, with
+ * `isolation: "process"`, a child process (`_process.ts`).
  *
  * @module
  */
 
 import { nodeWorkerSource, webWorkerSource } from "./_bootstrap.ts";
+import { processSpawnerFor } from "./_process.ts";
+
+/** Where a pool's calls run: threads, or child processes that can be killed. */
+export type Isolation = "thread" | "process";
 
 /** What a thread reports to its pool. */
 export interface ThreadEvents {
@@ -18,6 +23,8 @@ export interface ThreadEvents {
 /** How threads are made where the pool runs. */
 export interface Spawner {
   spawn(events: ThreadEvents): Thread;
+  /** Releases what the spawner holds; resolves once its threads are gone. */
+  close(): void | Promise<void>;
 }
 
 /** One running thread. */
@@ -164,10 +171,15 @@ export function assertThreads(): void {
   }
 }
 
-/** Spawners of the runtime, or an error saying why it has no threads. */
+/**
+ * The spawner of the runtime for `isolation`, or an error saying why it has
+ * no threads (or processes).
+ */
 export async function spawnerFor(
   moduleURL: string,
-): Promise<Spawner & { close(): void }> {
+  isolation: Isolation = "thread",
+): Promise<Spawner> {
+  if (isolation === "process") return await processSpawnerFor(moduleURL);
   const node = isNode();
   if (!node && typeof globalThis.Worker === "function") {
     return new WebSpawner(moduleURL);

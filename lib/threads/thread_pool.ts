@@ -9,12 +9,14 @@ import { abortError } from "../errors.ts";
 import {
   assertBoolean,
   assertInteger,
+  assertOneOf,
   assertOptions,
   assertSignal,
   show,
 } from "../_validate.ts";
 import {
   assertThreads,
+  type Isolation,
   logicalCores,
   type Spawner,
   spawnerFor,
@@ -22,6 +24,7 @@ import {
   type ThreadEvents,
 } from "./_thread.ts";
 import { ThreadError } from "./thread_error.ts";
+import { assertProcesses } from "./_process.ts";
 
 /** Options of {@linkcode ThreadPool}. */
 export interface ThreadPoolOptions {
@@ -30,6 +33,27 @@ export interface ThreadPoolOptions {
    * @default {the number of logical cores}
    */
   size?: number;
+  /**
+   * Where calls run. `"thread"`: threads (module Web Workers, or
+   * `node:worker_threads` in Node). `"process"`: one child process of the
+   * same runtime per slot (`Deno.Command(Deno.execPath())` in Deno,
+   * `node:child_process` in Node and Bun), killed with `SIGKILL` when a call
+   * aborts, so a busy loop stops for real where terminating a thread does
+   * not (Deno 2.9). In `"process"` mode:
+   * - messages are serialized with `node:v8` (the structured-clone types
+   *   survive) and `transfer` lists copy instead of moving;
+   * - a child starts in tens of ms (a thread in a few);
+   * - inside the child, `console` and writes to stdout go to stderr: stdout
+   *   carries the calls' frames, and anything else written to it fails the
+   *   call with a `ThreadError`;
+   * - in Deno the child runs with every permission (`deno eval`) and the
+   *   parent needs `--allow-run` (without it, calls reject with a
+   *   `ThreadError`); in Node the child gets none of the parent's
+   *   `execArgv` (no loaders).
+   * Not available in browsers and Cloudflare Workers.
+   * @default {"thread"}
+   */
+  isolation?: "thread" | "process";
 }
 
 /** Options of {@linkcode ThreadPool.prototype.run}. */
@@ -164,7 +188,8 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
   implements AsyncDisposable {
   readonly #moduleURL: string;
   #size: number;
-  #spawner: (Spawner & { close(): void }) | undefined;
+  readonly #isolation: Isolation;
+  #spawner: Spawner | undefined;
   #loading: Promise<void> | undefined;
   /** The module could not be loaded (or the runtime has no threads). */
   #broken: { error: unknown } | undefined;
@@ -185,16 +210,24 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
   };
 
   /**
+   * Creates the pool; no thread (or process) starts before a call needs one.
+   *
    * @param moduleURL The task module: a `URL` or an absolute URL string
    *   (`new URL("./tasks.ts", import.meta.url)`). TypeScript where the
    *   runtime runs it (Deno, Bun), JavaScript everywhere.
-   * @param options Its size.
-   * @throws {TypeError} When the runtime has no threads (Cloudflare Workers),
-   *   or `moduleURL` is not a URL.
+   * @param options Its size and isolation.
+   * @throws {TypeError} When the runtime has no threads (Cloudflare Workers)
+   *   or, with `isolation: "process"`, no child processes (browsers,
+   *   Cloudflare Workers); when `moduleURL` is not a URL, or `isolation` is
+   *   neither `"thread"` nor `"process"`.
    * @throws {RangeError} When `size` is not a positive integer.
    */
   constructor(moduleURL: URL | string, options?: ThreadPoolOptions) {
-    assertThreads();
+    assertOptions("options", options);
+    const { size, isolation = "thread" } = options ?? {};
+    assertOneOf("isolation", isolation, ["thread", "process"]);
+    if (isolation === "process") assertProcesses();
+    else assertThreads();
     let url: URL;
     try {
       url = new URL(moduleURL);
@@ -205,9 +238,8 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
         }`,
       );
     }
-    assertOptions("options", options);
-    const { size } = options ?? {};
     if (size !== undefined) assertInteger("size", size, 1);
+    this.#isolation = isolation;
     this.#moduleURL = url.href;
     this.#size = size ?? 0;
   }
@@ -365,7 +397,7 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
   async #load(): Promise<void> {
     try {
       const [spawner, cores] = await Promise.all([
-        spawnerFor(this.#moduleURL),
+        spawnerFor(this.#moduleURL, this.#isolation),
         this.#size > 0 ? this.#size : logicalCores(),
       ]);
       this.#spawner = spawner;
@@ -516,10 +548,14 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
       slot.thread = undefined;
     }
     this.#byThread.clear();
-    this.#spawner?.close();
     const waiting = this.#onIdle;
     this.#onIdle = [];
-    for (const resolve of waiting) resolve();
+    const end = () => {
+      for (const resolve of waiting) resolve();
+    };
+    const closed = this.#spawner?.close();
+    if (closed === undefined) end();
+    else closed.then(end, end); // child processes: once they are gone
   }
 }
 

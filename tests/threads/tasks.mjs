@@ -60,3 +60,19 @@ export async function roundTrip(buffer) {
 }
 
 const TRANSFER_FROM = new URL("../../threads.ts", import.meta.url).href;
+
+/** The id of the process running the call (`isolation: "process"` tests). */
+export function pid() {
+  return globalThis.Deno?.pid ?? globalThis.process?.pid;
+}
+
+/** Writes to stdout every way it can, then returns `value` (process mode). */
+export function chatty(value) {
+  console.log("chatty: console.log");
+  console.info("chatty: console.info");
+  console.table([{ chatty: 1 }]);
+  const bytes = new TextEncoder().encode("chatty: stdout\n");
+  if (globalThis.Deno !== undefined) globalThis.Deno.stdout.writeSync(bytes);
+  else globalThis.process?.stdout.write(bytes);
+  return value;
+}
