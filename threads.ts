@@ -17,6 +17,7 @@
  */
 
 export {
+  type AnyTask,
   type TaskArg,
   type TaskName,
   type TaskResult,

@@ -11,9 +11,11 @@
  * list). From a thread: `{ id, ok: true, value }` (with the task's transfer
  * list), `{ id, ok: false, error, load? }` (an `ErrorRecord`; `load`: the
  * module did not load), or `{ dead: message }` just before the thread ends
- * itself (`self.close()`, `process.exit()`).
+ * itself (`self.close()`, `process.exit()`). This part (the module import and
+ * `answer`) is shared by threads and child processes (`_process.ts`); each
+ * defines `MODULE_URL` and `post(message, transferList)`.
  */
-const COMMON = String.raw`
+export const ANSWER_SOURCE = String.raw`
 const TRANSFER = Symbol.for("sluice.transfer");
 let mod;
 let loadError;
@@ -57,7 +59,7 @@ async function answer(data) {
 export function webWorkerSource(moduleURL: string): string {
   return `const MODULE_URL = ${JSON.stringify(moduleURL)};
 const post = (message, list) => self.postMessage(message, list ?? []);
-${COMMON}
+${ANSWER_SOURCE}
 if (typeof self.close === "function") {
   const close = self.close.bind(self);
   self.close = () => { post({ dead: "the task called self.close()" }); close(); };
@@ -71,7 +73,7 @@ export function nodeWorkerSource(moduleURL: string): string {
   return `const MODULE_URL = ${JSON.stringify(moduleURL)};
 const { parentPort } = require("node:worker_threads");
 const post = (message, list) => parentPort.postMessage(message, list ?? []);
-${COMMON}
+${ANSWER_SOURCE}
 const exit = process.exit.bind(process);
 process.exit = (code) => { post({ dead: "the task called process.exit(" + (code ?? "") + ")" }); exit(code); };
 parentPort.on("message", answer);

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { ANSWER_SOURCE } from "./_bootstrap.ts";
 import type { Spawner, Thread, ThreadEvents } from "./_thread.ts";
 
 interface V8 {
@@ -73,7 +74,6 @@ interface NodeChildProcess {
  */
 export function childSource(moduleURL: string): string {
   return String.raw`const MODULE_URL = ${JSON.stringify(moduleURL)};
-const TRANSFER = Symbol.for("sluice.transfer");
 const { serialize, deserialize } = await import("node:v8");
 const D = globalThis.Deno;
 let writeOut;
@@ -119,7 +119,8 @@ if (proc !== undefined && typeof proc.exit === "function") {
 function uncaught(e) {
   try { post({ dead: "an uncaught error: " + (e?.message ?? String(e)) }); } catch {}
 }
-function post(message) {
+// Transfer lists do not cross a process: the frame is a copy.
+function post(message, _list) {
   const body = serialize(message);
   const frame = new Uint8Array(6 + body.length);
   frame[0] = 0xff;
@@ -128,38 +129,7 @@ function post(message) {
   frame.set(body, 6);
   writeOut(frame);
 }
-let mod;
-let loadError;
-const ready = import(MODULE_URL).then((m) => { mod = m; }, (e) => { loadError = e; });
-const record = (e) => {
-  if (e !== null && typeof e === "object" && typeof e.message === "string") {
-    const out = { name: String(e.name ?? "Error"), message: e.message, stack: e.stack === undefined ? undefined : String(e.stack) };
-    if (e.code !== undefined) { try { out.code = structuredClone(e.code); } catch {} }
-    return out;
-  }
-  try { return { value: structuredClone(e) }; } catch { return { value: String(e) }; }
-};
-async function answer(data) {
-  const { id, name, arg } = data;
-  await ready;
-  if (loadError !== undefined) return post({ id, ok: false, load: true, error: record(loadError) });
-  const fn = mod[name];
-  if (typeof fn !== "function") {
-    return post({ id, ok: false, error: { name: "TypeError", message: "The task module " + MODULE_URL + " exports no function " + JSON.stringify(name) } });
-  }
-  let value;
-  try {
-    value = await fn(arg);
-  } catch (e) {
-    return post({ id, ok: false, error: record(e) });
-  }
-  if (value !== null && typeof value === "object" && value[TRANSFER] === true) value = value.value;
-  try {
-    post({ id, ok: true, value });
-  } catch (e) {
-    post({ id, ok: false, error: record(e) });
-  }
-}
+${ANSWER_SOURCE}
 let buffered = new Uint8Array(0);
 const input = D !== undefined ? D.stdin.readable : process.stdin;
 for await (const chunk of input) {

@@ -15,6 +15,8 @@
  */
 export class ThreadError extends Error {
   /**
+   * Makes the error of a call whose thread died.
+   *
    * @param message What happened to the thread.
    * @param options `cause`: the thread's error, if any.
    */

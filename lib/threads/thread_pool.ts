@@ -97,8 +97,9 @@ export interface ThreadPoolStats {
   readonly restarts: number;
 }
 
+/** Any task: an exported function of the module, called with one argument. */
 // deno-lint-ignore no-explicit-any
-type AnyTask = (arg: any) => unknown;
+export type AnyTask = (arg: any) => unknown;
 /** The names of a module's exported functions. */
 export type TaskName<M> =
   & {
@@ -349,6 +350,7 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
     assertOptions("options", options);
     const { force = false } = options ?? {};
     assertBoolean("force", force);
+    if (this.#state === CLOSED) return Promise.resolve();
     if (this.#state === OPEN) this.#state = CLOSING;
     if (force) {
       const reason = abortError("The thread pool was closed");
