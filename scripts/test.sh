@@ -74,6 +74,11 @@ node --test --test-concurrency=1 \
   tests/node/bun.test.mjs \
   tests/node/workerd.test.mjs \
   tests/node/chromium.test.mjs \
+  tests/node/threads.test.mjs \
+  tests/node/threads.test.cjs \
+  tests/node/threads_bun.test.mjs \
+  tests/node/threads_workerd.test.mjs \
+  tests/node/threads_chromium.test.mjs \
   tests/hono/run.mjs
 status=$?
 set -e

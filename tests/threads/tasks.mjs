@@ -61,6 +61,53 @@ export async function roundTrip(buffer) {
 
 const TRANSFER_FROM = new URL("../../threads.ts", import.meta.url).href;
 
+/**
+ * Kills its thread on its first `failures` calls (`how`: "quit" or "crash",
+ * as those tasks do), counted in a shared `Int32Array` (memory every thread
+ * sees), then returns the call's number.
+ */
+export function flaky({ counter, failures = 1, how = "quit" }) {
+  const n = Atomics.add(counter, 0, 1) + 1;
+  if (n <= failures) return how === "crash" ? crash() : quit();
+  return n;
+}
+
+/** Throws a value that is not an error. */
+export function throwValue(value) {
+  throw value;
+}
+
+/** The buffer's byte length and first byte, the buffer itself kept. */
+export function inspect(buffer) {
+  return { bytes: buffer.byteLength, first: new Uint8Array(buffer)[0] };
+}
+
+/** `hash` of every input: a `Batcher`'s batch function. */
+export function hashAll(inputs) {
+  return inputs.map(hash);
+}
+
+let lastFresh;
+
+/**
+ * A new buffer of `size` bytes of `fill`, moved back with `transfer()`'s
+ * marker written by hand (no import); the thread keeps a reference to it.
+ */
+export function fresh({ size, fill }) {
+  const buffer = new Uint8Array(size).fill(fill).buffer;
+  lastFresh = buffer;
+  return {
+    [Symbol.for("sluice.transfer")]: true,
+    value: buffer,
+    transfer: [buffer],
+  };
+}
+
+/** The byte length, in this thread, of the buffer `fresh` last moved out. */
+export function freshBytesLeft() {
+  return lastFresh === undefined ? -1 : lastFresh.byteLength;
+}
+
 /** The id of the process running the call (`isolation: "process"` tests). */
 export function pid() {
   return globalThis.Deno?.pid ?? globalThis.process?.pid;
