@@ -64,6 +64,11 @@ if (typeof self.close === "function") {
   const close = self.close.bind(self);
   self.close = () => { post({ dead: "the task called self.close()" }); close(); };
 }
+const proc = globalThis.process;
+if (typeof proc?.exit === "function") {
+  const exit = proc.exit.bind(proc);
+  proc.exit = (code) => { post({ dead: "the task called process.exit(" + (code ?? "") + ")" }); exit(code); };
+}
 self.onmessage = (event) => { answer(event.data); };
 `;
 }

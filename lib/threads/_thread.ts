@@ -81,12 +81,18 @@ class WebSpawner implements Spawner {
       if (ended) return;
       ended = true;
       worker.terminate();
-      events.died(
-        thread,
-        `the thread failed: ${event.message ?? "an uncaught error"}`,
-        event.error,
-      );
+      // The error's own message: Bun's event message is a code frame.
+      const message = (event.error as Error | undefined)?.message ??
+        event.message ?? "an uncaught error";
+      events.died(thread, `the thread failed: ${message}`, event.error);
     };
+    // Bun: process.exit() in a worker ends it with only a "close" event.
+    worker.addEventListener("close", (event) => {
+      if (ended) return;
+      ended = true;
+      const code = (event as Event & { code?: number }).code;
+      events.died(thread, `the thread exited with code ${code ?? "unknown"}`);
+    });
     worker.onmessageerror = () => {
       if (ended) return;
       ended = true;

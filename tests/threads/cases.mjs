@@ -117,10 +117,6 @@ export const cases = [
   {
     name:
       "ThreadPool.run() rejects with a ThreadError when the task ends its thread; a new thread takes the next call",
-    bugs: {
-      bun:
-        "Bun's Workers have no self.close(): the task's process.exit(3) ends the thread with only a 'close' event, which the pool does not listen to, so the call never settles (lib/threads/_thread.ts WebSpawner)",
-    },
     async run({ ThreadPool, ThreadError }, tasks) {
       const threads = new ThreadPool(tasks, { size: 1 });
       try {
