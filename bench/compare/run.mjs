@@ -50,6 +50,9 @@ const PEERS = [
   "streaming-iterables",
   "dataloader",
   "esbuild",
+  "piscina",
+  "tinypool",
+  "poolifier-web-worker",
 ];
 
 // ---- what runs ------------------------------------------------------------
@@ -82,6 +85,13 @@ const WORKLOADS = [
     key: "W6",
     file: "w6_coalescing.mjs",
     runs: [timed(100_000, 10, 10, 5000)],
+  },
+  // W7 sizes its own measurements (48 CPU tasks, 20 aborts…); n is the
+  // number of tiny calls. Its children get the threads module (--threads).
+  {
+    key: "W7",
+    file: "w7_threads.mjs",
+    runs: [{ n: quick ? 10_000 : 100_000 }],
   },
 ].filter((w) => only === null || only.includes(w.key));
 
@@ -150,6 +160,44 @@ function nodeSluice() {
   return {
     file,
     how: "an esbuild ESM bundle of mod.ts (bench/compare/.build/sluice.mjs)",
+  };
+}
+
+/**
+ * The threads entry (W7) for Node: npm/esm/threads.js when it is newer than
+ * threads.ts and lib/threads/, else a private esbuild bundle of threads.ts.
+ */
+function nodeThreads() {
+  const built = path.join(root, "npm/esm/threads.js");
+  const dir = path.join(root, "lib/threads");
+  let t = Math.max(
+    sourceMtime(),
+    fs.statSync(path.join(root, "threads.ts")).mtimeMs,
+  );
+  for (const f of fs.readdirSync(dir)) {
+    t = Math.max(t, fs.statSync(path.join(dir, f)).mtimeMs);
+  }
+  if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= t) {
+    return { file: built, how: "the npm package (npm/esm/threads.js)" };
+  }
+  const file = path.join(here, ".build/threads.mjs");
+  const r = spawnSync(
+    path.join(root, "node_modules/.bin/esbuild"),
+    [
+      "threads.ts",
+      "--bundle",
+      "--format=esm",
+      "--target=es2022",
+      `--outfile=${file}`,
+      "--log-level=warning",
+    ],
+    { cwd: root, encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`esbuild failed: ${r.stderr}`);
+  return {
+    file,
+    how:
+      "an esbuild ESM bundle of threads.ts (bench/compare/.build/threads.mjs)",
   };
 }
 
@@ -254,6 +302,16 @@ function main() {
       how: "mod.ts (TypeScript source)",
     },
   };
+  if (WORKLOADS.some((w) => w.key === "W7")) {
+    sluice.node.threads = nodeThreads();
+    sluice.deno.threads = {
+      file: path.join(root, "threads.ts"),
+      how: "threads.ts (TypeScript source)",
+    };
+    console.error(
+      `sluice/threads for Node: ${sluice.node.threads.how}; for Deno: ${sluice.deno.threads.how}`,
+    );
+  }
   console.error(
     `sluice for Node: ${sluice.node.how}; for Deno: ${sluice.deno.how}`,
   );
@@ -261,6 +319,10 @@ function main() {
   const t0 = Date.now();
   for (const runtime of runtimes) {
     const sluiceUrl = pathToFileURL(sluice[runtime].file).href;
+    const threads = sluice[runtime].threads;
+    const threadsArgs = threads
+      ? ["--threads", pathToFileURL(threads.file).href]
+      : [];
     for (const w of WORKLOADS) {
       for (const run of w.runs) {
         const listed = spawnChild(runtime, w.file, ["--list"]);
@@ -289,6 +351,7 @@ function main() {
               c.id,
               "--sluice",
               sluiceUrl,
+              ...(w.key === "W7" ? threadsArgs : []),
               ...runParams(run),
             ];
             const r = spawnChild(runtime, w.file, extra);
@@ -418,6 +481,11 @@ function report(env, sluice, results, options) {
   out.push(`- Node ${env.node}: sluice from ${sluice.node.how}`);
   out.push(`- ${env.deno}: sluice from ${sluice.deno.how}`);
   out.push(`- sluice at ${env.sluice}`);
+  if (sluice.node.threads) {
+    out.push(
+      `- sluice/threads (W7): Node ${sluice.node.threads.how}; Deno ${sluice.deno.threads.how}`,
+    );
+  }
   out.push(
     `- peers: ${
       Object.entries(env.peers).map(([k, v]) => `${k} ${v}`).join(", ")
@@ -833,6 +901,173 @@ const SECTIONS = {
       });
     }
     return txt;
+  },
+
+  W7(entry, targets) {
+    const group = (prefix) =>
+      entry.cases.filter((c) => c.id.startsWith(`${prefix}-`));
+    const failed = (c, cols) => [...name(c), `✗ ${failure(c)}`, ...cols];
+    const out = [];
+    // 48 CPU tasks: makespan, and speed-up over the inline map.
+    const inline = stat(find(entry, "cpu-inline"));
+    const cpuCases = group("cpu");
+    const tasks = cpuCases.map((c) => c.runs.find((r) => r.ok)?.tasks).find(
+      (x) => x !== undefined,
+    );
+    out.push(
+      `**CPU**: ${
+        tasks ?? "?"
+      } tasks of ≈ 40 ms CPU, \`map(fn, { concurrency: 2 })\`, 2 threads.\n`,
+    );
+    out.push(table(
+      ["library", "case", ">makespan ms", ">spread", ">× faster than inline"],
+      cpuCases.map((c) => {
+        const s = stat(c);
+        if (!s) return failed(c, ["", ""]);
+        return [
+          ...name(c),
+          ms(s.med),
+          spread(s),
+          inline ? `${ratio(inline.med / s.med)}×` : "—",
+        ];
+      }),
+    ));
+    const cs = stat(find(entry, "cpu-sluice"));
+    if (cs && inline) {
+      const r = inline.med / cs.med;
+      targets.push({
+        runtime: entry.runtime,
+        target: "W7: CPU tasks on 2 threads ≥ 1.8× faster than inline",
+        figure: `${ratio(r)}× (${ms(cs.med)} vs ${ms(inline.med)} ms)`,
+        verdict: verdict(r >= 1.8, "limit 1.80×"),
+      });
+    }
+    // Tiny tasks: round trip per call.
+    const tinyCases = group("tiny");
+    const ts = stat(find(entry, "tiny-sluice"));
+    out.push(
+      `\n**Tiny tasks**: ${
+        nfmt(entry.n)
+      } calls of \`x * 2 + 1\`, all made at once, 2 threads.\n`,
+    );
+    out.push(table(
+      ["library", "case", ">total ms", ">spread", ">µs per call", ">× sluice"],
+      tinyCases.map((c) => {
+        const s = stat(c);
+        if (!s) return failed(c, ["", "", ""]);
+        return [
+          ...name(c),
+          ms(s.med),
+          spread(s),
+          ((s.med * 1000) / entry.n).toFixed(2),
+          ts ? `${ratio(s.med / ts.med)}×` : "—",
+        ];
+      }),
+    ));
+    for (const c of tinyCases.filter((x) => x.role === "peer")) {
+      const s = stat(c);
+      if (!ts || !s) continue;
+      const r = ts.med / s.med;
+      targets.push({
+        runtime: entry.runtime,
+        target: `W7: tiny task round trip ≤ ${c.lib}'s`,
+        figure: `${((ts.med * 1000) / entry.n).toFixed(2)} vs ${
+          ((s.med * 1000) / entry.n).toFixed(2)
+        } µs per call (${ratio(r)}×)`,
+        verdict: verdict(r <= 1, "limit 1.00×"),
+      });
+    }
+    // Transfer: 1 MB against 16 MB, moved; 16 MB copied for reference.
+    // Each case alternates with a 1 MB buffer in its own process: the
+    // paired ratio is the steadier figure (thread latency moves per process).
+    const one = stat(find(entry, "transfer-sluice-1mb"));
+    out.push(
+      "\n**Transfer**: an `ArrayBuffer` to a thread and back, median round trip of 200; each case alternates with a 1 MB buffer moved through the same thread (paired ratio: the case over that, in the same process).\n",
+    );
+    out.push(table(
+      [
+        "library",
+        "case",
+        ">round trip ms",
+        ">spread",
+        ">× 1 MB moved (case)",
+        ">× 1 MB moved (paired)",
+      ],
+      group("transfer").map((c) => {
+        const s = stat(c);
+        if (!s) return failed(c, ["", "", ""]);
+        const paired = stat(c, "pairedRatio");
+        return [
+          ...name(c),
+          s.med.toFixed(3),
+          s.n > 1 ? `${s.min.toFixed(3)}–${s.max.toFixed(3)}` : "—",
+          one ? `${ratio(s.med / one.med)}×` : "—",
+          paired ? `${ratio(paired.med)}×` : "—",
+        ];
+      }),
+    ));
+    const sixteen = find(entry, "transfer-sluice-16mb");
+    const paired = sixteen && stat(sixteen, "pairedRatio");
+    if (one && paired) {
+      const s = stat(sixteen);
+      targets.push({
+        runtime: entry.runtime,
+        target:
+          "W7: transfer time independent of size (16 MB ÷ 1 MB ≈ 1, paired in one process; ≤ 1.5× taken as met)",
+        figure: `${ratio(paired.med)}× (spread ${ratio(paired.min)}–${
+          ratio(paired.max)
+        }×; across processes ${s.med.toFixed(3)} vs ${one.med.toFixed(3)} ms)`,
+        verdict: verdict(paired.med <= 1.5, "limit 1.50×"),
+      });
+    }
+    // Abort of a busy loop.
+    out.push(
+      "\n**Abort**: a task spinning forever, aborted 30 ms after it started; 20 aborts per repetition.\n",
+    );
+    const abortCases = group("abort");
+    out.push(table(
+      [
+        "library",
+        "case",
+        ">median ms to reject",
+        ">p95 ms",
+        ">worst p95 ms",
+        ">next call answered, ms",
+      ],
+      abortCases.map((c) => {
+        const s = stat(c);
+        if (!s) return failed(c, ["", "", ""]);
+        const p95 = stat(c, "p95Ms");
+        return [
+          ...name(c),
+          ms(s.med),
+          ms(p95.med),
+          ms(p95.max),
+          ms(stat(c, "nextMs").med),
+        ];
+      }),
+    ));
+    const ab = find(entry, "abort-sluice");
+    const as = ab && stat(ab);
+    if (ab && !as) {
+      targets.push({
+        runtime: entry.runtime,
+        target: "W7: an aborted busy task rejects within 50 ms",
+        figure: failure(ab),
+        verdict: "not measured",
+      });
+    } else if (as) {
+      const p95 = stat(ab, "p95Ms");
+      targets.push({
+        runtime: entry.runtime,
+        target: "W7: an aborted busy task rejects within 50 ms",
+        figure: `median ${ms(as.med)} ms, p95 ${ms(p95.med)} ms (worst ${
+          ms(p95.max)
+        } ms); next call answered after ${ms(stat(ab, "nextMs").med)} ms`,
+        verdict: verdict(p95.max <= 50, "limit 50 ms at p95"),
+      });
+    }
+    return out.join("\n");
   },
 };
 
