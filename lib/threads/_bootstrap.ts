@@ -28,9 +28,26 @@ const record = (e) => {
   }
   try { return { value: structuredClone(e) }; } catch { return { value: String(e) }; }
 };
+// One call at a time, in arrival order: the pool may send the next call
+// while this one runs, so the thread never waits for a round trip.
+let chain = Promise.resolve();
+// Shared with the pool: [0] the call started here, [1] a call aborted in the inbox.
+let gate;
+const enqueue = (data) => {
+  if (data !== null && typeof data === "object" && data.gate !== undefined) { gate = data.gate; return; }
+  chain = chain.then(() => answer(data)).catch(() => {});
+};
 async function answer(data) {
   const { id, name, arg } = data;
   await ready;
+  if (gate !== undefined) {
+    const key = (id & 0x3fffffff) + 1;
+    Atomics.store(gate, 0, key);
+    if (Atomics.load(gate, 1) === key) {
+      Atomics.store(gate, 0, -key);
+      return post({ id, ok: false, skipped: true });
+    }
+  }
   if (loadError !== undefined) return post({ id, ok: false, load: true, error: record(loadError) });
   const fn = mod[name];
   if (typeof fn !== "function") {
@@ -69,7 +86,7 @@ if (typeof proc?.exit === "function") {
   const exit = proc.exit.bind(proc);
   proc.exit = (code) => { post({ dead: "the task called process.exit(" + (code ?? "") + ")" }); exit(code); };
 }
-self.onmessage = (event) => { answer(event.data); };
+self.onmessage = (event) => { enqueue(event.data); };
 `;
 }
 
@@ -81,6 +98,6 @@ const post = (message, list) => parentPort.postMessage(message, list ?? []);
 ${ANSWER_SOURCE}
 const exit = process.exit.bind(process);
 process.exit = (code) => { post({ dead: "the task called process.exit(" + (code ?? "") + ")" }); exit(code); };
-parentPort.on("message", answer);
+parentPort.on("message", enqueue);
 `;
 }

@@ -143,7 +143,7 @@ for await (const chunk of input) {
     // A copy: node:v8 reads typed arrays at offsets into the whole buffer.
     const message = deserialize(buffered.slice(6, 6 + size));
     buffered = buffered.slice(6 + size);
-    answer(message);
+    enqueue(message);
   }
 }
 // The pool closed stdin (or ended): nothing more to do.

@@ -151,10 +151,28 @@ interface Call {
 
 interface Slot {
   thread: Thread | undefined;
+  /** The call the thread runs. */
   call: Call | undefined;
+  /**
+   * The call sent after it, waiting in the thread's inbox, so the thread
+   * starts it without a round trip (W7 tiny tasks). Back to the pool's queue
+   * if the thread ends first. Aborted there, it rejects at once, and the
+   * thread is replaced when its turn would come (it must not run).
+   */
+  next: Call | undefined;
   /** It ran before (a new thread here is a restart). */
   used: boolean;
+  /**
+   * Shared with the thread (when the pool sends calls ahead): [0] the call it
+   * started (`gateId`; negated when it skipped it), [1] the call in its inbox
+   * that was aborted. Each side writes, then reads the other's cell, so at
+   * least one of them sees the abort in time.
+   */
+  gate: Int32Array | undefined;
 }
+
+/** A call's id in a gate cell (never 0: 0 is "none"). */
+const gateId = (id: number): number => (id & 0x3fffffff) + 1;
 
 type Settled = { id: number; ok: boolean; value?: unknown; error?: unknown };
 
@@ -190,6 +208,8 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
   readonly #moduleURL: string;
   #size: number;
   readonly #isolation: Isolation;
+  /** Calls may wait in a busy thread's inbox (threads with shared memory). */
+  readonly #sendAhead: boolean;
   #spawner: Spawner | undefined;
   #loading: Promise<void> | undefined;
   /** The module could not be loaded (or the runtime has no threads). */
@@ -199,6 +219,8 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
   readonly #queue = new Fifo<Call>();
   #queued = 0;
   #busy = 0;
+  /** Calls waiting in a busy thread's inbox (`Slot.next`). */
+  #prefetched = 0;
   #nextId = 0;
   #state = OPEN;
   #completed = 0;
@@ -241,6 +263,8 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
     }
     if (size !== undefined) assertInteger("size", size, 1);
     this.#isolation = isolation;
+    this.#sendAhead = isolation === "thread" &&
+      typeof SharedArrayBuffer === "function";
     this.#moduleURL = url.href;
     this.#size = size ?? 0;
   }
@@ -332,7 +356,7 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
     return {
       size: this.#size,
       busy: this.#busy,
-      queued: this.#queued,
+      queued: this.#queued + this.#prefetched,
       completed: this.#completed,
       failed: this.#failed,
       restarts: this.#restarts,
@@ -354,6 +378,10 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
     if (this.#state === OPEN) this.#state = CLOSING;
     if (force) {
       const reason = abortError("The thread pool was closed");
+      // Slots first: their waiting calls come back to the queue.
+      for (const slot of this.#slots) {
+        if (slot.call !== undefined) this.#stopSlot(slot, reason);
+      }
       for (
         let c = this.#queue.shift();
         c !== undefined;
@@ -362,9 +390,6 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
         if (!c.done) this.#settle(c, false, reason);
       }
       this.#queued = 0;
-      for (const slot of this.#slots) {
-        if (slot.call !== undefined) this.#stopSlot(slot, reason);
-      }
     }
     const idle = new Promise<void>((resolve) => this.#onIdle.push(resolve));
     this.#maybeEnd();
@@ -386,12 +411,13 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
       return;
     }
     while (this.#queued > 0) {
-      const slot = this.#freeSlot();
+      const slot = this.#freeSlot() ?? this.#busySlot();
       if (slot === undefined) return;
       const call = this.#queue.shift()!;
       if (call.done) continue; // aborted while waiting
       this.#queued--;
-      this.#start(slot, call);
+      if (slot.call === undefined) this.#start(slot, call);
+      else this.#send(slot, call);
     }
     this.#maybeEnd();
   }
@@ -413,9 +439,42 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
   #freeSlot(): Slot | undefined {
     for (const slot of this.#slots) if (slot.call === undefined) return slot;
     if (this.#slots.length >= this.#size) return undefined;
-    const slot: Slot = { thread: undefined, call: undefined, used: false };
+    const slot: Slot = {
+      thread: undefined,
+      call: undefined,
+      next: undefined,
+      used: false,
+      gate: undefined,
+    };
     this.#slots.push(slot);
     return slot;
+  }
+
+  /** Every thread is busy: one with room in its inbox. */
+  #busySlot(): Slot | undefined {
+    if (!this.#sendAhead) return undefined;
+    for (const slot of this.#slots) {
+      if (slot.next === undefined && slot.gate !== undefined) return slot;
+    }
+    return undefined;
+  }
+
+  /** Sends `call` to the busy thread of `slot`, to run after its call. */
+  #send(slot: Slot, call: Call): void {
+    slot.next = call;
+    call.slot = slot;
+    this.#prefetched++;
+    try {
+      slot.thread!.post(
+        { id: call.id, name: call.name, arg: call.arg },
+        call.transfer,
+      );
+    } catch (error) {
+      slot.next = undefined;
+      call.slot = undefined;
+      this.#prefetched--;
+      this.#settle(call, false, error);
+    }
   }
 
   #start(slot: Slot, call: Call): void {
@@ -423,6 +482,11 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
       if (slot.used) this.#restarts++;
       slot.thread = this.#spawner!.spawn(this.#events);
       this.#byThread.set(slot.thread, slot);
+      slot.gate = undefined;
+      if (this.#sendAhead) {
+        slot.gate = new Int32Array(new SharedArrayBuffer(8));
+        slot.thread.post({ gate: slot.gate }, []);
+      }
     }
     slot.used = true;
     slot.call = call;
@@ -451,7 +515,9 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
     const call = slot.call;
     if (call === undefined || call.id !== message.id) return;
     this.#free(slot);
-    if (message.ok) this.#settle(call, true, message.value);
+    if (call.done) {
+      // Settled already (force close raced with its answer).
+    } else if (message.ok) this.#settle(call, true, message.value);
     else {
       const error = revive(message.error);
       if (message.load) this.#broken = { error };
@@ -466,6 +532,7 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
     thread.terminate();
     this.#byThread.delete(thread);
     slot.thread = undefined;
+    this.#requeue(slot);
     const call = slot.call;
     if (call !== undefined) {
       this.#free(slot);
@@ -485,6 +552,12 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
     if (slot === undefined) {
       this.#queued--; // left in the queue, skipped when it comes up
       this.#settle(call, false, reason);
+    } else if (slot.next === call) {
+      // In a busy thread's inbox: the thread skips it, or (if it started it
+      // already) is terminated once the call before it has answered.
+      Atomics.store(slot.gate!, 1, gateId(call.id));
+      this.#prefetched--;
+      this.#settle(call, false, reason);
     } else this.#stopSlot(slot, reason);
     this.#dispatch();
   }
@@ -498,15 +571,47 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
       this.#byThread.delete(thread);
       slot.thread = undefined;
     }
+    this.#requeue(slot);
     this.#free(slot);
-    this.#settle(call, false, reason);
+    if (!call.done) this.#settle(call, false, reason);
   }
 
+  /** The slot's call ended: the call waiting in its inbox (if any) runs. */
   #free(slot: Slot): void {
     slot.call!.slot = undefined;
-    slot.call = undefined;
+    const next = slot.next;
+    slot.next = undefined;
+    slot.call = next;
+    if (next !== undefined) {
+      if (!next.done) {
+        this.#prefetched--;
+        return;
+      }
+      // Aborted in the inbox: skipped by the thread, unless it started.
+      slot.call = undefined;
+      next.slot = undefined;
+      const thread = slot.thread;
+      const started = Atomics.load(slot.gate!, 0) === gateId(next.id);
+      if (thread !== undefined && started) {
+        thread.terminate();
+        this.#byThread.delete(thread);
+        slot.thread = undefined;
+      }
+    }
     this.#busy--;
     slot.thread?.ref(false);
+  }
+
+  /** The slot's thread ended: the call in its inbox goes back to the queue. */
+  #requeue(slot: Slot): void {
+    const next = slot.next;
+    if (next === undefined) return;
+    slot.next = undefined;
+    next.slot = undefined;
+    if (next.done) return; // aborted while it waited (no longer counted)
+    this.#prefetched--;
+    this.#queue.unshift(next);
+    this.#queued++;
   }
 
   #settle(call: Call, ok: boolean, value: unknown): void {
@@ -539,7 +644,10 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
 
   /** Closing, and nothing left: every thread ends. */
   #maybeEnd(): void {
-    if (this.#state !== CLOSING || this.#queued > 0 || this.#busy > 0) return;
+    if (
+      this.#state !== CLOSING || this.#queued > 0 || this.#busy > 0 ||
+      this.#prefetched > 0
+    ) return;
     if (
       this.#loading !== undefined && this.#spawner === undefined &&
       this.#broken === undefined
