@@ -144,6 +144,23 @@ Deno.test('ThreadPool({ isolation: "process" }).run() rejects with a ThreadError
   assert.equal(stats.failed, 2);
 });
 
+Deno.test('ThreadPool({ isolation: "process" }): a child that runs out of memory ends alone: its call rejects with a ThreadError, a new child takes the next call', async () => {
+  // A small heap for the children only (this process has started already).
+  const before = Deno.env.get("DENO_V8_FLAGS");
+  Deno.env.set("DENO_V8_FLAGS", "--max-old-space-size=128");
+  try {
+    await using threads = new ThreadPool(TASKS, { ...PROCESS, size: 1 });
+    const error = await bounded(rejection(threads.run("hog", null)), "hog");
+    assert.ok(error instanceof ThreadError, String(error));
+    assert.match(error.message, /^Task "hog": /);
+    assert.equal(await bounded(threads.run("echo", { value: 4 }), "next"), 4);
+    assert.equal(threads.stats().restarts, 1);
+  } finally {
+    if (before === undefined) Deno.env.delete("DENO_V8_FLAGS");
+    else Deno.env.set("DENO_V8_FLAGS", before);
+  }
+});
+
 Deno.test('ThreadPool({ isolation: "process" }).close() lets running calls finish, then every child is gone when it resolves', async () => {
   const threads = new ThreadPool(TASKS, { ...PROCESS, size: 2 });
   const pids = await Promise.all([

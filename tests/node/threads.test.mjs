@@ -32,10 +32,10 @@ for (const c of cases) {
 }
 
 /** Runs `code` as an ES module in a new Node process; its result. */
-function runNode(code, dir) {
+function runNode(code, dir, flags = []) {
   const file = join(dir, `script-${Math.random().toString(36).slice(2)}.mjs`);
   writeFileSync(file, code);
-  return spawnSync(process.execPath, [file], {
+  return spawnSync(process.execPath, [...flags, file], {
     cwd: helpers.root,
     encoding: "utf8",
     timeout: 20_000,
@@ -67,6 +67,33 @@ console.log(JSON.stringify({ aborted: await call, timedOut, after: await threads
     aborted: "stop",
     timedOut: ["TimeoutError"],
     after: 1,
+  });
+});
+
+test("node esm: a thread that runs out of memory is replaced: its call rejects with a ThreadError (ERR_WORKER_OUT_OF_MEMORY), the pool goes on", () => {
+  // A small heap (threads get the process's limit), so the task hits it fast.
+  const r = runNode(
+    `import { ThreadError, ThreadPool } from "sluice/threads";
+const threads = new ThreadPool(${JSON.stringify(tasks.href)}, { size: 1 });
+const error = await threads.run("hog", null).catch((e) => e);
+console.log(JSON.stringify({
+  threadError: error instanceof ThreadError,
+  code: error.cause?.code,
+  after: await threads.run("echo", { value: 1 }),
+  restarts: threads.stats().restarts,
+}));
+await threads.close();
+`,
+    dir,
+    ["--max-old-space-size=96"],
+  );
+  assert.equal(r.error, undefined, `the process did not exit: ${r.error}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), {
+    threadError: true,
+    code: "ERR_WORKER_OUT_OF_MEMORY",
+    after: 1,
+    restarts: 1,
   });
 });
 

@@ -123,3 +123,9 @@ export function chatty(value) {
   else globalThis.process?.stdout.write(bytes);
   return value;
 }
+
+/** Allocates until its thread (or process) runs out of memory. */
+export function hog() {
+  const keep = [];
+  for (;;) keep.push(new Array(1e6).fill(1.5));
+}
