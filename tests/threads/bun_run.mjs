@@ -20,4 +20,36 @@ for (const [how, lib] of [["import", imported], ["require", required]]) {
     results.push({ how, ...result });
   }
 }
+// A TypeScript task module runs as it is (Bun runs TypeScript).
+{
+  const threads = new imported.ThreadPool(
+    new URL("./tasks.ts", import.meta.url),
+    {
+      size: 1,
+    },
+  );
+  const name = "ThreadPool runs a TypeScript task module as it is";
+  try {
+    const got = [
+      await threads.run("square", 7),
+      await threads.run("words", { text: "a b" }),
+    ];
+    const ok = JSON.stringify(got) === JSON.stringify([49, ["a", "b"]]);
+    results.push({
+      how: "import",
+      name,
+      ok,
+      error: ok ? undefined : JSON.stringify(got),
+    });
+  } catch (error) {
+    results.push({
+      how: "import",
+      name,
+      ok: false,
+      error: String(error?.stack ?? error),
+    });
+  } finally {
+    await threads.close();
+  }
+}
 console.log(JSON.stringify({ bun: Bun.version, resolved, results }));
