@@ -7,9 +7,8 @@
 
 import type { Cursor } from "./_order_list.ts";
 import { type RunHost, RUNNING } from "./_run.ts";
-import type { StagePart } from "./_run_stats.ts";
+import { callFreeStageStats, type StagePart } from "./_run_stats.ts";
 import { Token, UNIT } from "./_token.ts";
-import { Histogram } from "./_histogram.ts";
 import type { BatchSpec } from "./stage.ts";
 import type { StageStats } from "./stats.ts";
 import type { SourceReader } from "./_source.ts";
@@ -180,23 +179,13 @@ export class BatchStage implements StagePart, Cursor {
   }
 
   snapshot(elapsedMs: number): StageStats {
-    return {
-      name: this.name,
-      kind: "batch",
-      concurrency: 0,
-      queued: this.#items.length,
-      inFlight: 0,
-      busy: 0,
-      backingOff: 0,
-      completed: this.completed,
-      failed: 0,
-      skipped: 0,
-      retried: 0,
-      latency: new Histogram().snapshot(),
-      queueWait: new Histogram().snapshot(),
-      throughput: elapsedMs > 0 ? this.completed / (elapsedMs / 1000) : 0,
-      workers: [],
-    };
+    return callFreeStageStats(
+      this.name,
+      "batch",
+      this.completed,
+      this.#items.length,
+      elapsedMs,
+    );
   }
 }
 

@@ -6,9 +6,8 @@
  */
 
 import { type RunHost, RUNNING } from "./_run.ts";
-import type { StagePart } from "./_run_stats.ts";
+import { callFreeStageStats, type StagePart } from "./_run_stats.ts";
 import { Token } from "./_token.ts";
-import { Histogram } from "./_histogram.ts";
 import { PipelineError } from "./errors.ts";
 import type { StageStats } from "./stats.ts";
 
@@ -125,22 +124,12 @@ export class FlattenStage implements StagePart {
   }
 
   snapshot(elapsedMs: number): StageStats {
-    return {
-      name: this.name,
-      kind: "flatten",
-      concurrency: 0,
-      queued: 0,
-      inFlight: 0,
-      busy: 0,
-      backingOff: 0,
-      completed: this.completed,
-      failed: 0,
-      skipped: 0,
-      retried: 0,
-      latency: new Histogram().snapshot(),
-      queueWait: new Histogram().snapshot(),
-      throughput: elapsedMs > 0 ? this.completed / (elapsedMs / 1000) : 0,
-      workers: [],
-    };
+    return callFreeStageStats(
+      this.name,
+      "flatten",
+      this.completed,
+      0,
+      elapsedMs,
+    );
   }
 }

@@ -39,6 +39,36 @@ export interface StagePart {
 }
 
 /**
+ * The stats of a stage that makes no calls (batch, flatten): only its
+ * `completed` count and what it holds.
+ */
+export function callFreeStageStats(
+  name: string,
+  kind: "batch" | "flatten",
+  completed: number,
+  queued: number,
+  elapsedMs: number,
+): StageStats {
+  return {
+    name,
+    kind,
+    concurrency: 0,
+    queued,
+    inFlight: 0,
+    busy: 0,
+    backingOff: 0,
+    completed,
+    failed: 0,
+    skipped: 0,
+    retried: 0,
+    latency: new Histogram().snapshot(),
+    queueWait: new Histogram().snapshot(),
+    throughput: elapsedMs > 0 ? completed / (elapsedMs / 1000) : 0,
+    workers: [],
+  };
+}
+
+/**
  * The counters of one run. Item counts are weights (in `UNIT`s, so they add
  * up exactly): see {@linkcode FlowStats} for what each means.
  */

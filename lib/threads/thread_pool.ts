@@ -382,14 +382,7 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
       for (const slot of this.#slots) {
         if (slot.call !== undefined) this.#stopSlot(slot, reason);
       }
-      for (
-        let c = this.#queue.shift();
-        c !== undefined;
-        c = this.#queue.shift()
-      ) {
-        if (!c.done) this.#settle(c, false, reason);
-      }
-      this.#queued = 0;
+      this.#rejectQueued(reason);
     }
     const idle = new Promise<void>((resolve) => this.#onIdle.push(resolve));
     this.#maybeEnd();
@@ -631,15 +624,20 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
 
   /** The module cannot load: every waiting call rejects with its error. */
   #failAll(error: unknown): void {
+    this.#rejectQueued(error);
+    this.#maybeEnd();
+  }
+
+  /** Every call waiting in the queue rejects with `reason`. */
+  #rejectQueued(reason: unknown): void {
     for (
       let c = this.#queue.shift();
       c !== undefined;
       c = this.#queue.shift()
     ) {
-      if (!c.done) this.#settle(c, false, error);
+      if (!c.done) this.#settle(c, false, reason);
     }
     this.#queued = 0;
-    this.#maybeEnd();
   }
 
   /** Closing, and nothing left: every thread ends. */
