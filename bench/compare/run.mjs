@@ -143,11 +143,16 @@ function nodeSluice() {
       );
     }
   }
-  const file = path.join(here, ".build/sluice.mjs");
+  return bundle("mod.ts", "sluice.mjs");
+}
+
+/** A private esbuild ESM bundle of `entry` in bench/compare/.build/. */
+function bundle(entry, name) {
+  const file = path.join(here, ".build", name);
   const r = spawnSync(
     path.join(root, "node_modules/.bin/esbuild"),
     [
-      "mod.ts",
+      entry,
       "--bundle",
       "--format=esm",
       "--target=es2022",
@@ -159,7 +164,7 @@ function nodeSluice() {
   if (r.status !== 0) throw new Error(`esbuild failed: ${r.stderr}`);
   return {
     file,
-    how: "an esbuild ESM bundle of mod.ts (bench/compare/.build/sluice.mjs)",
+    how: `an esbuild ESM bundle of ${entry} (bench/compare/.build/${name})`,
   };
 }
 
@@ -180,25 +185,7 @@ function nodeThreads() {
   if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= t) {
     return { file: built, how: "the npm package (npm/esm/threads.js)" };
   }
-  const file = path.join(here, ".build/threads.mjs");
-  const r = spawnSync(
-    path.join(root, "node_modules/.bin/esbuild"),
-    [
-      "threads.ts",
-      "--bundle",
-      "--format=esm",
-      "--target=es2022",
-      `--outfile=${file}`,
-      "--log-level=warning",
-    ],
-    { cwd: root, encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`esbuild failed: ${r.stderr}`);
-  return {
-    file,
-    how:
-      "an esbuild ESM bundle of threads.ts (bench/compare/.build/threads.mjs)",
-  };
+  return bundle("threads.ts", "threads.mjs");
 }
 
 // ---- children ---------------------------------------------------------------
