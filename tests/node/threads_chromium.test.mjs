@@ -2,23 +2,15 @@
 // package's ESM files (npm/esm/threads.js, npm/esm/mod.js) and the task
 // module (tests/threads/tasks.mjs) from a 127.0.0.1 server started and
 // stopped here; the page's pool runs module Web Workers from a blob: URL.
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import helpers from "./_cases.cjs";
+import { openPage } from "./_chromium.mjs";
 import { hash } from "../threads/tasks.mjs";
 
 helpers.requireBuiltPackage();
-const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-if (!existsSync(executablePath)) {
-  throw new Error(
-    `Chromium is missing (${executablePath}): install it with \`apt-get install -y chromium\` (scripts/test.sh does when run as root)`,
-  );
-}
-const { chromium } = await import("playwright-core");
 
 const read = (path) => readFileSync(join(helpers.root, path));
 const files = {
@@ -27,42 +19,9 @@ const files = {
   "/sluice.js": ["text/javascript", read("npm/esm/mod.js")],
   "/tasks.mjs": ["text/javascript", read("tests/threads/tasks.mjs")],
 };
-const server = createServer((req, res) => {
-  const file = files[new URL(req.url, "http://x").pathname];
-  if (!file) return res.writeHead(404).end();
-  res.writeHead(200, { "content-type": file[0], "cache-control": "no-store" }).end(file[1]);
+const { page, pageErrors } = await openPage(files, {
+  name: "chromium-threads",
 });
-await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const origin = `http://127.0.0.1:${server.address().port}`;
-
-const profile = mkdtempSync(join(tmpdir(), "sluice-chromium-threads-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-after(async () => {
-  await context.close();
-  await new Promise((resolve) => server.close(resolve));
-  rmSync(profile, { recursive: true, force: true });
-});
-
-const page = context.pages()[0] ?? await context.newPage();
-const pageErrors = [];
-page.on("pageerror", (error) => pageErrors.push(String(error)));
-await page.goto(`${origin}/`);
-await page.waitForFunction(() => document.title === "ready" || undefined, null, { timeout: 20_000 })
-  .catch((error) => {
-    throw new Error(`the page did not load: ${pageErrors.join("\n") || error}`);
-  });
 
 /** Runs `threadTests[name]()` in the page, for 5 s at most. */
 function inPage(name) {
