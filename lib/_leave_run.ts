@@ -3,10 +3,12 @@
 import { abortError } from "./errors.ts";
 import type { Scheduler } from "./_scheduler.ts";
 
-const DONE: IteratorReturnResult<undefined> = /* @__PURE__ */ Object.freeze({
-  done: true,
-  value: undefined,
-});
+/** The result of an iterator that is done (shared, frozen). */
+export const DONE: IteratorReturnResult<undefined> = /* @__PURE__ */ Object
+  .freeze({
+    done: true,
+    value: undefined,
+  });
 
 /**
  * The consumer leaves the run: stops it quietly (it settles without an

@@ -2,7 +2,7 @@
 // stage whose calls are the pool's tasks.
 import { DEFAULT_PROGRESS_INTERVAL_MS } from "./flow.ts";
 import { PipelineError } from "./errors.ts";
-import { leaveRun } from "./_leave_run.ts";
+import { DONE, leaveRun } from "./_leave_run.ts";
 import { map } from "./map.ts";
 import { MapFailure, type MapGroup } from "./_pool_job.ts";
 import { type NamedSpec, Scheduler } from "./_scheduler.ts";
@@ -40,11 +40,6 @@ export interface MapRun {
   /** The run's read-ahead beyond `concurrency`. */
   bufferSize: number;
 }
-
-const DONE: IteratorReturnResult<undefined> = /* @__PURE__ */ Object.freeze({
-  done: true,
-  value: undefined,
-});
 
 /** The map's own tasks failed with a boxed error: rethrown as it was. */
 function unwrap(error: unknown): never {
