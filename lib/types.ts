@@ -72,3 +72,29 @@ export interface RateLimit {
   /** Window length in milliseconds. */
   intervalMs: number;
 }
+
+/**
+ * The `concurrency` option of `map`, `filter` and `Pool` when the stage finds
+ * its own limit: it raises the limit while latency holds and cuts it on
+ * overload (an error carrying HTTP 429 or 503, or one its `retryIf` calls
+ * retryable) or on latency growth.
+ */
+export interface AdaptiveConcurrency {
+  /** The limits the stage moves between. */
+  readonly adaptive: {
+    /** The lowest limit (a positive integer). */
+    readonly min: number;
+    /** The highest limit (an integer `>= min`). */
+    readonly max: number;
+    /** Where to start (default: `min`). */
+    readonly initial?: number;
+  };
+}
+
+/** One change of a stage's (or pool's) concurrency limit, in `stats()`. */
+export interface LimitChange {
+  /** `Date.now()` when the limit changed. */
+  readonly at: number;
+  /** The limit from then on. */
+  readonly limit: number;
+}
