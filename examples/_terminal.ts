@@ -71,7 +71,7 @@ export function plainStats(c: {
   running: number;
   done: boolean;
 }): FlowStats {
-  const none = { count: 0, avg: 0, p50: 0, p95: 0, max: 0 };
+  const none = { count: 0, avg: 0, min: 0, p50: 0, p95: 0, p99: 0, max: 0 };
   return {
     ...c,
     failed: 0,

@@ -51,18 +51,31 @@ export class Histogram {
   /** The current figures; all zeros when nothing was recorded. */
   snapshot(): LatencyStats {
     const count = this.#count;
-    if (count === 0) return { count: 0, avg: 0, p50: 0, p95: 0, max: 0 };
+    if (count === 0) {
+      return { count: 0, avg: 0, min: 0, p50: 0, p95: 0, p99: 0, max: 0 };
+    }
     const rank50 = Math.max(1, Math.ceil(count * 0.5));
     const rank95 = Math.max(1, Math.ceil(count * 0.95));
+    const rank99 = Math.max(1, Math.ceil(count * 0.99));
     let p50 = -1;
     let p95 = -1;
+    let p99 = -1;
     let seen = 0;
-    for (let i = 0; i < BUCKETS && p95 < 0; i++) {
+    for (let i = 0; i < BUCKETS && p99 < 0; i++) {
       seen += this.#counts[i];
       if (p50 < 0 && seen >= rank50) p50 = this.#value(i);
-      if (seen >= rank95) p95 = this.#value(i);
+      if (p95 < 0 && seen >= rank95) p95 = this.#value(i);
+      if (seen >= rank99) p99 = this.#value(i);
     }
-    return { count, avg: this.#sum / count, p50, p95, max: this.#max };
+    return {
+      count,
+      avg: this.#sum / count,
+      min: this.#min,
+      p50,
+      p95,
+      p99,
+      max: this.#max,
+    };
   }
 
   /** The value reported for bucket `i`. */

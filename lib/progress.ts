@@ -56,7 +56,7 @@ export interface ProgressOptions {
  * import { type FlowStats, formatProgress } from "sluice";
  * import assert from "node:assert/strict";
  *
- * const none = { count: 0, avg: 0, p50: 0, p95: 0, max: 0 };
+ * const none = { count: 0, avg: 0, min: 0, p50: 0, p95: 0, p99: 0, max: 0 };
  * const stats: FlowStats = {
  *   elapsedMs: 4900,
  *   itemsIn: 130,

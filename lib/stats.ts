@@ -23,10 +23,14 @@ export interface LatencyStats {
   readonly count: number;
   /** Mean. */
   readonly avg: number;
+  /** Smallest measured value. */
+  readonly min: number;
   /** Median (within about 2 % of the true value). */
   readonly p50: number;
   /** 95th percentile (within about 2 %). */
   readonly p95: number;
+  /** 99th percentile (within about 2 %). */
+  readonly p99: number;
   /** Largest measured value. */
   readonly max: number;
 }

@@ -22,6 +22,8 @@ function checkPercentiles(samples: number[]) {
   const s = h.snapshot();
   assertWithin(s.p50, exact(sorted, 0.5), 0.02);
   assertWithin(s.p95, exact(sorted, 0.95), 0.02);
+  assertWithin(s.p99, exact(sorted, 0.99), 0.02);
+  assert.equal(s.min, sorted[0]);
   assert.equal(s.max, sorted[sorted.length - 1]);
   assert.equal(s.count, samples.length);
 }
@@ -30,8 +32,10 @@ Deno.test("Histogram snapshot() is all zeros when empty", () => {
   assert.deepEqual(new Histogram().snapshot(), {
     count: 0,
     avg: 0,
+    min: 0,
     p50: 0,
     p95: 0,
+    p99: 0,
     max: 0,
   });
 });
@@ -45,12 +49,12 @@ Deno.test("Histogram avg and max are exact", () => {
   assert.equal(s.max, 10.5);
 });
 
-Deno.test("Histogram p50 and p95 are within 2 % on a uniform distribution", () => {
+Deno.test("Histogram p50, p95 and p99 are within 2 % on a uniform distribution", () => {
   const random = prng(1);
   checkPercentiles(Array.from({ length: 20_000 }, () => 5 + random() * 95));
 });
 
-Deno.test("Histogram p50 and p95 are within 2 % on a heavy-tailed distribution", () => {
+Deno.test("Histogram p50, p95 and p99 are within 2 % on a heavy-tailed distribution", () => {
   const random = prng(2);
   // Pareto with alpha 1.2 and scale 2 ms, plus a 0.5 % tail of 1000x outliers.
   const samples = Array.from({ length: 20_000 }, () => {
@@ -60,7 +64,7 @@ Deno.test("Histogram p50 and p95 are within 2 % on a heavy-tailed distribution",
   checkPercentiles(samples);
 });
 
-Deno.test("Histogram p50 and p95 are within 2 % for every small sample size", () => {
+Deno.test("Histogram p50, p95 and p99 are within 2 % for every small sample size", () => {
   const random = prng(3);
   for (let n = 1; n <= 50; n++) {
     checkPercentiles(Array.from({ length: n }, () => 0.01 + random() * 1000));
@@ -73,8 +77,10 @@ Deno.test("Histogram reports a single value exactly", () => {
   assert.deepEqual(h.snapshot(), {
     count: 1,
     avg: 42.7,
+    min: 42.7,
     p50: 42.7,
     p95: 42.7,
+    p99: 42.7,
     max: 42.7,
   });
 });
@@ -89,8 +95,10 @@ Deno.test("Histogram handles values below 1 µs and above 1e7 ms", () => {
   assert.deepEqual(small.snapshot(), {
     count: 10,
     avg: sum / 10,
+    min: 0.0001,
     p50: 0.0001,
     p95: 0.0001,
+    p99: 0.0001,
     max: 0.0001,
   });
 
@@ -121,8 +129,10 @@ Deno.test("Histogram counts NaN and negative values as 0", () => {
   assert.deepEqual(h.snapshot(), {
     count: 3,
     avg: 0,
+    min: 0,
     p50: 0,
     p95: 0,
+    p99: 0,
     max: 0,
   });
   h.record(3);

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import type { FlowStats, LatencyStats, StageStats } from "../lib/stats.ts";
 import { formatProgress } from "../lib/progress.ts";
 
-const none: LatencyStats = { count: 0, avg: 0, p50: 0, p95: 0, max: 0 };
+const none: LatencyStats = {
+  count: 0,
+  avg: 0,
+  min: 0,
+  p50: 0,
+  p95: 0,
+  p99: 0,
+  max: 0,
+};
 
 function stage(name: string): StageStats {
   return {
