@@ -424,7 +424,7 @@ export const cases: Case[] = [
   {
     name: "formatProgress() renders stats as one line of text",
     run({ formatProgress }) {
-      const none = { count: 0, avg: 0, p50: 0, p95: 0, max: 0 };
+      const none = { count: 0, avg: 0, min: 0, p50: 0, p95: 0, p99: 0, max: 0 };
       const stats = {
         elapsedMs: 4900,
         itemsIn: 130,
