@@ -4,8 +4,6 @@
  * limit moves only when a call ends (`sample`), so it costs nothing while idle
  * and works on injected clocks.
  *
- * STUB: the algorithm is being written (issue 19); the interface is fixed.
- *
  * @module
  */
 
@@ -69,14 +67,54 @@ export function isOverload(error: unknown): boolean {
 
 /** Limit changes kept for `stats()`. */
 const HISTORY = 64;
+/** Cut on overload: 0.8 drains a queue in a few round trips without collapsing to `min` (Netflix's AIMD uses 0.9). */
+const BACKOFF = 0.8;
+/** Deepest cut for latency growth in one window: halving at most, as Gradient2 does. */
+const DEEPEST = 0.5;
+/** Latency tolerated above the baseline: some queueing is the price of a fully used service. */
+const TOLERANCE = 1.5;
+/** Share by which the baseline rises toward a slower window's mean, so a slower service is re-learned in ~20 windows. */
+const DRIFT = 0.05;
+/** Successful calls a window needs: fewer make its average noise. */
+const MIN_SAMPLES = 4;
+/** Growth per window within 1 of the last overload's limit: probing there 3× slower keeps 429s rare at small limits. */
+const PROBE = 1 / 3;
 
-/** A concurrency limit that adapts to the calls it sees. */
+/**
+ * A concurrency limit that adapts to the calls it sees, after TCP congestion
+ * control and Netflix's Vegas/Gradient2 limits.
+ *
+ * Calls are judged per window (about one round trip: at least the last
+ * window's mean latency and 4 successful calls). The baseline is the lowest
+ * window mean seen, rising slowly toward slower windows so that it can
+ * re-learn. At the end of a window whose limit was used (as many calls in
+ * flight as the limit), the limit doubles (slow start, until the first cut)
+ * or grows by one (by a third near the limit of the last overload) while the
+ * window's mean latency stays within 1.5× the baseline; beyond that it is cut
+ * in proportion (at most halved). An overload cuts it by 0.8 at once, at most
+ * once per window: an overload from a call that started before the last cut
+ * is not counted again. No timers: the limit moves only in `sample`.
+ */
 export class AdaptiveLimit {
   readonly min: number;
   readonly max: number;
   #limit: number;
+  /** The limit before rounding down. */
+  #estimate: number;
   readonly #now: () => number;
   readonly #history: LimitChange[] = [];
+  #slowStart = true;
+  #baseline = Infinity;
+  /** The last window's mean latency: the length of the next window. */
+  #rtt = 0;
+  #lastCut = -Infinity;
+  /** The estimate when the last overload came. */
+  #ceiling = Infinity;
+  // The current window.
+  #start: number;
+  #count = 0;
+  #sum = 0;
+  #busy = 0;
 
   /**
    * @param options The validated options.
@@ -88,8 +126,9 @@ export class AdaptiveLimit {
   ) {
     this.min = options.min;
     this.max = options.max;
-    this.#limit = options.initial;
+    this.#limit = this.#estimate = options.initial;
     this.#now = now;
+    this.#start = now();
     this.#history.push({ at: Date.now(), limit: this.#limit });
   }
 
@@ -113,16 +152,55 @@ export class AdaptiveLimit {
    * @returns Whether the limit changed.
    */
   sample(latencyMs: number, overloaded: boolean, inFlight: number): boolean {
-    void latencyMs;
-    void inFlight;
-    void this.#now;
-    // Placeholder AIMD: the real algorithm replaces this.
-    const next = overloaded
-      ? Math.max(this.min, Math.floor(this.#limit * 0.9))
-      : Math.min(this.max, this.#limit + 1);
-    if (next === this.#limit) return false;
-    this.#limit = next;
-    this.#history.push({ at: Date.now(), limit: next });
+    const now = this.#now();
+    if (inFlight >= this.#busy) this.#busy = inFlight + 1;
+    if (overloaded) {
+      // A call started before the last cut saw the old limit: cut once.
+      if (now - latencyMs < this.#lastCut) return false;
+      this.#slowStart = false;
+      this.#lastCut = now;
+      this.#ceiling = this.#estimate;
+      this.#window(now);
+      return this.#set(this.#estimate * BACKOFF);
+    }
+    // An overload's latency (often a quick refusal) says nothing of the load.
+    this.#count++;
+    this.#sum += latencyMs;
+    if (this.#count < MIN_SAMPLES || now - this.#start < this.#rtt) {
+      return false;
+    }
+    const mean = this.#sum / this.#count;
+    this.#rtt = mean;
+    this.#baseline = mean <= this.#baseline
+      ? mean
+      : this.#baseline + (mean - this.#baseline) * DRIFT;
+    const used = this.#busy >= this.#limit;
+    this.#window(now);
+    const ceiling = this.#baseline * TOLERANCE;
+    if (mean > ceiling) {
+      this.#slowStart = false;
+      return this.#set(this.#estimate * Math.max(DEEPEST, ceiling / mean));
+    }
+    if (!used) return false;
+    return this.#set(
+      this.#slowStart ? this.#estimate * 2 : this.#estimate +
+        (Math.abs(this.#estimate - this.#ceiling) < 1 ? PROBE : 1),
+    );
+  }
+
+  /** Starts a window at `now`. */
+  #window(now: number): void {
+    this.#start = now;
+    this.#count = this.#sum = this.#busy = 0;
+  }
+
+  /** Moves the estimate to `next` (within the bounds); true if the limit changed. */
+  #set(next: number): boolean {
+    this.#estimate = Math.min(this.max, Math.max(this.min, next));
+    const limit = Math.floor(this.#estimate);
+    if (limit === this.#limit) return false;
+    this.#limit = limit;
+    this.#history.push({ at: Date.now(), limit });
     if (this.#history.length > HISTORY) this.#history.shift();
     return true;
   }
