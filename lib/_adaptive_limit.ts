@@ -73,11 +73,9 @@ const BACKOFF = 0.8;
 const DEEPEST = 0.5;
 /** Latency tolerated above the baseline: some queueing is the price of a fully used service. */
 const TOLERANCE = 1.5;
-/** Share by which the baseline rises toward a slower window's mean, so a slower service is re-learned in ~20 windows. */
-const DRIFT = 0.05;
 /** Successful calls a window needs: fewer make its average noise. */
 const MIN_SAMPLES = 4;
-/** Growth per window within 1 of the last overload's limit: probing there 3× slower keeps 429s rare at small limits. */
+/** Growth per window within 2 of the last overload's limit: probing there 3× slower keeps 429s rare at small limits. */
 const PROBE = 1 / 3;
 
 /**
@@ -86,10 +84,11 @@ const PROBE = 1 / 3;
  *
  * Calls are judged per window (about one round trip: at least the last
  * window's mean latency and 4 successful calls). The baseline is the lowest
- * window mean seen, rising slowly toward slower windows so that it can
- * re-learn. At the end of a window whose limit was used (as many calls in
+ * window mean seen; a window as lightly loaded as that one replaces it, so a
+ * service that got slower is re-learned (after the cuts bring the load down)
+ * while our own queueing never is. At the end of a window whose limit was used (as many calls in
  * flight as the limit), the limit doubles (slow start, until the first cut)
- * or grows by one (by a third near the limit of the last overload) while the
+ * or grows by one (by a third within 2 of the last overload's) while the
  * window's mean latency stays within 1.5× the baseline; beyond that it is cut
  * in proportion (at most halved). An overload cuts it by 0.8 at once, at most
  * once per window: an overload from a call that started before the last cut
@@ -105,6 +104,8 @@ export class AdaptiveLimit {
   readonly #history: LimitChange[] = [];
   #slowStart = true;
   #baseline = Infinity;
+  /** Calls in flight when the baseline was measured. */
+  #baseLoad = 0;
   /** The last window's mean latency: the length of the next window. */
   #rtt = 0;
   #lastCut = -Infinity;
@@ -171,9 +172,11 @@ export class AdaptiveLimit {
     }
     const mean = this.#sum / this.#count;
     this.#rtt = mean;
-    this.#baseline = mean <= this.#baseline
-      ? mean
-      : this.#baseline + (mean - this.#baseline) * DRIFT;
+    if (mean <= this.#baseline || this.#busy <= this.#baseLoad) {
+      // Lower, or as light a load as the baseline's: the service's own pace.
+      this.#baseline = mean;
+      this.#baseLoad = this.#busy;
+    }
     const used = this.#busy >= this.#limit;
     this.#window(now);
     const ceiling = this.#baseline * TOLERANCE;
@@ -184,7 +187,7 @@ export class AdaptiveLimit {
     if (!used) return false;
     return this.#set(
       this.#slowStart ? this.#estimate * 2 : this.#estimate +
-        (Math.abs(this.#estimate - this.#ceiling) < 1 ? PROBE : 1),
+        (Math.abs(this.#estimate - this.#ceiling) < 2 ? PROBE : 1),
     );
   }
 
