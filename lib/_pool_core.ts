@@ -3,7 +3,15 @@
 // and delegates here; this class trusts what it is given.
 import { abortError } from "./errors.ts";
 import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
+import {
+  AdaptiveLimit,
+  type AdaptiveOptions,
+  isOverload,
+} from "./_adaptive_limit.ts";
+import { Histogram } from "./_histogram.ts";
 import type { RetryPolicy } from "./retry.ts";
+import type { WorkerState } from "./stats.ts";
+import type { PoolStats } from "./pool_stats.ts";
 import type { TaskContext } from "./types.ts";
 import { PriorityQueue } from "./_priority_queue.ts";
 import type { RateLimiter } from "./_rate_limiter.ts";
@@ -27,12 +35,62 @@ const OPEN = 0;
 const DRAINING = 1;
 const CANCELLED = 2;
 
+// Events are dispatched per type only once someone listens to that type.
+const QUEUED_EV = 1;
+const ACTIVE_EV = 2;
+const COMPLETED_EV = 4;
+const RETRYING_EV = 8;
+const FAILED_EV = 16;
+const CANCELLED_EV = 32;
+const IDLE_EV = 64;
+const CONCURRENCY_EV = 128;
+const EVENT_BITS: Record<string, number> = {
+  queued: QUEUED_EV,
+  active: ACTIVE_EV,
+  completed: COMPLETED_EV,
+  retrying: RETRYING_EV,
+  failed: FAILED_EV,
+  cancelled: CANCELLED_EV,
+  idle: IDLE_EV,
+  concurrency: CONCURRENCY_EV,
+};
+/** The events whose detail carries `durationMs`: every attempt is timed. */
+const TIMED_EVENTS = COMPLETED_EV | RETRYING_EV | FAILED_EV;
+/**
+ * Attempts are timed one in 128 (`seq & SAMPLE`, a clock read costs about as
+ * much as running a trivial task) unless they average over this (ms), a
+ * listener needs `durationMs`, or the limit is adaptive.
+ */
+const TIME_ALL_ABOVE_MS = 0.1;
+const SAMPLE = 127;
+
 /**
  * The state and workers of one `Pool` (see its doc comment for the
  * behaviour). Internal: arguments are validated by `Pool`.
  */
 export class PoolCore {
-  readonly concurrency: number;
+  #concurrency: number;
+  /** The adaptive limit, when `concurrency` was `{ adaptive }`. */
+  readonly #adaptive: AdaptiveLimit | undefined;
+  /** Where events are dispatched (the Pool). */
+  readonly #target: EventTarget;
+  /** A bit per event type someone listens to (QUEUED_EV, …). */
+  #listening = 0;
+  /** Time every attempt (not one in 128). */
+  #timeAll = false;
+  /** Moving average of the timed attempts (ms). */
+  #recentMs = 0;
+  readonly #createdAt = Date.now();
+  #completed = 0;
+  #failed = 0;
+  #cancelled = 0;
+  #retried = 0;
+  readonly #latency = new Histogram();
+  readonly #queueWait = new Histogram();
+  /** The task on each slot (for `stats().workers`). */
+  readonly #slotJobs: (Job | undefined)[] = [];
+  /** The pool became idle and someone listens to `idle`: fire it once settled. */
+  #idleDue = false;
   readonly #retry: RetryPolicy | undefined;
   readonly #timeoutMs: number | undefined;
   readonly #limiter: RateLimiter | undefined;
@@ -75,13 +133,21 @@ export class PoolCore {
   };
 
   constructor(
-    concurrency: number,
+    concurrency: number | AdaptiveOptions,
     retry: RetryPolicy | undefined,
     timeoutMs: number | undefined,
     limiter: RateLimiter | undefined,
     signal: AbortSignal | undefined,
+    target: EventTarget,
   ) {
-    this.concurrency = concurrency;
+    if (typeof concurrency === "number") {
+      this.#concurrency = concurrency;
+    } else {
+      this.#adaptive = new AdaptiveLimit(concurrency);
+      this.#concurrency = this.#adaptive.limit;
+      this.#timeAll = true; // it samples every attempt's duration
+    }
+    this.#target = target;
     this.#retry = retry;
     this.#timeoutMs = timeoutMs;
     this.#limiter = limiter;
@@ -95,6 +161,33 @@ export class PoolCore {
   }
 
   // The getters behind Pool's (documented there).
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  /** `pool.concurrency = n`, `n` validated. */
+  setConcurrency(n: number): void {
+    if (this.#adaptive !== undefined) {
+      throw new TypeError(
+        `'concurrency' of an adaptive pool is set by the pool (now ${this.#concurrency}, from ${this.#adaptive.min} to ${this.#adaptive.max}): cannot set it to ${n}`,
+      );
+    }
+    if (this.#state === CANCELLED || this.#finished) {
+      throw new TypeError(
+        `'concurrency' cannot change once the pool is ${
+          this.#finished ? "closed and drained" : "cancelled"
+        }: cannot set it to ${n}`,
+      );
+    }
+    this.#setLimit(n, "set");
+  }
+
+  /** Someone listens to `type`: from now on it is dispatched. */
+  listen(type: string): void {
+    if (Object.hasOwn(EVENT_BITS, type)) this.#listening |= EVENT_BITS[type];
+    this.#updateTimeAll();
+  }
+
   get active(): number {
     return this.#active;
   }
@@ -259,9 +352,17 @@ export class PoolCore {
   /** Takes a new task: starts it at once if a slot is free, else queues it. */
   #add(job: Job): void {
     this.#unsettled++;
+    if (this.#timeAll || (job.seq & SAMPLE) === 0) {
+      job.bornAt = performance.now();
+    }
+    if ((this.#listening & QUEUED_EV) !== 0) {
+      const detail = this.#detail(job);
+      detail.priority = job.priority;
+      this.#emit("queued", detail);
+    }
     if (
       this.#queue.size === 0 && !this.#paused &&
-      this.#active < this.concurrency &&
+      this.#active < this.#concurrency &&
       (this.#limiter === undefined || this.#limiter.tryAcquire())
     ) {
       this.#start(job);
@@ -292,7 +393,7 @@ export class PoolCore {
 
   /** Starts queued jobs while slots are free. */
   #dispatch(): void {
-    while (this.#active < this.concurrency) {
+    while (this.#active < this.#concurrency) {
       const job = this.#take();
       if (job === undefined) return;
       this.#dequeued();
@@ -323,7 +424,7 @@ export class PoolCore {
       this.#rateWait = undefined;
       if (
         !this.#paused && this.#queue.size > 0 &&
-        this.#active < this.concurrency
+        this.#active < this.#concurrency
       ) {
         const job = this.#queue.shift()!;
         this.#dequeued();
@@ -345,24 +446,30 @@ export class PoolCore {
     for (;;) {
       job.state = RUNNING;
       job.workerId = slot;
+      this.#slotJobs[slot] = job;
       if (signal.aborted) signal = this.#slots.renew(slot);
       if (job.group !== undefined && job.index > job.group.failedAt) {
         // An earlier item of its map failed: the map ends there.
-        this.#settle(job, false, abortError("An earlier item failed"));
+        this.#drop(job, abortError("An earlier item failed"));
       } else if (
         this.#plain && (job.kind !== RUN || job.signal === undefined)
       ) {
-        job.attempt = 1;
+        this.#began(job);
+        let ok = true;
+        let value: unknown;
         try {
-          const value = job.kind === SUBMIT
+          value = job.kind === SUBMIT
             ? await apply(job.fn, job.args!)
             : job.kind === MAP
             ? await job.fn(job.item, this.#ctx(job, signal))
             : await job.fn(this.#ctx(job, signal));
-          this.#settle(job, true, value);
         } catch (error) {
-          this.#settle(job, false, error);
+          ok = false;
+          value = error;
         }
+        // deno-lint-ignore no-self-compare
+        if (job.startedAt === job.startedAt) this.#ended(job, ok, value, false);
+        this.#settle(job, ok, value);
       } else {
         // Settled (or sent to back off) only now, in the same tick as the
         // slot is reused or freed: whoever awaits the task sees it free.
@@ -370,9 +477,11 @@ export class PoolCore {
         if (delay < 0) this.#settle(job, job.ok, job.value);
         else this.#backoff(job, delay);
       }
-      const next = this.#take();
+      // Over the limit (it was lowered): the slot is given up.
+      const next = this.#active > this.#concurrency ? undefined : this.#take();
       if (next === undefined) {
         this.#active--;
+        this.#slotJobs[slot] = undefined;
         this.#freeSlots.push(slot);
         this.#maybeFinish();
         return;
@@ -388,7 +497,7 @@ export class PoolCore {
    * `job.ok` and `job.value`), or with the delay before its retry.
    */
   async #attempt(job: Job, slot: AbortSignal): Promise<number> {
-    job.attempt++;
+    this.#began(job);
     const timeoutMs = this.#timeoutMs;
     let signal = slot;
     let deadline: Deadline | undefined;
@@ -420,17 +529,127 @@ export class PoolCore {
     }
     job.ok = ok;
     job.value = value;
-    if (ok || this.#state === CANCELLED || job.signal?.aborted) return -1;
-    const delay = retryDelay(
-      this.#retry,
-      job.attempt,
-      value,
-      this.#ctx(job, signal),
-    );
+    if (ok || this.#state === CANCELLED || job.signal?.aborted) {
+      this.#ended(job, ok, value, false);
+      return -1;
+    }
+    const ctx = this.#ctx(job, signal);
+    const retry = this.#retry;
+    const delay = retryDelay(retry, job.attempt, value, ctx);
+    // Overload for the adaptive limit: retryable by retryIf. The decision
+    // is reused; on the last attempt (not asked by retryDelay) it is asked
+    // once here, only for an adaptive pool.
+    let retryable = typeof delay === "number";
+    if (
+      delay === undefined && this.#adaptive !== undefined &&
+      retry !== undefined && job.attempt >= retry.attempts
+    ) {
+      try {
+        retryable = retry.retryIf(value, ctx);
+      } catch {
+        retryable = false;
+      }
+    }
+    this.#ended(job, false, value, retryable);
     if (delay === undefined) return -1;
-    if (typeof delay === "number") return delay;
+    if (typeof delay === "number") {
+      if ((this.#listening & RETRYING_EV) !== 0) {
+        const detail = this.#ranDetail(job);
+        detail.error = value;
+        detail.delayMs = delay;
+        this.#emit("retrying", detail);
+      }
+      return delay;
+    }
     job.value = delay.error; // retryIf (or the jitter's random()) threw
     return -1;
+  }
+
+  /** An attempt of `job` starts on its slot: counts, times, `active`. */
+  #began(job: Job): void {
+    if (++job.attempt > 1) this.#retried++;
+    if (this.#timeAll || (job.seq & SAMPLE) === 0) {
+      const now = performance.now();
+      job.startedAt = now;
+      const born = job.bornAt;
+      // deno-lint-ignore no-self-compare
+      if (job.attempt === 1 && born === born) {
+        this.#queueWait.record(now - born);
+      }
+    } else job.startedAt = NaN;
+    if ((this.#listening & ACTIVE_EV) !== 0) {
+      const detail = this.#detail(job);
+      detail.workerId = job.workerId;
+      detail.attempt = job.attempt;
+      detail.priority = job.priority;
+      this.#emit("active", detail);
+    }
+  }
+
+  /**
+   * A timed attempt ended (`job.startedAt` is set): its duration, the
+   * latency of a success, and the adaptive limit's sample.
+   *
+   * @param retryable Whether `retryIf` calls the error retryable.
+   */
+  #ended(job: Job, ok: boolean, value: unknown, retryable: boolean): void {
+    const started = job.startedAt;
+    job.startedAt = NaN;
+    // deno-lint-ignore no-self-compare
+    if (started !== started) {
+      job.durationMs = NaN;
+      return;
+    }
+    const ms = performance.now() - started;
+    job.durationMs = ms;
+    if (ok) this.#latency.record(ms);
+    this.#recentMs += (ms - this.#recentMs) / 8;
+    this.#updateTimeAll();
+    const adaptive = this.#adaptive;
+    if (adaptive !== undefined && this.#state !== CANCELLED) {
+      const overloaded = !ok && (retryable || isOverload(value));
+      if (adaptive.sample(ms, overloaded, this.#active - 1)) {
+        this.#setLimit(adaptive.limit, "adaptive");
+      }
+    }
+  }
+
+  #updateTimeAll(): void {
+    this.#timeAll = this.#adaptive !== undefined ||
+      (this.#listening & TIMED_EVENTS) !== 0 ||
+      this.#recentMs > TIME_ALL_ABOVE_MS;
+  }
+
+  /** Changes the limit; raising it starts queued tasks at once. */
+  #setLimit(to: number, reason: "set" | "adaptive"): void {
+    const from = this.#concurrency;
+    if (to === from) return;
+    this.#concurrency = to;
+    if ((this.#listening & CONCURRENCY_EV) !== 0) {
+      this.#emit("concurrency", { from, to, reason, timestamp: Date.now() });
+    }
+    if (to > from) this.#dispatch();
+  }
+
+  /** The start of an event's detail: the task's id (and a map item's index). */
+  #detail(job: Job): Record<string, unknown> {
+    const detail: Record<string, unknown> = { taskId: job.seq };
+    if (job.kind === MAP) detail.index = job.index;
+    return detail;
+  }
+
+  /** The detail of an attempt that ended: `completed`, `retrying`, `failed`. */
+  #ranDetail(job: Job): Record<string, unknown> {
+    const detail = this.#detail(job);
+    detail.workerId = job.workerId;
+    detail.attempt = job.attempt;
+    detail.durationMs = job.durationMs;
+    return detail;
+  }
+
+  #emit(type: string, detail: Record<string, unknown>): void {
+    detail.timestamp ??= Date.now();
+    this.#target.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
   /**
@@ -465,15 +684,37 @@ export class PoolCore {
     };
   }
 
-  /** Records a job's outcome and settles its promise. */
+  /** Records the outcome of a job that ran and settles its promise. */
   #settle(job: Job, ok: boolean, value: unknown): void {
+    if (ok) this.#completed++;
+    else this.#failed++;
+    this.#finish(job, ok, value, ok ? COMPLETED_EV : FAILED_EV);
+  }
+
+  /** Settles a job dropped from the queue or a backoff (or never started). */
+  #drop(job: Job, reason: unknown): void {
+    this.#cancelled++;
+    this.#finish(job, false, reason, CANCELLED_EV);
+  }
+
+  /** Settles a job's promise; `event` says which event ends it. */
+  #finish(job: Job, ok: boolean, value: unknown, event: number): void {
     job.state = DONE;
     if (job.onAbort !== undefined) {
       job.signal!.removeEventListener("abort", job.onAbort);
       job.onAbort = undefined;
     }
     this.#unsettled--;
+    if (this.#slotJobs[job.workerId] === job) {
+      this.#slotJobs[job.workerId] = undefined;
+    }
     job.value = undefined;
+    if (this.#listening !== 0) {
+      if ((this.#listening & event) !== 0) this.#emitEnd(job, value, event);
+      if (this.#unsettled === 0 && (this.#listening & IDLE_EV) !== 0) {
+        this.#idleDue = true; // fired once its slot is free (#maybeFinish)
+      }
+    }
     if (ok) job.resolve!(value);
     else if (job.kind !== MAP) job.reject!(value);
     else {
@@ -482,6 +723,20 @@ export class PoolCore {
       job.reject!(new MapFailure(value));
     }
     if (this.#waiters !== 0) this.#check();
+  }
+
+  /** Dispatches the event that ends a job. */
+  #emitEnd(job: Job, value: unknown, event: number): void {
+    if (event === CANCELLED_EV) {
+      const detail = this.#detail(job);
+      detail.attempt = job.attempt;
+      detail.error = value;
+      this.#emit("cancelled", detail);
+      return;
+    }
+    const detail = this.#ranDetail(job);
+    if (event === FAILED_EV) detail.error = value;
+    this.#emit(event === FAILED_EV ? "failed" : "completed", detail);
   }
 
   /**
@@ -493,7 +748,7 @@ export class PoolCore {
       case QUEUED:
         this.#queue.remove(job);
         this.#dequeued();
-        this.#settle(job, false, reason);
+        this.#drop(job, reason);
         if (this.#queue.size === 0 && this.#rateWait !== undefined) {
           this.#rateWait.abort();
           this.#rateWait = undefined;
@@ -503,7 +758,7 @@ export class PoolCore {
         clearTimeout(job.timer);
         job.timer = undefined;
         this.#backingOff.delete(job);
-        this.#settle(job, false, reason);
+        this.#drop(job, reason);
         break;
       case RUNNING:
         if (job.deadline !== undefined) job.deadline.abort(reason);
@@ -535,8 +790,19 @@ export class PoolCore {
 
   #onSignal = (): void => this.#cancel(this.#signal!.reason);
 
-  /** Resolves close() once closed and every task has settled. */
+  /**
+   * Fires `idle` once when the pool has become idle; resolves close() once
+   * closed and every task has settled.
+   */
   #maybeFinish(): void {
+    if (this.#idleDue && this.#unsettled === 0) {
+      this.#idleDue = false;
+      this.#emit("idle", {
+        completed: this.#completed,
+        failed: this.#failed,
+        timestamp: Date.now(),
+      });
+    }
     if (this.#finished || this.#state === OPEN || this.#unsettled !== 0) {
       return;
     }
@@ -565,6 +831,60 @@ export class PoolCore {
       }
       this.#sizeWaiters = keep;
     }
+  }
+
+  /** `Pool.stats()`. */
+  stats(): PoolStats {
+    const nowMs = performance.now();
+    const now = Date.now();
+    const elapsedMs = now - this.#createdAt;
+    const queued = this.#queue.size;
+    const backingOff = this.#backingOff.size;
+    const workers: WorkerState[] = [];
+    for (let workerId = 0; workerId < this.#slotsMade; workerId++) {
+      const job = this.#slotJobs[workerId];
+      if (job === undefined) {
+        workers.push({ workerId, state: "idle" });
+        continue;
+      }
+      const started = job.startedAt;
+      workers.push({
+        workerId,
+        state: "busy",
+        itemId: job.seq,
+        ...(job.kind === MAP ? { index: job.index } : {}),
+        // deno-lint-ignore no-self-compare
+        ...(started === started ? { since: now - (nowMs - started) } : {}),
+      });
+    }
+    const adaptive = this.#adaptive;
+    return {
+      elapsedMs,
+      concurrency: this.#concurrency,
+      submitted: this.#seq,
+      active: this.#unsettled - queued - backingOff,
+      pending: queued + backingOff,
+      queued,
+      backingOff,
+      completed: this.#completed,
+      failed: this.#failed,
+      cancelled: this.#cancelled,
+      retried: this.#retried,
+      latency: this.#latency.snapshot(),
+      queueWait: this.#queueWait.snapshot(),
+      throughput: elapsedMs > 0 ? this.#completed / (elapsedMs / 1000) : 0,
+      workers,
+      paused: this.#paused,
+      closed: this.#state !== OPEN,
+      ...(adaptive === undefined ? {} : {
+        adaptive: {
+          min: adaptive.min,
+          max: adaptive.max,
+          limit: adaptive.limit,
+          history: [...adaptive.history],
+        },
+      }),
+    };
   }
 
   #closedError(): TypeError {

@@ -40,6 +40,12 @@ export class Job implements QueueEntry {
   /** Outcome of the last attempt (slow path). */
   ok = false;
   value: unknown = undefined;
+  /** `performance.now()` when it was taken, if timed (else NaN). */
+  bornAt = NaN;
+  /** `performance.now()` when its attempt started, if timed (else NaN). */
+  startedAt = NaN;
+  /** How long its last attempt ran, if timed (else NaN). */
+  durationMs = NaN;
 
   constructor(
     readonly kind: number,

@@ -1,4 +1,7 @@
 import { readRetry } from "./retry.ts";
+import type { FlowListener, FlowListenerOptions } from "./flow.ts";
+import type { PoolEventMap, PoolStats } from "./pool_stats.ts";
+import { readConcurrency } from "./_adaptive_limit.ts";
 import type { Source, TaskContext } from "./types.ts";
 import { RateLimiter, readRateLimit } from "./_rate_limiter.ts";
 import type { AnyFn } from "./_pool_job.ts";
@@ -62,6 +65,14 @@ function readPriority(priority: unknown): number {
  *   still settles with what its function does (nothing is left running behind
  *   a settled promise), and no retry follows.
  * - Every promise the pool returns settles, whatever happens.
+ * - `concurrency` can change while the pool runs (`pool.concurrency = n`, or
+ *   by itself with `concurrency: { adaptive }`): raising it starts queued
+ *   tasks at once; lowering it interrupts nothing, and no task starts until
+ *   fewer than the new limit run.
+ * - A pool is an `EventTarget`: see {@linkcode PoolEventMap} for its events
+ *   (`queued`, `active`, `completed`, `retrying`, `failed`, `cancelled`,
+ *   `idle`, `concurrency`), dispatched only once someone listens; `stats()`
+ *   gives its counters.
  * - `await using pool = new Pool(...)` calls `close()` at the end of the scope:
  *   it drains, like a `concurrent.futures` executor's `with` block.
  *
@@ -100,18 +111,20 @@ function readPriority(priority: unknown): number {
  * await assert.rejects(pool.submit(add, 1, 1), TypeError);
  * ```
  */
-export class Pool {
+export class Pool extends EventTarget implements AsyncDisposable {
   /** The running machinery; this class validates and delegates. */
   readonly #core: PoolCore;
 
   /**
    * Makes a pool.
    *
-   * @param options Concurrency, rate limit, retry, timeout and signal.
+   * @param options Concurrency (fixed or adaptive), rate limit, retry,
+   * timeout and signal.
    * @throws {TypeError} When an option has the wrong type.
    * @throws {RangeError} When a number is out of range (`concurrency: 0`).
    */
   constructor(options?: PoolOptions) {
+    super();
     assertOptions("options", options);
     const {
       concurrency = 1,
@@ -120,16 +133,189 @@ export class Pool {
       timeoutMs,
       signal,
     } = options ?? {};
-    assertInteger("concurrency", concurrency, 1, true);
+    const limits = readConcurrency(concurrency);
     assertSignal(signal);
     const limit = readRateLimit(rateLimit);
     this.#core = new PoolCore(
-      concurrency,
+      limits,
       readRetry(retry),
       readTimeout(timeoutMs),
       limit && new RateLimiter(limit.limit, limit.intervalMs),
       signal,
+      this,
     );
+  }
+
+  /**
+   * The limit of tasks running at once: the `concurrency` option, as last
+   * set, or the adaptive limit now.
+   *
+   * Setting it changes the limit at once: raising it starts queued tasks
+   * before the setter returns (as the free slots, a pause and the rate limit
+   * allow); lowering it interrupts no running task, and no task starts until
+   * fewer than the new limit run. `ctx.workerId` stays unique among running
+   * tasks; ids may reach the highest limit the pool had, minus one. A
+   * `concurrency` event (`reason: "set"`) fires when the value changes.
+   * Allowed while the pool drains after `close()`.
+   *
+   * @throws {TypeError} When set to a non-number, on a pool with an adaptive
+   * limit, or on a pool that was cancelled or has finished draining.
+   * @throws {RangeError} When set to something other than a positive integer
+   * or `Infinity`.
+   *
+   * @example Raising the limit starts queued tasks at once
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool({ concurrency: 1 });
+   * const wait = () => new Promise((r) => setTimeout(r, 5));
+   * for (let i = 0; i < 4; i++) pool.submit(wait);
+   * assert.equal(pool.active, 1);
+   * pool.concurrency = 3;
+   * assert.equal(pool.active, 3);
+   * assert.equal(pool.stats().concurrency, 3);
+   * ```
+   */
+  get concurrency(): number {
+    return this.#core.concurrency;
+  }
+
+  set concurrency(n: number) {
+    assertInteger("concurrency", n, 1, true);
+    this.#core.setConcurrency(n);
+  }
+
+  /**
+   * A snapshot of the pool's counters; see {@linkcode PoolStats}. Counts
+   * balance exactly: `submitted === completed + failed + cancelled + active +
+   * pending`. Latency figures are sampled (one attempt in 128) for trivial
+   * tasks, unless a listener needs every duration.
+   *
+   * @returns The counters now.
+   *
+   * @example Counting what ran
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool({ concurrency: 2 });
+   * await Promise.allSettled([
+   *   pool.submit(async () => 1),
+   *   pool.submit(async () => 2),
+   *   pool.submit(async () => { throw new Error("no"); }),
+   * ]);
+   * const stats = pool.stats();
+   * assert.equal(stats.submitted, 3);
+   * assert.equal(stats.completed, 2);
+   * assert.equal(stats.failed, 1);
+   * assert.equal(stats.active + stats.pending, 0);
+   * assert.equal(stats.workers.length, 2);
+   * ```
+   */
+  stats(): PoolStats {
+    return this.#core.stats();
+  }
+
+  /**
+   * Listens to an event of the pool; see {@linkcode PoolEventMap}. Events
+   * are dispatched only once a listener for their type was added: without
+   * one they cost nothing. Listening to `completed`, `retrying` or `failed`
+   * times every attempt from then on (their `durationMs`).
+   *
+   * @param type The event name.
+   * @param listener The listener.
+   * @param options The standard listener options.
+   *
+   * @example A task's life, in events
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool({ concurrency: 1 });
+   * const seen: string[] = [];
+   * for (const type of ["queued", "active", "completed", "idle"] as const) {
+   *   pool.addEventListener(type, (e) => seen.push(e.type));
+   * }
+   * await pool.submit(async () => "done");
+   * await pool.onIdle();
+   * assert.deepEqual(seen, ["queued", "active", "completed", "idle"]);
+   * ```
+   *
+   * @example Watching failures and the limit
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool({ concurrency: 2 });
+   * const failures: unknown[] = [];
+   * pool.addEventListener("failed", (e) => failures.push(e.detail.error));
+   * const changes: string[] = [];
+   * pool.addEventListener("concurrency", (e) =>
+   *   changes.push(`${e.detail.from}->${e.detail.to} (${e.detail.reason})`)
+   * );
+   * await pool.submit(async () => { throw new Error("boom"); }).catch(() => {});
+   * pool.concurrency = 4;
+   * assert.equal((failures[0] as Error).message, "boom");
+   * assert.deepEqual(changes, ["2->4 (set)"]);
+   * ```
+   */
+  override addEventListener<K extends keyof PoolEventMap>(
+    type: K,
+    listener: (this: Pool, event: PoolEventMap[K]) => void,
+    options?: boolean | FlowListenerOptions,
+  ): void;
+  /**
+   * Listens to any event (the generic `EventTarget` signature).
+   *
+   * @param type The event name.
+   * @param listener The listener.
+   * @param options The standard listener options.
+   */
+  override addEventListener(
+    type: string,
+    listener: FlowListener | null,
+    options?: boolean | FlowListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: FlowListener | null,
+    options?: boolean | FlowListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+    if (listener !== null) this.#core.listen(type);
+  }
+
+  /**
+   * Removes a listener added with `addEventListener`.
+   *
+   * @param type The event name.
+   * @param listener The listener.
+   * @param options The standard listener options.
+   */
+  override removeEventListener<K extends keyof PoolEventMap>(
+    type: K,
+    listener: (this: Pool, event: PoolEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Removes a listener (the generic `EventTarget` signature).
+   *
+   * @param type The event name.
+   * @param listener The listener.
+   * @param options The standard listener options.
+   */
+  override removeEventListener(
+    type: string,
+    listener: FlowListener | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: FlowListener | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
   }
 
   /** Tasks running now. */

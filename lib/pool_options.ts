@@ -1,5 +1,5 @@
 // The options of a Pool and of its calls, with their documentation.
-import type { RateLimit } from "./types.ts";
+import type { AdaptiveConcurrency, RateLimit } from "./types.ts";
 import type { RetryOptions } from "./retry.ts";
 
 /**
@@ -29,10 +29,20 @@ import type { RetryOptions } from "./retry.ts";
 export interface PoolOptions {
   /**
    * Worker slots: never more tasks running at once than this. Each slot has a
-   * stable `ctx.workerId`, `0` to `concurrency - 1`. `Infinity` is allowed.
+   * stable `ctx.workerId`, `0` to `concurrency - 1` (up to the highest limit
+   * the pool had, when `pool.concurrency` changes). `Infinity` is allowed.
+   *
+   * `{ adaptive: { min, max, initial? } }` makes the pool find its own limit,
+   * from `min` to `max` (starting at `initial`, by default `min`): after each
+   * attempt the limit is fed the attempt's duration and whether it signalled
+   * overload (an HTTP 429 or 503 carried as `error.status`,
+   * `error.statusCode`, `error.response.status` or a thrown `Response`; or an
+   * error that `retry.retryIf` calls retryable); it rises while latency
+   * holds and drops on overload. `pool.concurrency` reads the current limit
+   * and cannot be set; `pool.stats().adaptive` shows it and its history.
    * @default {1}
    */
-  concurrency?: number;
+  concurrency?: number | AdaptiveConcurrency;
   /**
    * At most `limit` task starts (retries included) in any sliding window of
    * `intervalMs`: no bursts at window edges.
