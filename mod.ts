@@ -35,6 +35,7 @@ export { PipelineError, QueueFullError, TimeoutError } from "./lib/errors.ts";
 export { filter } from "./lib/filter.ts";
 export { flatten, type FlattenOptions } from "./lib/flatten.ts";
 export {
+  type ConcurrencyEventDetail,
   DEFAULT_BUFFER_SIZE,
   DEFAULT_PROGRESS_INTERVAL_MS,
   Flow,
@@ -42,6 +43,7 @@ export {
   type FlowListener,
   type FlowListenerOptions,
   type ItemEventDetail,
+  type QueuedEventDetail,
   type RunnableStages,
   type RunOptions,
 } from "./lib/flow.ts";
@@ -64,14 +66,20 @@ export {
 } from "./lib/sse.ts";
 export type { Stage } from "./lib/stage.ts";
 export type {
+  AdaptiveStats,
   FailureRecord,
   FlowStats,
+  ItemRecord,
+  ItemStatus,
+  ItemTransition,
   LatencyStats,
   StageStats,
   WorkerState,
 } from "./lib/stats.ts";
 export type {
+  AdaptiveConcurrency,
   ErrorDecision,
+  LimitChange,
   OnError,
   RateLimit,
   Source,

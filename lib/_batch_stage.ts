@@ -25,7 +25,8 @@ export class BatchStage implements StagePart, Cursor {
   readonly #run: RunHost;
   /** Its position in the pipeline. */
   readonly #at: number;
-  readonly #maxSize: number;
+  /** Items per batch at most. */
+  readonly maxSize: number;
   readonly #minSize: number;
   readonly #maxWaitMs: number | undefined;
   /** A flatten comes later: the forming batch keeps its members' tokens. */
@@ -52,7 +53,7 @@ export class BatchStage implements StagePart, Cursor {
     this.#run = run;
     this.name = name;
     this.#at = at;
-    this.#maxSize = spec.maxSize;
+    this.maxSize = spec.maxSize;
     this.#minSize = spec.minSize;
     this.#maxWaitMs = spec.maxWaitMs;
     this.#track = track;
@@ -60,7 +61,7 @@ export class BatchStage implements StagePart, Cursor {
 
   /** Room left in the forming batch. */
   get room(): number {
-    return this.#maxSize - this.#items.length;
+    return this.maxSize - this.#items.length;
   }
 
   /** A token reached this stage. */
@@ -92,7 +93,7 @@ export class BatchStage implements StagePart, Cursor {
       this.#items.push(t.value);
       this.#members?.push(t);
       carrier.weight += t.weight;
-      this.#run.absorb(t);
+      this.#run.absorb(t, carrier);
     }
     this.flushIfReady();
   }
@@ -132,7 +133,7 @@ export class BatchStage implements StagePart, Cursor {
   /** Flushes the forming batch if it is full, or due and big enough. */
   flushIfReady(): void {
     const n = this.#items.length;
-    if (n >= this.#maxSize || (this.#due && n >= this.#minSize)) this.flush();
+    if (n >= this.maxSize || (this.#due && n >= this.#minSize)) this.flush();
   }
 
   /** A token for a member of a first-stage batch (it had none). */

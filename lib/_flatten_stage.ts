@@ -46,6 +46,7 @@ export class FlattenStage implements StagePart {
     const members = t.members !== null && t.members.length === count
       ? t.members
       : null;
+    run.stats.tracker?.flattened(t.id, count, members !== null);
     t.members = null;
     const children: Token[] = [t];
     t.value = elements[0];

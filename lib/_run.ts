@@ -28,6 +28,8 @@ export interface RunConfig {
    * result before it is delivered first (`Pool.map`). Reading stops at once.
    */
   failAtTurn?: boolean;
+  /** Item tracking: transitions kept per item, finished items kept. */
+  track?: { history: number; keep: number };
 }
 
 /** A stage of a pipeline with its resolved name. */
@@ -56,8 +58,8 @@ export interface RunHost {
   forward(t: Token): void;
   /** `t` leaves the run without a result: filtered out, or skipped. */
   drop(t: Token, skipped?: boolean): void;
-  /** A batch absorbed `t` (its weight went to the batch's carrier). */
-  absorb(t: Token): void;
+  /** A batch absorbed `t` (its weight went to the batch's `carrier`). */
+  absorb(t: Token, carrier: Token): void;
   /** A flatten made `k` more tokens at stage `s`. */
   grow(s: number, k: number): void;
   /** Reads the source while the budget allows. */
@@ -75,4 +77,11 @@ export interface RunHost {
   callStarted(): void;
   /** A stage call ended (its slot is free). */
   callEnded(): void;
+  /** Stage `stage`'s concurrency changed: the budget follows it. */
+  concurrencyChanged(
+    stage: string,
+    from: number,
+    to: number,
+    reason: string,
+  ): void;
 }

@@ -7,7 +7,9 @@
 
 import { Histogram } from "./_histogram.ts";
 import { type Token, UNIT } from "./_token.ts";
-import type { FlowStats, StageStats } from "./stats.ts";
+import type { AdaptiveLimit } from "./_adaptive_limit.ts";
+import type { Tracker } from "./_tracker.ts";
+import type { AdaptiveStats, FlowStats, StageStats } from "./stats.ts";
 
 // Events are dispatched per type only once someone listens to that type.
 export const STARTED = 1;
@@ -15,12 +17,18 @@ export const COMPLETED = 2;
 export const RETRYING = 4;
 export const FAILED = 8;
 export const SKIPPED = 16;
+export const QUEUED = 32;
+export const CONCURRENCY = 64;
+/** Events whose detail has `durationMs`: their calls are timed. */
+export const TIMED_EVENTS = COMPLETED | FAILED | RETRYING;
 const EVENT_BITS: Record<string, number> = {
+  queued: QUEUED,
   started: STARTED,
   completed: COMPLETED,
   retrying: RETRYING,
   failed: FAILED,
   skipped: SKIPPED,
+  concurrency: CONCURRENCY,
 };
 /** No `error` field in the event's detail. */
 export const NO_ERROR: unique symbol = Symbol("no error");
@@ -68,6 +76,16 @@ export function callFreeStageStats(
   };
 }
 
+/** What `stats()` shows of an adaptive limit (a stage's or a Pool's). */
+export function adaptiveStats(limit: AdaptiveLimit): AdaptiveStats {
+  return {
+    min: limit.min,
+    max: limit.max,
+    limit: limit.limit,
+    history: limit.history.slice(),
+  };
+}
+
 /**
  * The counters of one run. Item counts are weights (in `UNIT`s, so they add
  * up exactly): see {@linkcode FlowStats} for what each means.
@@ -83,8 +101,15 @@ export class RunStats {
   readonly latency = new Histogram();
   /** Time every token (not one in 128) while some stage's calls are slow. */
   timeAll = false;
-  /** A bit per event type someone listens to (STARTED, …). */
+  /**
+   * A bit per event type to report (STARTED, …): listened to, or tracked.
+   * Only these cost anything on the way of an item.
+   */
   listening = 0;
+  /** A bit per event type someone listens to. */
+  #dispatching = 0;
+  /** Item tracking (`run(source, { track })`), if on. */
+  readonly tracker: Tracker | null;
   itemsIn = 0;
   /** Results out (a count, not a weight). */
   results = 0;
@@ -99,22 +124,31 @@ export class RunStats {
    * @param stages The run's stages, for `timeAll` and the snapshot.
    * @param progressIntervalMs The `progress` event's period.
    * @param report The run's stats now (the `progress` event's detail).
+   * @param tracker Item tracking, if on.
    */
   constructor(
     target: EventTarget,
     stages: readonly StagePart[],
     progressIntervalMs: number,
     report: () => FlowStats,
+    tracker: Tracker | null,
   ) {
     this.#target = target;
     this.#stages = stages;
     this.#progressIntervalMs = progressIntervalMs;
     this.#report = report;
+    this.tracker = tracker;
+    if (tracker !== null) {
+      this.listening = QUEUED | STARTED | RETRYING | FAILED | SKIPPED;
+    }
   }
 
   /** Someone listens to `type` (from now on it is dispatched). */
   listen(type: string, running: boolean): void {
-    if (Object.hasOwn(EVENT_BITS, type)) this.listening |= EVENT_BITS[type];
+    if (Object.hasOwn(EVENT_BITS, type)) {
+      this.listening |= EVENT_BITS[type];
+      this.#dispatching |= EVENT_BITS[type];
+    }
     if (type === "progress" && this.#progressTimer === undefined && running) {
       this.#progressTimer = setInterval(
         () => this.#progress(),
@@ -137,14 +171,31 @@ export class RunStats {
     );
   }
 
-  /** Dispatches an item event about `t` at stage `stage`. */
+  /**
+   * Dispatches an item event about `t` at stage `stage`. `durationMs` (the
+   * call's, when timed) and `task` (in a multi-task stage) are added when
+   * known.
+   */
   emit(
     type: string,
     stage: string,
     t: Token,
     workerId: number,
     error: unknown = NO_ERROR,
+    durationMs = NaN,
+    task?: string,
   ): void {
+    const tracker = this.tracker;
+    if (tracker !== null) {
+      tracker.event(
+        type,
+        stage,
+        t.id,
+        t.attempt,
+        error === NO_ERROR ? undefined : error,
+      );
+      if ((this.#dispatching & EVENT_BITS[type]) === 0) return;
+    }
     const detail: Record<string, unknown> = {
       itemId: t.id,
       index: t.index,
@@ -154,7 +205,32 @@ export class RunStats {
       timestamp: Date.now(),
     };
     if (error !== NO_ERROR) detail.error = error;
+    if (durationMs === durationMs) detail.durationMs = durationMs; // not NaN
+    if (task !== undefined) detail.task = task;
     this.#target.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** `"queued"`: an item entered `stage` (whether it then waits or starts). */
+  queued(stage: string, id: unknown, index: number): void {
+    const tracker = this.tracker;
+    if (tracker !== null) {
+      tracker.queued(stage, id, index);
+      if ((this.#dispatching & QUEUED) === 0) return;
+    }
+    this.#target.dispatchEvent(
+      new CustomEvent("queued", {
+        detail: { itemId: id, index, stage, timestamp: Date.now() },
+      }),
+    );
+  }
+
+  /** `"concurrency"`: a stage's limit changed. */
+  concurrency(stage: string, from: number, to: number, reason: string): void {
+    this.#target.dispatchEvent(
+      new CustomEvent("concurrency", {
+        detail: { stage, from, to, reason, timestamp: Date.now() },
+      }),
+    );
   }
 
   /**

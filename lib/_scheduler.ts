@@ -16,9 +16,10 @@ import {
   RUNNING,
   STOPPING,
 } from "./_run.ts";
-import { RunStats } from "./_run_stats.ts";
+import { CONCURRENCY, QUEUED, RunStats } from "./_run_stats.ts";
 import { openSource, type SourceReader } from "./_source.ts";
 import { Spares, Token, UNIT } from "./_token.ts";
+import { Tracker } from "./_tracker.ts";
 import { WorkStage } from "./_work_stage.ts";
 import { PipelineError } from "./errors.ts";
 import type { FlowStats } from "./stats.ts";
@@ -39,18 +40,19 @@ const DONE_RESULT: IteratorResult<never> = Object.freeze({
 });
 
 /**
- * The read-ahead limit: `bufferSize` plus what the stages can hold in work,
- * each counted in source items (a token after a batch of 32 may stand for 32).
+ * The read-ahead limit: `bufferSize` plus what the stages can hold in work
+ * now, each counted in source items (a token after a batch of 32 may stand
+ * for 32).
  */
-function readAheadLimit(specs: readonly NamedSpec[], bufferSize: number) {
+function readAheadLimit(stages: readonly Stage[], bufferSize: number) {
   let limit = bufferSize;
   let perToken = 1;
-  for (const { spec } of specs) {
-    if (spec.kind === "batch") {
-      limit += spec.maxSize * perToken;
-      perToken *= spec.maxSize;
-    } else if (spec.kind !== "flatten" && spec.concurrency !== Infinity) {
-      limit += spec.concurrency * perToken;
+  for (const st of stages) {
+    if (st.kind === "batch") {
+      limit += st.maxSize * perToken;
+      perToken *= st.maxSize;
+    } else if (st.kind !== "flatten" && st.concurrency !== Infinity) {
+      limit += st.concurrency * perToken;
     }
   }
   return Math.max(limit, 1);
@@ -77,8 +79,9 @@ export class Scheduler implements RunHost {
   #reader: SourceReader<unknown> | null = null;
   #started = false;
 
-  // Budget: `held` (source items read and not yet out) never exceeds `limit`.
-  readonly #limit: number;
+  // Budget: `held` (source items read and not yet out) never exceeds `limit`
+  // (once a concurrency is lowered: no more is read until it holds again).
+  #limit: number;
   /**
    * Hysteresis: once the budget is spent (`#full`), the source is read again
    * only when `#refill` items have left, so refills come in bursts that keep
@@ -134,11 +137,13 @@ export class Scheduler implements RunHost {
     this.#source = source;
     // The stats first: the stages read them (filled in below).
     const stages: Stage[] = [];
+    const track = config.track;
     this.stats = new RunStats(
       config.target,
       stages,
       config.progressIntervalMs,
       () => this.snapshot(),
+      track === undefined ? null : new Tracker(track.history, track.keep),
     );
     specs.forEach(({ spec, name }, at) => {
       if (spec.kind === "batch") {
@@ -153,13 +158,16 @@ export class Scheduler implements RunHost {
     this.#stages = stages;
     this.#n = specs.length;
     this.order = config.ordered ? new OrderList(this.#batchStages) : null;
-    this.#limit = readAheadLimit(specs, config.bufferSize) * UNIT;
+    this.#limit = readAheadLimit(stages, config.bufferSize) * UNIT;
     this.#refill =
       (config.bufferSize >= 512 ? Math.floor(config.bufferSize / 16) : 1) *
       UNIT;
     this.#atStage = new Array(this.#n + 1).fill(0);
     const first = this.#stages[0];
-    this.#firstBatch = first?.kind === "batch" ? first : null;
+    // Tracked items all have tokens (a batch absorbs them one by one).
+    this.#firstBatch = first?.kind === "batch" && track === undefined
+      ? first
+      : null;
     // Lazy: nothing runs before the caller's synchronous code has finished.
     queueMicrotask(() => this.#start());
   }
@@ -207,6 +215,7 @@ export class Scheduler implements RunHost {
     const stats = this.stats;
     stats.cancelledWeight += this.#held;
     this.#held = 0;
+    stats.tracker?.stopped();
     if (this.#collector !== null) {
       stats.cancelledWeight += stats.outWeight;
       stats.outWeight = 0;
@@ -260,6 +269,46 @@ export class Scheduler implements RunHost {
   callEnded(): void {
     this.#running--;
     if (this.state !== RUNNING) this.#maybeSettle();
+  }
+
+  concurrencyChanged(
+    stage: string,
+    from: number,
+    to: number,
+    reason: string,
+  ): void {
+    this.#limit = readAheadLimit(this.#stages, this.config.bufferSize) * UNIT;
+    if (this.stats.listening & CONCURRENCY) {
+      this.stats.concurrency(stage, from, to, reason);
+    }
+  }
+
+  /**
+   * `flow.setConcurrency()`: the map or filter stage named `name` gets `n`
+   * slots. Throws a `RangeError` naming the stages when there is none.
+   */
+  setConcurrency(name: string, n: number): void {
+    const st = this.#stages.find((x) => x.name === name);
+    if (st === undefined || st.kind === "batch" || st.kind === "flatten") {
+      const names = this.#stages
+        .filter((x) => x.kind === "map" || x.kind === "filter")
+        .map((x) => JSON.stringify(x.name));
+      throw new RangeError(
+        `'stage' must name a map or filter stage of this flow (${
+          names.join(", ") || "none"
+        }): current value is ${JSON.stringify(name)}${
+          st === undefined ? "" : `, a ${st.kind} stage`
+        }`,
+      );
+    }
+    if (st.adaptive !== undefined) {
+      throw new TypeError(
+        `Stage ${
+          JSON.stringify(name)
+        } finds its own concurrency ({ adaptive }): it cannot be set`,
+      );
+    }
+    st.setConcurrency(n, "set");
   }
 
   #maybeSettle(): void {
@@ -438,7 +487,8 @@ export class Scheduler implements RunHost {
       // straight into the forming batch (see #admit).
       if (
         batch !== null && batch.carrier !== null &&
-        this.#reader!.fill !== undefined && this.config.id === undefined
+        this.#reader!.fill !== undefined && this.config.id === undefined &&
+        (this.stats.listening & QUEUED) === 0 // one "queued" per item
       ) {
         const room = Math.min(
           batch.room,
@@ -534,6 +584,10 @@ export class Scheduler implements RunHost {
     const first = this.#firstBatch;
     if (first !== null && first.carrier !== null) {
       this.#held += UNIT;
+      if (this.stats.listening & QUEUED) {
+        this.stats.queued(first.name, id, index);
+        if (this.state !== RUNNING) return; // a listener stopped the run
+      }
       first.admit(value, index, id);
       return;
     }
@@ -611,6 +665,10 @@ export class Scheduler implements RunHost {
     }
     const t = this.#token(r.value, index, id);
     this.#atStage[0]++;
+    if (this.stats.listening & QUEUED) {
+      this.stats.queued(this.#stages[0].name, id, index);
+      if (this.state !== RUNNING) return undefined; // a listener stopped it
+    }
     return t;
   }
 
@@ -636,7 +694,16 @@ export class Scheduler implements RunHost {
     t.stage = s;
     if (s < this.#n) {
       this.#atStage[s]++;
-      return this.#stages[s].enter(t);
+      const st = this.#stages[s];
+      if (this.stats.listening & QUEUED) {
+        this.stats.queued(st.name, t.id, t.index);
+        if (this.state !== RUNNING) return; // a listener stopped the run
+      }
+      return st.enter(t);
+    }
+    const tracker = this.stats.tracker;
+    if (tracker !== null && !t.failed && s > 0) {
+      tracker.done(t.id, this.#stages[s - 1].name);
     }
     const direct = this.#direct;
     if (direct !== null) {
@@ -663,7 +730,10 @@ export class Scheduler implements RunHost {
     this.#live--;
     this.#held -= t.weight;
     if (skipped) this.stats.skippedWeight += t.weight;
-    else this.stats.filteredWeight += t.weight;
+    else {
+      this.stats.filteredWeight += t.weight;
+      this.stats.tracker?.filtered(t.id, this.#stages[t.stage].name);
+    }
     this.#direct?.skip(t.index);
     const order = this.order;
     if (order !== null) {
@@ -678,7 +748,8 @@ export class Scheduler implements RunHost {
     }
   }
 
-  absorb(t: Token): void {
+  absorb(t: Token, carrier: Token): void {
+    this.stats.tracker?.absorbed(t.id, carrier.id);
     this.#atStage[t.stage]--;
     this.#live--;
     this.order?.unlink(t);
@@ -694,6 +765,11 @@ export class Scheduler implements RunHost {
   /** Someone listens to the flow's events (from now on they are dispatched). */
   listen(type: string): void {
     this.stats.listen(type, this.state === RUNNING);
+  }
+
+  /** Item tracking, if the run has it. */
+  get tracker(): Tracker | null {
+    return this.stats.tracker;
   }
 
   /** The run's stats now. */

@@ -2,8 +2,8 @@
 import { readRetry, type RetryOptions, type RetryPolicy } from "./retry.ts";
 import type { OnError, RateLimit } from "./types.ts";
 import { readRateLimit } from "./_rate_limiter.ts";
+import { type AdaptiveOptions, readConcurrency } from "./_adaptive_limit.ts";
 import {
-  assertInteger,
   assertName,
   assertOneOf,
   assertOptions,
@@ -14,6 +14,7 @@ import {
 export interface StageOptions {
   name: string | undefined;
   concurrency: number;
+  adaptive: AdaptiveOptions | undefined;
   retry: RetryPolicy | undefined;
   timeoutMs: number | undefined;
   onError: OnError;
@@ -32,13 +33,14 @@ export function readMapOptions(options: unknown): StageOptions {
     rateLimit,
   } = (options ?? {}) as Record<string, unknown>;
   assertName(name);
-  assertInteger("concurrency", concurrency, 1, true);
+  const limit = readConcurrency(concurrency);
   if (typeof onError !== "function") {
     assertOneOf("onError", onError, ["fail", "skip"] as const);
   }
   return {
     name: name as string | undefined,
-    concurrency,
+    concurrency: typeof limit === "number" ? limit : limit.initial,
+    adaptive: typeof limit === "number" ? undefined : limit,
     retry: readRetry(retry as RetryOptions | undefined),
     timeoutMs: readTimeout(timeoutMs),
     onError: onError as OnError,

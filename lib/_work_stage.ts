@@ -6,19 +6,23 @@
  * @module
  */
 
+import { AdaptiveLimit, isOverload } from "./_adaptive_limit.ts";
 import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
 import { Fifo } from "./_fifo.ts";
 import { Histogram } from "./_histogram.ts";
 import { RateLimiter } from "./_rate_limiter.ts";
 import { type RunHost, RUNNING } from "./_run.ts";
 import {
+  adaptiveStats,
   COMPLETED,
   FAILED,
+  NO_ERROR,
   RETRYING,
   type RunStats,
   SKIPPED,
   type StagePart,
   STARTED,
+  TIMED_EVENTS,
 } from "./_run_stats.ts";
 import type { Times, Token } from "./_token.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -26,13 +30,23 @@ import type { MapSpec, TaskFn } from "./stage.ts";
 import type { StageStats, WorkerState } from "./stats.ts";
 import type { ErrorDecision, OnError, TaskContext } from "./types.ts";
 
+/** Runs `fns` in turn on `value`; `t.step` says which one is running. */
 async function runSequence(
   fns: readonly TaskFn[],
+  t: Token,
   value: unknown,
   ctx: TaskContext,
 ): Promise<unknown> {
-  for (let i = 0; i < fns.length; i++) value = await fns[i](value, ctx);
+  for (t.step = 0; t.step < fns.length; t.step++) {
+    value = await fns[t.step](value, ctx);
+  }
+  t.step = 0;
   return value;
+}
+
+/** A task's name in events: its function's name, or `task#<position>`. */
+function taskName(fns: readonly TaskFn[], step: number): string {
+  return fns[step].name || `task#${step + 1}`;
 }
 
 /**
@@ -48,8 +62,15 @@ export class WorkStage implements StagePart {
   /** `run.stats`, read on every call. */
   readonly #stats: RunStats;
   readonly #fns: readonly TaskFn[];
-  readonly concurrency: number;
-  /** No retry, timeout, rate limit or error policy: the fast path (W1). */
+  /**
+   * Worker slots. It changes while running (`flow.setConcurrency`, or an
+   * adaptive limit): a worker finding `running > concurrency` after a call
+   * releases its slot instead of taking the next token.
+   */
+  concurrency: number;
+  /** The adaptive limit that sets `concurrency`, if any. */
+  readonly adaptive: AdaptiveLimit | undefined;
+  /** No retry, timeout, rate limit, error policy or adaptive limit: the fast path (W1). */
   readonly plain: boolean;
   readonly #retry: RetryPolicy | undefined;
   readonly #timeoutMs: number | undefined;
@@ -99,9 +120,10 @@ export class WorkStage implements StagePart {
     this.name = name;
     this.#fns = spec.fns;
     this.concurrency = spec.concurrency;
-    const { retry, timeoutMs, onError, rateLimit } = spec;
+    const { retry, timeoutMs, onError, rateLimit, adaptive } = spec;
+    this.adaptive = adaptive && new AdaptiveLimit(adaptive);
     this.plain = !retry && timeoutMs === undefined && !rateLimit &&
-      onError === "fail";
+      onError === "fail" && !adaptive;
     this.#retry = retry;
     this.#timeoutMs = timeoutMs;
     this.#onError = onError;
@@ -134,6 +156,24 @@ export class WorkStage implements StagePart {
     this.#loop(t, workerId);
   }
 
+  /**
+   * Sets the number of slots: raising starts waiting tokens at once; lowering
+   * interrupts nothing (workers release their slots as their calls end).
+   */
+  setConcurrency(n: number, reason: "set" | "adaptive"): void {
+    const from = this.concurrency;
+    if (n === from) return;
+    this.concurrency = n;
+    const run = this.#run;
+    run.concurrencyChanged(this.name, from, n, reason);
+    while (run.state === RUNNING && this.running < n) {
+      const next = this.queue.shift();
+      if (next === undefined) break;
+      this.start(next);
+    }
+    run.pump();
+  }
+
   /** The run stopped: every `ctx.signal` aborts; queued and retrying go. */
   stop(reason: unknown): void {
     this.#signals.abort(reason);
@@ -162,7 +202,9 @@ export class WorkStage implements StagePart {
     const ctx = this.#ctx(t, workerId, signal);
     const fns = this.#fns;
     if (step >= 0) return fns[step](value, ctx);
-    return fns.length === 1 ? fns[0](value, ctx) : runSequence(fns, value, ctx);
+    return fns.length === 1
+      ? fns[0](value, ctx)
+      : runSequence(fns, t, value, ctx);
   }
 
   /** The context of a call (or of a `retryIf` / `onError` decision) on `t`. */
@@ -191,11 +233,42 @@ export class WorkStage implements StagePart {
     if (times === null && this.#stats.timeAll) {
       times = t.times = { bornAt: NaN, enteredAt: 0 };
     }
+    const listening = this.#stats.listening;
     if (times !== null) this.#timeStart(times, workerId);
-    else this.#slotSince[workerId] = NaN;
-    if ((this.#stats.listening & STARTED) === 0) return true;
-    this.#stats.emit("started", this.name, t, workerId);
+    else {
+      // Timed for the durationMs of "completed" and "failed" events.
+      this.#slotSince[workerId] = (listening & TIMED_EVENTS) !== 0
+        ? performance.now()
+        : NaN;
+    }
+    if ((listening & STARTED) === 0) return true;
+    this.#stats.emit(
+      "started",
+      this.name,
+      t,
+      workerId,
+      NO_ERROR,
+      NaN,
+      this.#task(t),
+    );
     return run.state === RUNNING;
+  }
+
+  /**
+   * The task an event about `t` concerns, in a multi-task stage: known while
+   * functions run one attempt each (retry scope "task"), or once one failed.
+   */
+  #task(t: Token, failed = false): string | undefined {
+    const fns = this.#fns;
+    if (fns.length === 1) return undefined;
+    return failed || (this.#retry !== undefined && this.#retry.scope === "task")
+      ? taskName(fns, t.step)
+      : undefined;
+  }
+
+  /** How long the call on slot `workerId` has run (NaN if not timed). */
+  #elapsed(workerId: number): number {
+    return performance.now() - this.#slotSince[workerId];
   }
 
   /** A call on `t` succeeded: its result moves on (or is filtered out). */
@@ -205,7 +278,14 @@ export class WorkStage implements StagePart {
     if (t.times !== null) this.#timeEnd(workerId);
     const run = this.#run;
     if (this.#stats.listening & COMPLETED) {
-      this.#stats.emit("completed", this.name, t, workerId);
+      this.#stats.emit(
+        "completed",
+        this.name,
+        t,
+        workerId,
+        NO_ERROR,
+        this.#elapsed(workerId),
+      );
       if (run.state !== RUNNING) return; // a listener stopped the run
     }
     this.#pass(t, value);
@@ -244,6 +324,10 @@ export class WorkStage implements StagePart {
       if (run.state !== RUNNING) return this.#release(workerId);
       this.#handOn(t, workerId, value);
       if (run.state !== RUNNING) return this.#release(workerId);
+      if (this.running > this.concurrency) { // lowered while it ran
+        this.#release(workerId);
+        return run.pump();
+      }
       let next = this.queue.shift();
       if (next === undefined && this.readsSource) {
         next = run.nextItem();
@@ -266,6 +350,7 @@ export class WorkStage implements StagePart {
       this.#failed(t, workerId, error);
       if (run.state === RUNNING) run.fault(this.name, t, error);
     }
+    t.step = 0;
     this.#release(workerId);
     this.#reuseSlot();
   }
@@ -295,7 +380,9 @@ export class WorkStage implements StagePart {
       this.#slotSince[workerId] = NaN; // until the call starts (rate limit)
       // false: the slot was released (the run is stopping).
       if (!await this.#attempts(next, workerId)) return;
-      next = run.state === RUNNING ? this.queue.shift() : undefined;
+      next = run.state === RUNNING && this.running <= this.concurrency
+        ? this.queue.shift()
+        : undefined;
       if (next === undefined) this.#release(workerId);
       run.pump();
     }
@@ -338,6 +425,7 @@ export class WorkStage implements StagePart {
       const deadline = this.#timeoutMs === undefined
         ? undefined
         : new Deadline(slot, this.#timeoutMs, `Stage "${this.name}"`);
+      const began = this.adaptive === undefined ? 0 : performance.now();
       try {
         const signal = deadline ? deadline.signal : slot;
         value = wholeStage
@@ -355,6 +443,7 @@ export class WorkStage implements StagePart {
         this.#release(workerId);
         return false;
       }
+      if (ok && this.adaptive !== undefined) this.#adapt(began, false);
       if (ok && !wholeStage && ++t.step < fns.length) {
         t.attempt = 0; // the next function gets its own attempts
         continue;
@@ -368,15 +457,32 @@ export class WorkStage implements StagePart {
       // Failed: retry (the slot is free meanwhile), or a final failure.
       value = input;
       const delay = this.#retryDelay(t, workerId, slot, error);
+      if (this.adaptive !== undefined) {
+        this.#adapt(began, typeof delay === "number" || isOverload(error));
+        if (run.state !== RUNNING) { // a "concurrency" listener stopped it
+          this.#release(workerId);
+          return false;
+        }
+      }
       if (typeof delay === "number") {
         t.partial = value;
         this.#backoff(t, delay);
         return true;
       }
       if (delay !== undefined) error = delay.error; // retryIf threw
-      t.step = 0;
-      t.partial = undefined;
       return await this.#finalFailure(t, workerId, error);
+    }
+  }
+
+  /**
+   * Feeds the adaptive limit one finished attempt (begun at `began`) and
+   * applies a new limit.
+   */
+  #adapt(began: number, overloaded: boolean): void {
+    const limit = this.adaptive!;
+    const ms = performance.now() - began;
+    if (limit.sample(ms, overloaded, this.running - 1)) {
+      this.setConcurrency(limit.limit, "adaptive");
     }
   }
 
@@ -398,7 +504,15 @@ export class WorkStage implements StagePart {
     this.retried++;
     const stats = this.#stats;
     if (stats.listening & RETRYING) {
-      stats.emit("retrying", this.name, t, workerId, error);
+      stats.emit(
+        "retrying",
+        this.name,
+        t,
+        workerId,
+        error,
+        this.#elapsed(workerId),
+        this.#task(t),
+      );
     }
     return delay;
   }
@@ -423,7 +537,15 @@ export class WorkStage implements StagePart {
     const stats = this.#stats;
     stats.failedWeight += t.weight;
     if (stats.listening & FAILED) {
-      stats.emit("failed", this.name, t, workerId, error);
+      stats.emit(
+        "failed",
+        this.name,
+        t,
+        workerId,
+        error,
+        this.#elapsed(workerId),
+        this.#task(t, true),
+      );
     }
   }
 
@@ -435,6 +557,8 @@ export class WorkStage implements StagePart {
   ): Promise<boolean> {
     const run = this.#run;
     this.#failed(t, workerId, error);
+    t.step = 0;
+    t.partial = undefined;
     if (run.state !== RUNNING) { // a "failed" listener stopped the run
       this.#release(workerId);
       return false;
@@ -549,6 +673,7 @@ export class WorkStage implements StagePart {
       queueWait: this.#queueWait.snapshot(),
       throughput: elapsedMs > 0 ? this.completed / (elapsedMs / 1000) : 0,
       workers,
+      ...(this.adaptive && { adaptive: adaptiveStats(this.adaptive) }),
     };
   }
 }

@@ -2,7 +2,13 @@ import { abortError } from "./errors.ts";
 import { type NamedSpec, Scheduler } from "./_scheduler.ts";
 import { leaveRun } from "./_leave_run.ts";
 import { specOf, type Stage } from "./stage.ts";
-import type { FailureRecord, FlowStats } from "./stats.ts";
+import type {
+  FailureRecord,
+  FlowStats,
+  ItemRecord,
+  ItemStatus,
+} from "./stats.ts";
+import type { Tracker } from "./_tracker.ts";
 import type { Source } from "./types.ts";
 import {
   assertDuration,
@@ -11,6 +17,7 @@ import {
   assertOneOf,
   assertOptions,
   assertSignal,
+  show,
 } from "./_validate.ts";
 import { isSource } from "./_source.ts";
 
@@ -35,6 +42,43 @@ export interface ItemEventDetail {
   readonly timestamp: number;
   /** The error (`"retrying"`, `"failed"`, `"skipped"`). */
   readonly error?: unknown;
+  /**
+   * How long the call took, in ms (`"completed"`, `"failed"`: its last
+   * attempt; `"retrying"`: the attempt that failed).
+   */
+  readonly durationMs?: number;
+  /**
+   * In a multi-task stage, the function the event is about (its `name`, or
+   * `task#<position>`): on every event with `retry.scope: "task"` (each
+   * function its own attempts), and on `"failed"` always.
+   */
+  readonly task?: string;
+}
+
+/** The `detail` of a `"queued"` event: an item entered a stage. */
+export interface QueuedEventDetail {
+  /** The item's id. */
+  readonly itemId: unknown;
+  /** The item's input position (for a batch: of its first item). */
+  readonly index: number;
+  /** The stage it entered. */
+  readonly stage: string;
+  /** `Date.now()` when the event fired. */
+  readonly timestamp: number;
+}
+
+/** The `detail` of a `"concurrency"` event: a stage's limit changed. */
+export interface ConcurrencyEventDetail {
+  /** The stage. */
+  readonly stage: string;
+  /** The limit before. */
+  readonly from: number;
+  /** The limit now. */
+  readonly to: number;
+  /** `"set"` (`flow.setConcurrency`) or `"adaptive"`. */
+  readonly reason: "set" | "adaptive";
+  /** `Date.now()` when the event fired. */
+  readonly timestamp: number;
 }
 
 /**
@@ -62,14 +106,17 @@ export type FlowListener =
   | { handleEvent(event: Event): void };
 
 /**
- * The events of a {@linkcode Flow}, each a `CustomEvent`: `"started"` (an
- * attempt starts), `"completed"` (a stage call succeeded), `"retrying"` (an
+ * The events of a {@linkcode Flow}, each a `CustomEvent`: `"queued"` (an item
+ * entered a stage, once per item per stage, whether it then waits or starts
+ * at once), `"started"` (an attempt starts), `"completed"` (a stage call succeeded), `"retrying"` (an
  * attempt failed and will be retried), `"failed"` (an item failed for good, before
  * `onError` applies), `"skipped"` (`onError` skipped it), and `"progress"`
  * (`detail` is `stats()`, at most every `progressIntervalMs`, and once more
- * when the run settles).
+ * when the run settles), and `"concurrency"` (a stage's limit changed).
  */
 export interface FlowEventMap {
+  /** An item entered a stage. */
+  queued: CustomEvent<QueuedEventDetail>;
   /** An attempt starts. */
   started: CustomEvent<ItemEventDetail>;
   /** A stage call succeeded. */
@@ -82,6 +129,8 @@ export interface FlowEventMap {
   skipped: CustomEvent<ItemEventDetail>;
   /** The run's counters. */
   progress: CustomEvent<FlowStats>;
+  /** A stage's concurrency changed (`flow.setConcurrency`, or adaptive). */
+  concurrency: CustomEvent<ConcurrencyEventDetail>;
 }
 
 /** Options of one run, given to `Pipeline.run()`. */
@@ -121,6 +170,17 @@ export interface RunOptions<I> {
    * @default {250}
    */
   progressIntervalMs?: number;
+  /**
+   * Keep each item's status for `flow.item(id)` and `flow.items()`: `true`,
+   * or `{ history, keep }`: transitions kept per item (default 10), and
+   * finished items kept (default 1000; the oldest go first). Items still in
+   * the run are always kept, and the read-ahead budget bounds them, so memory
+   * stays bounded on an endless source. Ids should be unique: a repeated id
+   * replaces the older record. Tracking costs a few map operations per item
+   * and stage; without it, nothing.
+   * @default {false}
+   */
+  track?: boolean | { history?: number; keep?: number };
 }
 
 /** What a flow runs: a pipeline's stages and their names (a `Pipeline`). */
@@ -211,6 +271,7 @@ export class Flow<O> extends EventTarget
       bufferSize = DEFAULT_BUFFER_SIZE,
       context,
       progressIntervalMs = DEFAULT_PROGRESS_INTERVAL_MS,
+      track = false,
     } = options ?? {};
     assertOneOf("order", order, ["input", "completion"] as const);
     assertSignal(signal);
@@ -232,6 +293,7 @@ export class Flow<O> extends EventTarget
       target: this,
       failures: this.failures,
       progressIntervalMs,
+      track: readTrack(track),
     });
   }
 
@@ -438,4 +500,144 @@ export class Flow<O> extends EventTarget
   stats(): FlowStats {
     return this.#engine.snapshot();
   }
+
+  /**
+   * Changes the concurrency of a running map or filter stage. Raising it
+   * starts waiting items at once; lowering it interrupts no call: the stage
+   * starts none until fewer than `n` run. The read-ahead budget follows, and
+   * a `"concurrency"` event fires.
+   *
+   * @param stage The stage's name (`stats().stages[i].name`).
+   * @param n The new number of worker slots: a positive integer or `Infinity`.
+   * @throws {RangeError} When no map or filter stage has that name, or `n` is out of range.
+   * @throws {TypeError} When the stage is adaptive (`concurrency: { adaptive }`), or `n` is not a number.
+   *
+   * @example
+   * ```ts
+   * import { map, pipeline } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const flow = pipeline(map(async (x: number) => x, { name: "fetch" }))
+   *   .run([1, 2, 3, 4]);
+   * flow.setConcurrency("fetch", 4);
+   * assert.deepEqual(await flow.collect(), [1, 2, 3, 4]);
+   * assert.equal(flow.stats().stages[0].concurrency, 4);
+   * ```
+   */
+  setConcurrency(stage: string, n: number): void {
+    assertInteger("concurrency", n, 1, true);
+    this.#engine.setConcurrency(stage, n);
+  }
+
+  /**
+   * What became of an item: its status, stage, attempts, last error and last
+   * transitions. Needs `run(source, { track: true })`.
+   *
+   * @param id The item's id (`run(source, { id })`, or its index).
+   * @returns Its record (a copy), or undefined when unknown (never read, or a
+   *   finished item beyond `track.keep`).
+   * @throws {TypeError} When the run does not track items.
+   *
+   * @example
+   * ```ts
+   * import { map, pipeline } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const flow = pipeline(map((x: number) => x * 2, { name: "double" }))
+   *   .run([1, 2, 3], { track: true });
+   * await flow.collect();
+   * const item = flow.item(1)!;
+   * assert.equal(item.status, "done");
+   * assert.deepEqual(item.history.map((h) => h.status), [
+   *   "queued",
+   *   "running",
+   *   "done",
+   * ]);
+   * ```
+   */
+  item(id: unknown): ItemRecord | undefined {
+    return this.#tracker("item").item(id);
+  }
+
+  /**
+   * The tracked items (those still in the run, then the finished ones kept),
+   * optionally only those of some statuses. Needs `run(source, { track })`.
+   *
+   * @param filter `status`: one status or several.
+   * @returns The matching records (copies).
+   * @throws {TypeError} When the run does not track items, or a status is unknown.
+   *
+   * @example
+   * ```ts
+   * import { map, pipeline } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const flow = pipeline(map((x: number) => {
+   *   if (x === 2) throw new Error("no 2");
+   *   return x;
+   * }, { onError: "skip" })).run([1, 2, 3], { track: true });
+   * await flow.collect();
+   * const skipped = [...flow.items({ status: "skipped" })];
+   * assert.deepEqual(skipped.map((r) => r.id), [1]);
+   * assert.equal((skipped[0].error as Error).message, "no 2");
+   * ```
+   */
+  items(
+    filter?: { status?: ItemStatus | readonly ItemStatus[] },
+  ): IterableIterator<ItemRecord> {
+    const tracker = this.#tracker("items");
+    assertOptions("filter", filter);
+    const status = filter?.status;
+    if (status === undefined) return tracker.items(undefined);
+    const list = typeof status === "string" ? [status] : status;
+    if (!Array.isArray(list)) {
+      throw new TypeError(
+        `'status' must be an item status or an array of them: current value is ${
+          show(status)
+        }`,
+      );
+    }
+    for (const s of list) assertOneOf("status", s, ITEM_STATUSES);
+    return tracker.items(new Set(list));
+  }
+
+  #tracker(method: string): Tracker {
+    const tracker = this.#engine.tracker;
+    if (tracker === null) {
+      throw new TypeError(
+        `flow.${method}() needs item tracking: run the pipeline with { track: true }`,
+      );
+    }
+    return tracker;
+  }
+}
+
+const ITEM_STATUSES = [
+  "queued",
+  "running",
+  "retrying",
+  "done",
+  "failed",
+  "skipped",
+  "filtered",
+  "cancelled",
+] as const;
+
+/** Reads the `track` run option. */
+function readTrack(
+  track: unknown,
+): { history: number; keep: number } | undefined {
+  if (track === false) return undefined;
+  if (track === true) return { history: 10, keep: 1000 };
+  if (typeof track !== "object" || track === null) {
+    throw new TypeError(
+      `'track' must be a boolean or { history, keep }: current value is ${
+        show(track)
+      }`,
+    );
+  }
+  const { history = 10, keep = 1000 } = track as Record<string, unknown>;
+  assertInteger("track.history", history, 1);
+  assertInteger("track.keep", keep, 0);
+  return { history, keep };
 }

@@ -1,6 +1,11 @@
 import type { RetryOptions } from "./retry.ts";
 import { makeStage, type Stage, type TaskFn } from "./stage.ts";
-import type { OnError, RateLimit, TaskContext } from "./types.ts";
+import type {
+  AdaptiveConcurrency,
+  OnError,
+  RateLimit,
+  TaskContext,
+} from "./types.ts";
 import { assertFunction } from "./_validate.ts";
 import { readMapOptions } from "./_stage_options.ts";
 
@@ -18,10 +23,12 @@ export interface MapOptions {
    * Worker slots of this stage: never more calls in flight than this. A free
    * worker takes the next waiting item at once, so one slow item never holds
    * back the others. `Infinity` is allowed (the run's `bufferSize` then bounds
-   * the work).
+   * the work). `{ adaptive: { min, max, initial? } }` lets the stage find its
+   * own limit (see {@linkcode AdaptiveConcurrency}). A running flow changes it
+   * with `flow.setConcurrency(name, n)`.
    * @default {1}
    */
-  concurrency?: number;
+  concurrency?: number | AdaptiveConcurrency;
   /**
    * Retry failed calls with exponential backoff and full jitter; see
    * {@linkcode RetryOptions}. A worker waiting out a backoff gives its slot

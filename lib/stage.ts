@@ -1,3 +1,4 @@
+import type { AdaptiveOptions } from "./_adaptive_limit.ts";
 import type { RetryPolicy } from "./retry.ts";
 import type { OnError, RateLimit, TaskContext } from "./types.ts";
 
@@ -13,8 +14,10 @@ export interface MapSpec {
   readonly kind: "map" | "filter";
   /** The stage name given in the options, if any. */
   readonly name: string | undefined;
-  /** Number of worker slots. */
+  /** Number of worker slots (with `adaptive`: the initial limit). */
   readonly concurrency: number;
+  /** The limits of an adaptive concurrency, if any. */
+  readonly adaptive: AdaptiveOptions | undefined;
   /** Functions run in sequence on one item inside one worker slot. */
   readonly fns: readonly TaskFn[];
   /** Retry policy with defaults filled in, if any. */

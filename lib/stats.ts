@@ -1,3 +1,5 @@
+import type { LimitChange } from "./types.ts";
+
 // What a run reports: the public types of `Flow.stats()` and `flow.failures`.
 // Types only, so every part of the engine can import them without a cycle.
 
@@ -53,13 +55,28 @@ export interface WorkerState {
   readonly since?: number;
 }
 
+/** The state of an adaptive concurrency limit, in `stats()`. */
+export interface AdaptiveStats {
+  /** The lowest limit allowed. */
+  readonly min: number;
+  /** The highest limit allowed. */
+  readonly max: number;
+  /** The limit now (also the stage's `concurrency`). */
+  readonly limit: number;
+  /** Its last changes (at most 64), oldest first. */
+  readonly history: readonly LimitChange[];
+}
+
 /** Counters of one stage, in {@linkcode FlowStats}. */
 export interface StageStats {
   /** Stage name. */
   readonly name: string;
   /** `"map"`, `"filter"`, `"batch"` or `"flatten"`. */
   readonly kind: "map" | "filter" | "batch" | "flatten";
-  /** Worker slots (0 for batch and flatten, which do no work of their own). */
+  /**
+   * Worker slots now (0 for batch and flatten, which do no work of their
+   * own); it follows `flow.setConcurrency` and an adaptive limit.
+   */
   readonly concurrency: number;
   /** Items waiting for a worker (for a batch: items in the forming batch). */
   readonly queued: number;
@@ -85,6 +102,8 @@ export interface StageStats {
   readonly throughput: number;
   /** One entry per worker slot used so far (AntFlow's worker states). */
   readonly workers: readonly WorkerState[];
+  /** With `concurrency: { adaptive }`: the limit and how it moved. */
+  readonly adaptive?: AdaptiveStats;
 }
 
 /**
@@ -120,4 +139,52 @@ export interface FlowStats {
   readonly latency: LatencyStats;
   /** Per-stage counters, in pipeline order. */
   readonly stages: readonly StageStats[];
+}
+
+/**
+ * Where an item is, in `flow.item(id)` (with `run(source, { track })`):
+ * `"queued"` (entered a stage, waiting for a worker or a batch),
+ * `"running"` (a call on it runs), `"retrying"` (waiting out a backoff),
+ * `"done"` (its result left the last stage), `"failed"` (failed for good:
+ * `onError` decides next), `"skipped"` (by `onError`), `"filtered"` (by a
+ * filter, or flattened to nothing), `"cancelled"` (the run stopped first).
+ */
+export type ItemStatus =
+  | "queued"
+  | "running"
+  | "retrying"
+  | "done"
+  | "failed"
+  | "skipped"
+  | "filtered"
+  | "cancelled";
+
+/** One step of an item's life, in {@linkcode ItemRecord.history}. */
+export interface ItemTransition {
+  /** The status it moved to. */
+  readonly status: ItemStatus;
+  /** The stage where it happened. */
+  readonly stage: string;
+  /** `Date.now()` when it happened. */
+  readonly at: number;
+  /** The error (`"retrying"`, `"failed"`, `"skipped"`). */
+  readonly error?: unknown;
+}
+
+/** What became of one item: `flow.item(id)`, `flow.items()`. */
+export interface ItemRecord {
+  /** The item's id (`run(source, { id })`, or its index). */
+  readonly id: unknown;
+  /** Its input position. */
+  readonly index: number;
+  /** Where it is now. */
+  readonly status: ItemStatus;
+  /** The stage of its last transition. */
+  readonly stage: string;
+  /** Attempts made at that stage (0 before its first call there). */
+  readonly attempts: number;
+  /** The last error it met, if any (kept after a successful retry). */
+  readonly error?: unknown;
+  /** Its last transitions, oldest first (`track: { history }` of them). */
+  readonly history: readonly ItemTransition[];
 }

@@ -92,7 +92,7 @@ function assertSequences(events: Recorded[]): Map<string, ItemEventType[]> {
 
 // ---- detail ----------------------------------------------------------------
 
-Deno.test("Flow events are CustomEvents whose detail is { itemId, index, stage, workerId, attempt, timestamp } as seen by the call", async () => {
+Deno.test("Flow events are CustomEvents whose detail is { itemId, index, stage, workerId, attempt, timestamp } (+ durationMs when completed) as seen by the call", async () => {
   const seen = new Map<string, TaskContext>();
   const flow = pipeline(
     map(async (x: number, ctx) => {
@@ -116,9 +116,20 @@ Deno.test("Flow events are CustomEvents whose detail is { itemId, index, stage, 
     assert.equal(event.type, type);
     assert.deepEqual(
       Object.keys(detail).sort(),
-      ["attempt", "index", "itemId", "stage", "timestamp", "workerId"],
-      `${type}: no error key on a success`,
+      [
+        "attempt",
+        ...(type === "completed" ? ["durationMs"] : []),
+        "index",
+        "itemId",
+        "stage",
+        "timestamp",
+        "workerId",
+      ],
+      `${type}: no error key on a success; durationMs on "completed"`,
     );
+    if (type === "completed") {
+      assert.ok((detail as { durationMs: number }).durationMs >= 0);
+    }
     const ctx = seen.get(`${detail.stage}/${detail.index}/${detail.attempt}`);
     assert.ok(ctx, `a call for ${detail.stage}/${detail.index}`);
     assert.equal(detail.itemId, `item-${detail.index}`);
