@@ -2,13 +2,7 @@
 // iterator and Pool.map's.
 import { abortError } from "./errors.ts";
 import type { Scheduler } from "./_scheduler.ts";
-
-/** The result of an iterator that is done (shared, frozen). */
-export const DONE: IteratorReturnResult<undefined> = /* @__PURE__ */ Object
-  .freeze({
-    done: true,
-    value: undefined,
-  });
+import { DONE_RESULT } from "./_run.ts";
 
 /**
  * The consumer leaves the run: stops it quietly (it settles without an
@@ -21,5 +15,5 @@ export async function leaveRun(
 ): Promise<IteratorReturnResult<undefined>> {
   engine.stop(abortError(message), true);
   await engine.settled();
-  return DONE;
+  return DONE_RESULT;
 }

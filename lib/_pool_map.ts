@@ -2,7 +2,8 @@
 // stage whose calls are the pool's tasks.
 import { DEFAULT_PROGRESS_INTERVAL_MS } from "./flow.ts";
 import { PipelineError } from "./errors.ts";
-import { DONE, leaveRun } from "./_leave_run.ts";
+import { leaveRun } from "./_leave_run.ts";
+import { DONE_RESULT } from "./_run.ts";
 import { map } from "./map.ts";
 import { MapFailure, type MapGroup } from "./_pool_job.ts";
 import { type NamedSpec, Scheduler } from "./_scheduler.ts";
@@ -96,7 +97,7 @@ export class PoolMapIterator<R> implements AsyncGenerator<R, void, undefined> {
 
   next(): Promise<IteratorResult<R, void>> {
     const engine = this.#engine ?? this.#open();
-    if (engine === undefined) return Promise.resolve(DONE);
+    if (engine === undefined) return Promise.resolve(DONE_RESULT);
     return engine.next().then(
       undefined,
       unwrap,
@@ -106,7 +107,7 @@ export class PoolMapIterator<R> implements AsyncGenerator<R, void, undefined> {
   return(): Promise<IteratorResult<R, void>> {
     this.#host = this.#run = undefined; // never started: nothing to stop
     const engine = this.#engine;
-    if (engine === undefined) return Promise.resolve(DONE);
+    if (engine === undefined) return Promise.resolve(DONE_RESULT);
     return leaveRun(engine, "The map iteration was stopped");
   }
 

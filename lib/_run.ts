@@ -85,3 +85,36 @@ export interface RunHost {
     reason: string,
   ): void;
 }
+
+/** The result of an iterator that is done (shared, frozen). */
+export const DONE_RESULT: IteratorReturnResult<undefined> =
+  /* @__PURE__ */ Object.freeze({ done: true, value: undefined });
+
+/** What the read-ahead limit needs of a stage. */
+interface BudgetedStage {
+  readonly kind: "map" | "filter" | "batch" | "flatten";
+  readonly concurrency?: number;
+  readonly maxSize?: number;
+}
+
+/**
+ * The read-ahead limit: `bufferSize` plus what the stages can hold in work
+ * now, each counted in source items (a token after a batch of 32 may stand
+ * for 32).
+ */
+export function readAheadLimit(
+  stages: readonly BudgetedStage[],
+  bufferSize: number,
+): number {
+  let limit = bufferSize;
+  let perToken = 1;
+  for (const st of stages) {
+    if (st.kind === "batch") {
+      limit += st.maxSize! * perToken;
+      perToken *= st.maxSize!;
+    } else if (st.kind !== "flatten" && st.concurrency !== Infinity) {
+      limit += st.concurrency! * perToken;
+    }
+  }
+  return Math.max(limit, 1);
+}

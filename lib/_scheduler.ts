@@ -10,14 +10,16 @@ import { FlattenStage } from "./_flatten_stage.ts";
 import { OrderList } from "./_order_list.ts";
 import {
   DONE,
+  DONE_RESULT,
   type NamedSpec,
+  readAheadLimit,
   type RunConfig,
   type RunHost,
   RUNNING,
   STOPPING,
 } from "./_run.ts";
 import { CONCURRENCY, QUEUED, RunStats } from "./_run_stats.ts";
-import { openSource, type SourceReader } from "./_source.ts";
+import { closeSource, openSource, type SourceReader } from "./_source.ts";
 import { Spares, Token, UNIT } from "./_token.ts";
 import { Tracker } from "./_tracker.ts";
 import { WorkStage } from "./_work_stage.ts";
@@ -32,30 +34,6 @@ type Stage = WorkStage | BatchStage | FlattenStage;
 interface Waiter {
   resolve(result: IteratorResult<unknown>): void;
   reject(reason: unknown): void;
-}
-
-const DONE_RESULT: IteratorResult<never> = Object.freeze({
-  done: true,
-  value: undefined,
-});
-
-/**
- * The read-ahead limit: `bufferSize` plus what the stages can hold in work
- * now, each counted in source items (a token after a batch of 32 may stand
- * for 32).
- */
-function readAheadLimit(stages: readonly Stage[], bufferSize: number) {
-  let limit = bufferSize;
-  let perToken = 1;
-  for (const st of stages) {
-    if (st.kind === "batch") {
-      limit += st.maxSize * perToken;
-      perToken *= st.maxSize;
-    } else if (st.kind !== "flatten" && st.concurrency !== Infinity) {
-      limit += st.concurrency * perToken;
-    }
-  }
-  return Math.max(limit, 1);
 }
 
 /**
@@ -229,23 +207,7 @@ export class Scheduler implements RunHost {
   #endInput(reason: unknown): void {
     if (this.#sourceDone) return;
     this.#sourceDone = true;
-    // Stopped before it started: open the source only to close it, so a
-    // stream is cancelled and an iterator's return() runs.
-    if (this.#reader === null) {
-      try {
-        this.#reader = openSource(this.#source);
-      } catch {
-        // Nothing was opened, so there is nothing to close.
-      }
-    }
-    // The source's cleanup (return(), cancel()) is someone else's code: it
-    // is started, not awaited (it may never finish, or wait behind a pull
-    // that never settles), and its failure is ignored: the run has its
-    // outcome already.
-    const reader = this.#reader;
-    if (reader !== null) {
-      Promise.resolve().then(() => reader.close(reason)).catch(() => {});
-    }
+    closeSource(this.#reader, this.#source, reason);
   }
 
   /** `t` failed for good and no `onError` rescued it: the run fails. */
@@ -283,32 +245,9 @@ export class Scheduler implements RunHost {
     }
   }
 
-  /**
-   * `flow.setConcurrency()`: the map or filter stage named `name` gets `n`
-   * slots. Throws a `RangeError` naming the stages when there is none.
-   */
-  setConcurrency(name: string, n: number): void {
-    const st = this.#stages.find((x) => x.name === name);
-    if (st === undefined || st.kind === "batch" || st.kind === "flatten") {
-      const names = this.#stages
-        .filter((x) => x.kind === "map" || x.kind === "filter")
-        .map((x) => JSON.stringify(x.name));
-      throw new RangeError(
-        `'stage' must name a map or filter stage of this flow (${
-          names.join(", ") || "none"
-        }): current value is ${JSON.stringify(name)}${
-          st === undefined ? "" : `, a ${st.kind} stage`
-        }`,
-      );
-    }
-    if (st.adaptive !== undefined) {
-      throw new TypeError(
-        `Stage ${
-          JSON.stringify(name)
-        } finds its own concurrency ({ adaptive }): it cannot be set`,
-      );
-    }
-    st.setConcurrency(n, "set");
+  /** `flow.setConcurrency()` (validated there): stage `at` gets `n` slots. */
+  setConcurrency(at: number, n: number): void {
+    (this.#stages[at] as WorkStage).setConcurrency(n, "set");
   }
 
   #maybeSettle(): void {

@@ -119,3 +119,27 @@ export function openSource<T>(source: Source<T>): SourceReader<T> {
   }
   return new IteratorReader((source as Iterable<T>)[Symbol.iterator](), true);
 }
+
+/**
+ * Closes a source not read to its end: `reader` (or, when the run stopped
+ * before it opened one, a reader opened only to close it, so a stream is
+ * cancelled and an iterator's `return()` runs). The cleanup is someone
+ * else's code: started, not awaited (it may never finish, or wait behind a
+ * pull that never settles), and its failure ignored (the run has its outcome
+ * already).
+ */
+export function closeSource<T>(
+  reader: SourceReader<T> | null,
+  source: Source<T>,
+  reason: unknown,
+): void {
+  if (reader === null) {
+    try {
+      reader = openSource(source);
+    } catch {
+      return; // nothing was opened, so there is nothing to close
+    }
+  }
+  const opened = reader;
+  Promise.resolve().then(() => opened.close(reason)).catch(() => {});
+}

@@ -236,6 +236,7 @@ export interface RunnableStages {
 export class Flow<O> extends EventTarget
   implements AsyncIterable<O>, AsyncDisposable {
   readonly #engine: Scheduler;
+  readonly #specs: readonly NamedSpec[];
   #consumer: string | undefined;
   #readable: ReadableStream<O> | undefined;
   /** One record per item skipped with `onError: "skip"`. */
@@ -284,6 +285,7 @@ export class Flow<O> extends EventTarget
       spec: specOf(stage)!,
       name: pipeline.names[i],
     }));
+    this.#specs = specs;
     this.#engine = new Scheduler(specs, source, {
       ordered: order === "input",
       signal,
@@ -525,8 +527,29 @@ export class Flow<O> extends EventTarget
    * ```
    */
   setConcurrency(stage: string, n: number): void {
+    const at = this.#specs.findIndex((x) => x.name === stage);
+    const spec = this.#specs[at]?.spec;
+    if (spec === undefined || (spec.kind !== "map" && spec.kind !== "filter")) {
+      const names = this.#specs
+        .filter((x) => x.spec.kind === "map" || x.spec.kind === "filter")
+        .map((x) => JSON.stringify(x.name));
+      throw new RangeError(
+        `'stage' must name a map or filter stage of this flow (${
+          names.join(", ") || "none"
+        }): current value is ${show(stage)}${
+          spec === undefined ? "" : `, a ${spec.kind} stage`
+        }`,
+      );
+    }
+    if (spec.adaptive !== undefined) {
+      throw new TypeError(
+        `Stage ${
+          JSON.stringify(stage)
+        } finds its own concurrency ({ adaptive }): it cannot be set`,
+      );
+    }
     assertInteger("concurrency", n, 1, true);
-    this.#engine.setConcurrency(stage, n);
+    this.#engine.setConcurrency(at, n);
   }
 
   /**
