@@ -87,8 +87,24 @@ export class PoolCore {
   #retried = 0;
   readonly #latency = new Histogram();
   readonly #queueWait = new Histogram();
-  /** The task on each slot (for `stats().workers`). */
+  /**
+   * The task of each slot's timed attempt (for `stats().workers`): written
+   * only when the attempt is timed, as storing a new task into this old
+   * array on every start costs about 5 % of a trivial task (the write
+   * barrier). Valid while its `#slotStart` is a time.
+   */
   readonly #slotJobs: (Job | undefined)[] = [];
+  /**
+   * Per slot: `performance.now()` when its running attempt started, if that
+   * attempt is timed; else NaN. Kept by slot, not on the task: no number box
+   * allocated per task.
+   */
+  #slotStart = new Float64Array(8).fill(NaN);
+  /**
+   * How long the attempt that just ended ran (NaN: not timed); read by its
+   * events, dispatched right after it ended, in the same tick.
+   */
+  #endedMs = NaN;
   /** The pool became idle and someone listens to `idle`: fire it once settled. */
   #idleDue = false;
   readonly #retry: RetryPolicy | undefined;
@@ -185,6 +201,7 @@ export class PoolCore {
   /** Someone listens to `type`: from now on it is dispatched. */
   listen(type: string): void {
     if (Object.hasOwn(EVENT_BITS, type)) this.#listening |= EVENT_BITS[type];
+    this.#endedMs = NaN; // untimed attempts now end with NaN, not a stale value
     this.#updateTimeAll();
   }
 
@@ -352,7 +369,7 @@ export class PoolCore {
   /** Takes a new task: starts it at once if a slot is free, else queues it. */
   #add(job: Job): void {
     this.#unsettled++;
-    if (this.#timeAll || (job.seq & SAMPLE) === 0) {
+    if (this.#timeAll || !this.#plain || (job.seq & SAMPLE) === 0) {
       job.bornAt = performance.now();
     }
     if ((this.#listening & QUEUED_EV) !== 0) {
@@ -386,9 +403,20 @@ export class PoolCore {
   #start(job: Job): void {
     const slot = this.#freeSlots.length > 0
       ? this.#freeSlots.pop()!
-      : this.#slotsMade++;
+      : this.#newSlot();
     this.#active++;
     void this.#worker(job, slot);
+  }
+
+  /** A slot used for the first time. */
+  #newSlot(): number {
+    const slot = this.#slotsMade++;
+    if (slot === this.#slotStart.length) {
+      const start = new Float64Array(2 * slot).fill(NaN);
+      start.set(this.#slotStart);
+      this.#slotStart = start;
+    }
+    return slot;
   }
 
   /** Starts queued jobs while slots are free. */
@@ -446,7 +474,6 @@ export class PoolCore {
     for (;;) {
       job.state = RUNNING;
       job.workerId = slot;
-      this.#slotJobs[slot] = job;
       if (signal.aborted) signal = this.#slots.renew(slot);
       if (job.group !== undefined && job.index > job.group.failedAt) {
         // An earlier item of its map failed: the map ends there.
@@ -454,7 +481,10 @@ export class PoolCore {
       } else if (
         this.#plain && (job.kind !== RUN || job.signal === undefined)
       ) {
-        this.#began(job);
+        // Timed one in 128 (by task id) unless every attempt is.
+        const timed = this.#timeAll || (job.seq & SAMPLE) === 0;
+        if (timed || this.#listening !== 0) this.#began(job, timed);
+        else job.attempt = 1;
         let ok = true;
         let value: unknown;
         try {
@@ -467,8 +497,8 @@ export class PoolCore {
           ok = false;
           value = error;
         }
-        // deno-lint-ignore no-self-compare
-        if (job.startedAt === job.startedAt) this.#ended(job, ok, value, false);
+        if (timed) this.#ended(job, ok, value, false);
+        else if (this.#listening !== 0) this.#endedMs = NaN;
         this.#settle(job, ok, value);
       } else {
         // Settled (or sent to back off) only now, in the same tick as the
@@ -497,7 +527,7 @@ export class PoolCore {
    * `job.ok` and `job.value`), or with the delay before its retry.
    */
   async #attempt(job: Job, slot: AbortSignal): Promise<number> {
-    this.#began(job);
+    this.#began(job, true); // the slow path times every attempt
     const timeoutMs = this.#timeoutMs;
     let signal = slot;
     let deadline: Deadline | undefined;
@@ -566,17 +596,18 @@ export class PoolCore {
   }
 
   /** An attempt of `job` starts on its slot: counts, times, `active`. */
-  #began(job: Job): void {
+  #began(job: Job, timed: boolean): void {
     if (++job.attempt > 1) this.#retried++;
-    if (this.#timeAll || (job.seq & SAMPLE) === 0) {
+    if (timed) {
       const now = performance.now();
-      job.startedAt = now;
+      this.#slotStart[job.workerId] = now;
+      this.#slotJobs[job.workerId] = job;
       const born = job.bornAt;
-      // deno-lint-ignore no-self-compare
-      if (job.attempt === 1 && born === born) {
+      if (born !== undefined) {
+        job.bornAt = undefined; // queueWait: up to the first start only
         this.#queueWait.record(now - born);
       }
-    } else job.startedAt = NaN;
+    }
     if ((this.#listening & ACTIVE_EV) !== 0) {
       const detail = this.#detail(job);
       detail.workerId = job.workerId;
@@ -587,21 +618,16 @@ export class PoolCore {
   }
 
   /**
-   * A timed attempt ended (`job.startedAt` is set): its duration, the
-   * latency of a success, and the adaptive limit's sample.
+   * A timed attempt ended: its duration (for its events), the latency of a
+   * success, and the adaptive limit's sample.
    *
    * @param retryable Whether `retryIf` calls the error retryable.
    */
   #ended(job: Job, ok: boolean, value: unknown, retryable: boolean): void {
-    const started = job.startedAt;
-    job.startedAt = NaN;
-    // deno-lint-ignore no-self-compare
-    if (started !== started) {
-      job.durationMs = NaN;
-      return;
-    }
-    const ms = performance.now() - started;
-    job.durationMs = ms;
+    const slot = job.workerId;
+    const ms = performance.now() - this.#slotStart[slot];
+    this.#slotStart[slot] = NaN;
+    this.#endedMs = ms;
     if (ok) this.#latency.record(ms);
     this.#recentMs += (ms - this.#recentMs) / 8;
     this.#updateTimeAll();
@@ -643,7 +669,7 @@ export class PoolCore {
     const detail = this.#detail(job);
     detail.workerId = job.workerId;
     detail.attempt = job.attempt;
-    detail.durationMs = job.durationMs;
+    detail.durationMs = this.#endedMs;
     return detail;
   }
 
@@ -705,9 +731,6 @@ export class PoolCore {
       job.onAbort = undefined;
     }
     this.#unsettled--;
-    if (this.#slotJobs[job.workerId] === job) {
-      this.#slotJobs[job.workerId] = undefined;
-    }
     job.value = undefined;
     if (this.#listening !== 0) {
       if ((this.#listening & event) !== 0) this.#emitEnd(job, value, event);
@@ -841,21 +864,23 @@ export class PoolCore {
     const queued = this.#queue.size;
     const backingOff = this.#backingOff.size;
     const workers: WorkerState[] = [];
+    const idle = new Set(this.#freeSlots);
     for (let workerId = 0; workerId < this.#slotsMade; workerId++) {
+      const started = this.#slotStart[workerId];
       const job = this.#slotJobs[workerId];
-      if (job === undefined) {
-        workers.push({ workerId, state: "idle" });
-        continue;
+      if (idle.has(workerId)) workers.push({ workerId, state: "idle" });
+      // deno-lint-ignore no-self-compare
+      else if (started !== started || job === undefined) {
+        workers.push({ workerId, state: "busy" }); // not timed: task unknown
+      } else {
+        workers.push({
+          workerId,
+          state: "busy",
+          itemId: job.seq,
+          ...(job.kind === MAP ? { index: job.index } : {}),
+          since: now - (nowMs - started),
+        });
       }
-      const started = job.startedAt;
-      workers.push({
-        workerId,
-        state: "busy",
-        itemId: job.seq,
-        ...(job.kind === MAP ? { index: job.index } : {}),
-        // deno-lint-ignore no-self-compare
-        ...(started === started ? { since: now - (nowMs - started) } : {}),
-      });
     }
     const adaptive = this.#adaptive;
     return {

@@ -40,12 +40,11 @@ export class Job implements QueueEntry {
   /** Outcome of the last attempt (slow path). */
   ok = false;
   value: unknown = undefined;
-  /** `performance.now()` when it was taken, if timed (else NaN). */
-  bornAt = NaN;
-  /** `performance.now()` when its attempt started, if timed (else NaN). */
-  startedAt = NaN;
-  /** How long its last attempt ran, if timed (else NaN). */
-  durationMs = NaN;
+  /**
+   * `performance.now()` when it was taken, if timed. `undefined` (a tagged
+   * field, not a double) so that an untimed task allocates no number box.
+   */
+  bornAt: number | undefined = undefined;
 
   constructor(
     readonly kind: number,

@@ -50,8 +50,9 @@ export interface PoolStats {
   /**
    * Time per successful attempt. Attempts are timed one in 128 (a clock read
    * costs about as much as running a trivial task) unless the tasks average
-   * over 0.1 ms, someone listens to `completed`, `retrying` or `failed`, or
-   * the pool is adaptive: then every attempt is timed.
+   * over 0.1 ms, someone listens to `completed`, `retrying` or `failed`, the
+   * pool is adaptive, or it has `retry`, `timeoutMs` or `rateLimit` (or the
+   * task a `signal`): then every attempt is timed.
    */
   readonly latency: LatencyStats;
   /** Time from `submit()`/`run()` to a task's first start (timed like latency). */
