@@ -169,8 +169,14 @@ export class Tracker {
 
   /** Records a transition of `rec` and of the batch members following it. */
   #move(rec: Rec, status: ItemStatus, stage: string, error: unknown): void {
+    if (FINAL.has(status)) {
+      // A fan-out's element ending: the item ends with its last element.
+      if (--rec.parts > 0) return;
+      this.#record(rec, status, stage, error);
+      this.#finish(rec);
+      return;
+    }
     this.#record(rec, status, stage, error);
-    if (FINAL.has(status) && --rec.parts <= 0) this.#finish(rec);
   }
 
   #record(rec: Rec, status: ItemStatus, stage: string, error: unknown): void {
