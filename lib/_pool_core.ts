@@ -191,7 +191,7 @@ export class PoolCore {
     if (this.#state === CANCELLED || this.#finished) {
       throw new TypeError(
         `'concurrency' cannot change once the pool is ${
-          this.#finished ? "closed and drained" : "cancelled"
+          this.#state === CANCELLED ? "cancelled" : "closed and drained"
         }: cannot set it to ${n}`,
       );
     }
