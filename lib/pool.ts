@@ -374,7 +374,8 @@ export class Pool extends EventTarget implements AsyncDisposable {
    * Calls `fn(ctx)` in a worker slot, by priority. `ctx` is a
    * {@linkcode TaskContext}: `signal` (aborts on cancel, on this task's
    * `signal`, or when the attempt times out), `workerId` (the slot, `0` to
-   * `concurrency - 1`), `attempt` (from `1`), `index` and `itemId` (the task's
+   * `concurrency - 1`; unique among running tasks, below the highest limit
+   * the pool had), `attempt` (from `1`), `index` and `itemId` (the task's
    * submission number), `stage` (`"pool"`) and `context` (`undefined`).
    *
    * @param fn The function.
