@@ -272,7 +272,7 @@ export class WorkStage implements StagePart {
   }
 
   /** A call on `t` succeeded: its result moves on (or is filtered out). */
-  #handOn(t: Token, workerId: number, value: unknown): void {
+  #handOn(t: Token, workerId: number, value: unknown, tasks = 0): void {
     this.completed++;
     this.#slotToken[workerId] = null;
     if (t.times !== null) this.#timeEnd(workerId);
@@ -285,6 +285,7 @@ export class WorkStage implements StagePart {
         workerId,
         NO_ERROR,
         this.#elapsed(workerId),
+        tasks > 0 ? taskName(this.#fns, tasks - 1) : undefined,
       );
       if (run.state !== RUNNING) return; // a listener stopped the run
     }
@@ -451,7 +452,8 @@ export class WorkStage implements StagePart {
       if (ok) {
         t.step = 0;
         t.partial = undefined;
-        this.#handOn(t, workerId, value);
+        // Scope "task": "completed" names the stage's last function.
+        this.#handOn(t, workerId, value, wholeStage ? undefined : fns.length);
         return true;
       }
       // Failed: retry (the slot is free meanwhile), or a final failure.
