@@ -56,6 +56,18 @@ export type {
   PoolOptions,
   PoolRunOptions,
 } from "./lib/pool_options.ts";
+export type {
+  PoolActiveDetail,
+  PoolCancelledDetail,
+  PoolCompletedDetail,
+  PoolConcurrencyDetail,
+  PoolEventMap,
+  PoolFailedDetail,
+  PoolIdleDetail,
+  PoolQueuedDetail,
+  PoolRetryingDetail,
+  PoolStats,
+} from "./lib/pool_stats.ts";
 export { formatProgress, type ProgressOptions } from "./lib/progress.ts";
 export type { RetryOptions } from "./lib/retry.ts";
 export {

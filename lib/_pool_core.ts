@@ -30,6 +30,7 @@ import {
   SUBMIT,
 } from "./_pool_job.ts";
 import type { MapHost } from "./_pool_map.ts";
+import { adaptiveStats } from "./_run_stats.ts";
 
 const OPEN = 0;
 const DRAINING = 1;
@@ -146,7 +147,14 @@ export class PoolCore {
     submit: (fn, item, index, priority, signal, group) =>
       this.#submitMap(fn as AnyFn, item, index, priority, signal, group),
     closedError: () => this.#state === OPEN ? undefined : this.#closedError(),
+    concurrency: () => this.#concurrency,
+    watchConcurrency: (cb) => {
+      this.#watchers.add(cb);
+      return () => this.#watchers.delete(cb);
+    },
   };
+  /** The map() runs following the concurrency. */
+  readonly #watchers = new Set<(n: number) => void>();
 
   constructor(
     concurrency: number | AdaptiveOptions,
@@ -651,6 +659,7 @@ export class PoolCore {
     const from = this.#concurrency;
     if (to === from) return;
     this.#concurrency = to;
+    for (const watch of this.#watchers) watch(to);
     if ((this.#listening & CONCURRENCY_EV) !== 0) {
       this.#emit("concurrency", { from, to, reason, timestamp: Date.now() });
     }
@@ -901,14 +910,7 @@ export class PoolCore {
       workers,
       paused: this.#paused,
       closed: this.#state !== OPEN,
-      ...(adaptive === undefined ? {} : {
-        adaptive: {
-          min: adaptive.min,
-          max: adaptive.max,
-          limit: adaptive.limit,
-          history: [...adaptive.history],
-        },
-      }),
+      ...(adaptive && { adaptive: adaptiveStats(adaptive) }),
     };
   }
 

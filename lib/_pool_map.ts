@@ -27,6 +27,10 @@ export interface MapHost {
   ): Promise<unknown>;
   /** The pool's `TypeError` when it takes no new task, else `undefined`. */
   closedError(): TypeError | undefined;
+  /** The pool's concurrency now. */
+  concurrency(): number;
+  /** Calls `cb` with each new concurrency; returns the unsubscriber. */
+  watchConcurrency(cb: (n: number) => void): () => void;
 }
 
 /** One map, validated. */
@@ -36,10 +40,17 @@ export interface MapRun {
   ordered: boolean;
   signal: AbortSignal | undefined;
   priority: number;
-  /** The map stage's concurrency: its tasks in the pool at most. */
-  concurrency: number;
-  /** The run's read-ahead beyond `concurrency`. */
+  /** Items read and not yet yielded, the map's tasks included, at most. */
   bufferSize: number;
+}
+
+/**
+ * The map stage's concurrency (its tasks in the pool at most) for a pool of
+ * `n` slots: one task more, which waits in the pool's queue to take the next
+ * free slot at once. Within the budget: it counts the map's tasks too.
+ */
+function width(n: number, bufferSize: number): number {
+  return Math.min(n + 1, bufferSize);
 }
 
 /** The map's own tasks failed with a boxed error: rethrown as it was. */
@@ -71,12 +82,13 @@ export class PoolMapIterator<R> implements AsyncGenerator<R, void, undefined> {
     const run = this.#run;
     if (host === undefined || run === undefined) return undefined;
     this.#host = this.#run = undefined;
-    const { fn, priority } = run;
+    const { fn, priority, bufferSize } = run;
     const group: MapGroup = { failedAt: Infinity, current: new Map() };
+    const concurrency = width(host.concurrency(), bufferSize);
     const stage = map(
       (item: unknown, ctx: TaskContext) =>
         host.submit(fn, item, ctx.index, priority, ctx.signal, group),
-      { concurrency: run.concurrency },
+      { concurrency },
     );
     const specs: NamedSpec[] = [{ spec: specOf(stage)!, name: "Pool.map" }];
     const engine = this.#engine = new Scheduler(specs, run.items, {
@@ -84,7 +96,7 @@ export class PoolMapIterator<R> implements AsyncGenerator<R, void, undefined> {
       failAtTurn: true,
       signal: run.signal,
       id: undefined,
-      bufferSize: run.bufferSize,
+      bufferSize: bufferSize - concurrency,
       context: undefined,
       target: new EventTarget(),
       failures: [],
@@ -92,6 +104,13 @@ export class PoolMapIterator<R> implements AsyncGenerator<R, void, undefined> {
     });
     const closed = host.closedError();
     if (closed !== undefined) engine.stop(closed);
+    // The map follows the pool's concurrency (set, or adaptive), within the
+    // same read-ahead budget.
+    const unwatch = host.watchConcurrency((n) => {
+      const c = width(n, bufferSize);
+      engine.setConcurrency(0, c, bufferSize - c);
+    });
+    engine.settled().then(unwatch);
     return engine;
   }
 

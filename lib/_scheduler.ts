@@ -245,8 +245,12 @@ export class Scheduler implements RunHost {
     }
   }
 
-  /** `flow.setConcurrency()` (validated there): stage `at` gets `n` slots. */
-  setConcurrency(at: number, n: number): void {
+  /**
+   * `flow.setConcurrency()` (validated there): stage `at` gets `n` slots;
+   * `bufferSize` (`Pool.map`) changes the run's own budget with it.
+   */
+  setConcurrency(at: number, n: number, bufferSize?: number): void {
+    if (bufferSize !== undefined) this.config.bufferSize = bufferSize;
     (this.#stages[at] as WorkStage).setConcurrency(n, "set");
   }
 

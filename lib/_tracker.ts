@@ -53,7 +53,8 @@ export class Tracker {
   /** An item entered `stage` (read, or passed on by the stage before). */
   queued(stage: string, id: unknown, index: number): void {
     let rec = this.#live.get(id);
-    if (rec === undefined) {
+    // Another item with the same id (a fan-out's elements keep their index).
+    if (rec === undefined || rec.index !== index) {
       this.#finished.delete(id); // a repeated id: the new item replaces it
       rec = new Rec(id, index);
       this.#live.set(id, rec);

@@ -50,9 +50,10 @@ function taskName(fns: readonly TaskFn[], step: number): string {
 }
 
 /**
- * A map or filter stage of one run. Invariants: `running <= concurrency`;
+ * A map or filter stage of one run. Invariants: `running <= concurrency`
+ * (after a lowering: once enough calls ended);
  * the queue is non-empty only while every slot is busy; worker ids in use are
- * distinct and below `concurrency`. Every call settles asynchronously, so the
+ * distinct and below the highest `concurrency` the stage had. Every call settles asynchronously, so the
  * run is never re-entered from a stage function.
  */
 export class WorkStage implements StagePart {

@@ -176,7 +176,7 @@ export interface RunOptions<I> {
    * finished items kept (default 1000; the oldest go first). Items still in
    * the run are always kept, and the read-ahead budget bounds them, so memory
    * stays bounded on an endless source. Ids should be unique: a repeated id
-   * replaces the older record. Tracking costs a few map operations per item
+   * replaces the older record (from then on, both items report to the new one). Tracking costs a few map operations per item
    * and stage; without it, nothing.
    * @default {false}
    */

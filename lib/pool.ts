@@ -496,17 +496,13 @@ export class Pool extends EventTarget implements AsyncDisposable {
     assertSignal(signal);
     readPriority(priority);
     assertInteger("bufferSize", bufferSize, 1);
-    // One task more than the slots: one waits in the queue to take the next
-    // free slot at once. Within the budget: it counts the map's tasks too.
-    const concurrency = Math.min(this.#core.concurrency + 1, bufferSize);
     return new PoolMapIterator<R>(this.#core.mapHost, {
       fn: fn as (item: unknown, ctx: TaskContext) => unknown,
       items,
       ordered: order === "input",
       signal,
       priority,
-      concurrency,
-      bufferSize: bufferSize - concurrency,
+      bufferSize,
     });
   }
 

@@ -1,19 +1,6 @@
 // What a Pool reports: the public types of `pool.stats()` and of its events.
 // Types only.
-import type { LatencyStats, WorkerState } from "./stats.ts";
-import type { LimitChange } from "./types.ts";
-
-/** The adaptive limit of a pool made with `concurrency: { adaptive }`. */
-export interface PoolAdaptiveStats {
-  /** The lowest limit. */
-  readonly min: number;
-  /** The highest limit. */
-  readonly max: number;
-  /** The current limit (`pool.concurrency`). */
-  readonly limit: number;
-  /** The last changes of the limit (at most 64), oldest first. */
-  readonly history: readonly LimitChange[];
-}
+import type { AdaptiveStats, LatencyStats, WorkerState } from "./stats.ts";
 
 /**
  * A snapshot of a {@linkcode Pool}, from `pool.stats()`: the fields of a
@@ -69,7 +56,7 @@ export interface PoolStats {
   /** Whether the pool was closed. */
   readonly closed: boolean;
   /** The adaptive limit, when the pool has one. */
-  readonly adaptive?: PoolAdaptiveStats;
+  readonly adaptive?: AdaptiveStats;
 }
 
 /** The `detail` of a pool's `queued` event. */

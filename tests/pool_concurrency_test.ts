@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Pool, type TaskContext } from "../mod.ts";
 import type { PoolConcurrencyDetail } from "../lib/pool_stats.ts";
-import { FakeTime, Gates, Gauge, prng, tick } from "./_helpers.ts";
+import { FakeTime, Gates, Gauge, prng, tick, ticks } from "./_helpers.ts";
 
 /** The `concurrency` events of `pool`. */
 function changes(pool: Pool): PoolConcurrencyDetail[] {
@@ -316,4 +316,52 @@ Deno.test("an adaptive pool counts errors that retryIf calls retryable as overlo
   // Two failed attempts per task: the retry's decision, then the last
   // attempt's (asked for the adaptive limit only), never twice per error.
   assert.equal(retryIfCalls, 80);
+});
+
+Deno.test("pool.map() follows pool.concurrency raised while it runs, within its bufferSize", async () => {
+  await using pool = new Pool({ concurrency: 1 });
+  const gates = new Gates<number>();
+  const items = Array.from({ length: 12 }, (_, i) => i);
+  let read = 0;
+  function* source() {
+    for (const i of items) {
+      read++;
+      yield i;
+    }
+  }
+  const it = pool.map((i: number) => gates.wait(i).then(() => i), source(), {
+    bufferSize: 6,
+  });
+  const first = it.next();
+  await ticks();
+  assert.deepEqual(gates.started, [0]);
+  pool.concurrency = 4;
+  await ticks();
+  assert.deepEqual(gates.started, [0, 1, 2, 3], "the map uses the new slots");
+  assert.ok(read <= 6, `read ${read} within bufferSize 6`);
+  gates.openAll();
+  const out = [(await first).value];
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    out.push(r.value);
+    gates.openAll();
+  }
+  assert.deepEqual(out, items);
+});
+
+Deno.test("pool.map() on an adaptive pool can use more than its initial limit", async () => {
+  await using pool = new Pool({
+    concurrency: { adaptive: { min: 1, max: 16 } },
+  });
+  const gauge = new Gauge();
+  const out: number[] = [];
+  for await (
+    const x of pool.map(async (i: number) => {
+      gauge.enter();
+      await tick();
+      gauge.leave();
+      return i;
+    }, Array.from({ length: 300 }, (_, i) => i))
+  ) out.push(x);
+  assert.equal(out.length, 300);
+  assert.ok(gauge.peak > 2, `peak ${gauge.peak}: more than initial + 1`);
 });
