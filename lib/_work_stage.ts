@@ -234,13 +234,19 @@ export class WorkStage implements StagePart {
     if (times === null && this.#stats.timeAll) {
       times = t.times = { bornAt: NaN, enteredAt: 0 };
     }
-    const listening = this.#stats.listening;
     if (times !== null) this.#timeStart(times, workerId);
-    else {
-      // Timed for the durationMs of "completed" and "failed" events.
-      this.#slotSince[workerId] = (listening & TIMED_EVENTS) !== 0
-        ? performance.now()
-        : NaN;
+    else this.#slotSince[workerId] = NaN;
+    // Reporting is out of line: it keeps this method small enough for V8 to
+    // inline into the worker loop (W1 collect() paid 14 % otherwise).
+    if (this.#stats.listening === 0) return true;
+    return this.#reportStart(t, workerId);
+  }
+
+  /** `#begin` with someone listening (or tracking): timing and `"started"`. */
+  #reportStart(t: Token, workerId: number): boolean {
+    const listening = this.#stats.listening;
+    if (t.times === null && (listening & TIMED_EVENTS) !== 0) {
+      this.#slotSince[workerId] = performance.now(); // for durationMs
     }
     if ((listening & STARTED) === 0) return true;
     this.#stats.emit(
@@ -252,7 +258,7 @@ export class WorkStage implements StagePart {
       NaN,
       this.#task(t),
     );
-    return run.state === RUNNING;
+    return this.#run.state === RUNNING;
   }
 
   /**
@@ -277,20 +283,23 @@ export class WorkStage implements StagePart {
     this.completed++;
     this.#slotToken[workerId] = null;
     if (t.times !== null) this.#timeEnd(workerId);
-    const run = this.#run;
     if (this.#stats.listening & COMPLETED) {
-      this.#stats.emit(
-        "completed",
-        this.name,
-        t,
-        workerId,
-        NO_ERROR,
-        this.#elapsed(workerId),
-        tasks > 0 ? taskName(this.#fns, tasks - 1) : undefined,
-      );
-      if (run.state !== RUNNING) return; // a listener stopped the run
+      this.#reportCompleted(t, workerId, tasks);
+      if (this.#run.state !== RUNNING) return; // a listener stopped the run
     }
     this.#pass(t, value);
+  }
+
+  #reportCompleted(t: Token, workerId: number, tasks: number): void {
+    this.#stats.emit(
+      "completed",
+      this.name,
+      t,
+      workerId,
+      NO_ERROR,
+      this.#elapsed(workerId),
+      tasks > 0 ? taskName(this.#fns, tasks - 1) : undefined,
+    );
   }
 
   /** `value` (a result, or an `onError` substitute) moves on. */
