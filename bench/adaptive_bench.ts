@@ -11,6 +11,7 @@
 // window (50 ms steps) has a throughput >= 0.9 × the best fixed concurrency
 // for the new capacity and 429s <= 5 % of its calls.
 import { AdaptiveLimit } from "../lib/_adaptive_limit.ts";
+import { map, pipeline } from "../mod.ts";
 
 const BASE_MS = 20;
 const REJECT_MS = 2;
@@ -67,6 +68,65 @@ function drive(
     };
     pump();
   });
+}
+
+/**
+ * The same API called by a real `map` stage with `concurrency: { adaptive }`
+ * and `retry` for the 429s (each rejected call retries after a backoff of
+ * 1–8 ms), over an endless source, until `durationMs`.
+ */
+async function stage(
+  capacityAt: (t: number) => number,
+  durationMs: number,
+): Promise<Run> {
+  const run: Run = { okAt: [], overAt: [], latencies: [] };
+  const start = performance.now();
+  let busy = 0;
+  const api = (_: number, ctx: { signal: AbortSignal }) =>
+    new Promise<number>((resolve, reject) => {
+      const t0 = performance.now();
+      const ok = busy < capacityAt(t0 - start);
+      let ms = REJECT_MS;
+      if (ok) {
+        const x = ++busy / capacityAt(t0 - start);
+        ms = BASE_MS * (1 + 0.5 * x ** 4) * (0.9 + 0.2 * Math.random());
+      }
+      const timer = setTimeout(() => {
+        const t = performance.now();
+        if (ok) {
+          busy--;
+          run.okAt.push(t - start);
+          run.latencies.push(t - t0);
+          resolve(1);
+        } else {
+          run.overAt.push(t - start);
+          reject(
+            Object.assign(new Error("Too Many Requests"), { status: 429 }),
+          );
+        }
+      }, ms);
+      ctx.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        if (ok) busy--;
+        reject(ctx.signal.reason);
+      }, { once: true });
+    });
+  function* endless() {
+    for (let i = 0;; i++) yield i;
+  }
+  const flow = pipeline(map(api, {
+    concurrency: { adaptive: { min: 1, max: 64 } },
+    retry: {
+      attempts: 1_000,
+      delayMs: 1,
+      maxDelayMs: 8,
+      retryIf: (e) => (e as { status?: number }).status === 429,
+    },
+  })).run(endless(), { order: "completion" });
+  for await (const _ of flow) {
+    if (performance.now() - start >= durationMs) break;
+  }
+  return run;
 }
 
 const rate = (r: Run, from: number, to: number) =>
@@ -131,6 +191,13 @@ const moving = await drive(
   (l, o, n) => b.sample(l, o, n),
 );
 
+const staged = await stage(() => 16, STATIC_MS);
+const stagedRate = rate(staged, 0, STATIC_MS);
+const stagedMoving = await stage(
+  (t) => phases[Math.min(2, Math.floor(t / PHASE))],
+  3 * PHASE,
+);
+
 console.log(`## Fixed concurrency (${SWEEP_MS} ms each)\n`);
 console.log(
   `| concurrency | ${
@@ -171,5 +238,39 @@ console.log(
     reconvergence(moving, PHASE, 2 * PHASE, best[8]).toFixed(0)
   } ms, after doubling ${
     reconvergence(moving, 2 * PHASE, 3 * PHASE, best[32]).toFixed(0)
+  } ms\n`,
+);
+
+console.log(
+  `## map(api, { concurrency: { adaptive: { min: 1, max: 64 } }, retry }) (429s retried after 1–8 ms)\n`,
+);
+console.log(`| run | ok/s | ratio to best fixed | 429 | p50 ms |`);
+console.log(`|---|--:|--:|--:|--:|`);
+console.log(
+  `| C=16, ${STATIC_MS / 1000} s (ramp included) | ${stagedRate.toFixed(0)} | ${
+    (stagedRate / best[16]).toFixed(3)
+  } | ${pct(overShare(staged, 0, STATIC_MS))} | ${
+    p50(staged.latencies).toFixed(1)
+  } |`,
+);
+for (let i = 0; i < 3; i++) {
+  const from = i * PHASE;
+  const r = rate(stagedMoving, from, from + PHASE);
+  console.log(
+    `| C=16→8→32, phase C=${phases[i]} | ${r.toFixed(0)} | ${
+      (r / best[phases[i]]).toFixed(3)
+    } | ${pct(overShare(stagedMoving, from, from + PHASE))} | |`,
+  );
+}
+console.log(
+  `| C=16→8→32, whole run | | | ${
+    pct(overShare(stagedMoving, 0, 3 * PHASE))
+  } | |\n`,
+);
+console.log(
+  `Re-convergence of the stage: after halving ${
+    reconvergence(stagedMoving, PHASE, 2 * PHASE, best[8]).toFixed(0)
+  } ms, after doubling ${
+    reconvergence(stagedMoving, 2 * PHASE, 3 * PHASE, best[32]).toFixed(0)
   } ms`,
 );

@@ -1,10 +1,11 @@
-// What events cost: the one-stage benchmark of map_bench.ts (one `map` stage,
+// What events and item tracking cost: the one-stage benchmark of map_bench.ts (one `map` stage,
 // concurrency 16, 100,000 items of `async (x) => x * 2`, input order),
 // consumed with `collect()` and with `for await`, measured in the same run
 // - with no listener (each group's baseline: events are dispatched only once
 //   someone listens, so this is the engine with events off);
 // - with a "completed" listener that only increments a counter;
 // - with a "progress" listener (default `progressIntervalMs`, 250 ms);
+// - with item tracking (`run(items, { track: true })`, no listener);
 // and the sequential loop `for (const x of items) out.push(await fn(x))` as
 // the floor that map_bench.ts reports its ratios against.
 //
@@ -13,7 +14,7 @@
 //      RUST_BACKTRACE=0 node_modules/.bin/deno run -A bench/events_bench.ts [rounds]
 // Claim checked: with no listener, events cost nothing measurable (the
 // no-listener cases run as fast as map_bench.ts's sluice cases).
-import { type Flow, map, pipeline } from "../mod.ts";
+import { type Flow, map, pipeline, type RunOptions } from "../mod.ts";
 
 const N = 100_000;
 const CONCURRENCY = 16;
@@ -35,7 +36,11 @@ function check(out: number[]): void {
 /** How a case listens to its flow; returns a check run after the flow ends. */
 type Listen = (flow: Flow<number>) => () => void;
 
-const LISTENERS: { label: string; listen: Listen }[] = [
+const LISTENERS: {
+  label: string;
+  listen: Listen;
+  options?: RunOptions<number>;
+}[] = [
   { label: "no listener", listen: () => () => {} },
   {
     label: '"completed" listener (counter)',
@@ -55,6 +60,15 @@ const LISTENERS: { label: string; listen: Listen }[] = [
       // At least the final event, dispatched when the run settles.
       return () => {
         if (progress === 0) throw new Error('no "progress" event');
+      };
+    },
+  },
+  {
+    label: "track: true",
+    options: { track: true },
+    listen(flow) {
+      return () => {
+        if (flow.item(N - 1)?.status !== "done") throw new Error("untracked");
       };
     },
   },
@@ -92,12 +106,12 @@ const cases: Case[] = [
     },
   },
   ...Object.entries(CONSUMERS).flatMap(([consumer, consume]) =>
-    LISTENERS.map(({ label, listen }, i) => ({
+    LISTENERS.map(({ label, listen, options }, i) => ({
       name: `sluice ${consumer}, ${label}`,
       group: groupOf(consumer),
       baseline: i === 0,
       async fn() {
-        const flow = doubled.run(items);
+        const flow = doubled.run(items, options);
         const after = listen(flow);
         check(await consume(flow));
         after();
@@ -133,10 +147,14 @@ async function interleaved(rounds: number, warmup = 10): Promise<void> {
   cases.forEach((c, i) => {
     const base = cases.findIndex((b) => b.baseline && b.group === c.group);
     const vsBase = i === 0 ? "" : (med[i] / med[base]).toFixed(2);
+    // The cost per item over the same consumer with no listener.
+    const perItem = i === 0
+      ? ""
+      : `${((med[i] - med[base]) / N * 1e3).toFixed(2)} µs/item`;
     console.log(
       `${c.name.padEnd(50)} ${med[i].toFixed(2).padStart(7)} ms` +
         `   ×no listener ${vsBase.padStart(4)}` +
-        `   ×loop ${(med[i] / med[0]).toFixed(2)}`,
+        `   ×loop ${(med[i] / med[0]).toFixed(2)}   ${perItem}`,
     );
   });
 }
