@@ -1,9 +1,14 @@
-// A one-line progress display for the examples (not part of the library).
-// The line is sluice's own `formatProgress()`, plus a few fields of the
-// example's when they fit. On a terminal: one line redrawn in place (`\r` +
-// ANSI clear-line), never wider than the terminal. Piped or redirected: a
-// plain line at most every second, or at each quarter done.
-import { type FlowStats, formatProgress } from "../mod.ts";
+// A progress display for the examples (not part of the library): sluice's
+// `dashboard()`, writing to stdout. On a terminal it redraws in place, never
+// wider than the terminal; piped or redirected, it prints one summary line
+// when the run ends.
+import type { Flow, FlowStats, Pool } from "../mod.ts";
+import {
+  dashboard,
+  type DashboardLevel,
+  type DashboardOptions,
+  type StatsSource,
+} from "../lib/dashboard.ts";
 
 /** Options of {@linkcode watchProgress}. */
 export interface WatchOptions {
@@ -17,49 +22,69 @@ export interface WatchOptions {
    */
   extra?: (stats: FlowStats) => string;
   /**
-   * Redraw in place (a terminal) or print plain lines.
+   * Redraw in place (a terminal) or print one line at the end.
    * @default {Deno.stdout.isTerminal()}
    */
   tty?: boolean;
-  /**
-   * Plain mode: at most one line this often (quarter marks print anyway).
-   * @default {1000}
-   */
-  plainEveryMs?: number;
 }
 
 /** A running progress display; `stop()` draws the final line. */
 export interface ProgressWatch {
-  /** Stops redrawing and prints the final state on its own line. */
+  /** Stops redrawing and prints the final state. */
   stop(): void;
 }
 
 const encoder = new TextEncoder();
-const CLEAR_LINE = "\r\x1b[2K";
 /** Labels are padded to this width, so that the lines of several runs align. */
 const LABEL_WIDTH = 12;
 
-function write(text: string): void {
+/** Writes all of `text` to stdout. */
+export function writeStdout(text: string): void {
   const bytes = encoder.encode(text);
   let n = 0;
   while (n < bytes.length) n += Deno.stdout.writeSync(bytes.subarray(n));
 }
 
-function columns(): number {
+/**
+ * One column short of the terminal: a line that reaches the last column may
+ * wrap (on some terminals), and a wrapped line cannot be redrawn.
+ */
+export function terminalWidth(): number {
   try {
     // A pseudo-terminal without a size reports 0 columns.
     const { columns } = Deno.consoleSize();
-    return columns >= 20 ? columns : 80;
+    return columns >= 21 ? columns - 1 : 79;
   } catch {
-    return 80;
+    return 79;
   }
 }
 
-const length = (text: string) => [...text].length;
+/**
+ * A `dashboard()` of `target` on stdout, sized to the terminal.
+ *
+ * @param target A flow, a pool or a stats source.
+ * @param level How much to show.
+ * @param options More options of `dashboard()`.
+ * @returns The dashboard's handle.
+ */
+export function terminalDashboard(
+  target: Flow<unknown> | Pool | StatsSource,
+  level: DashboardLevel,
+  options: Omit<DashboardOptions, "write" | "level"> = {},
+): ReturnType<typeof dashboard> {
+  const isTTY = options.isTTY ?? Deno.stdout.isTerminal();
+  return dashboard(target, {
+    write: writeStdout,
+    level,
+    width: isTTY ? terminalWidth() : 80,
+    ...options,
+    isTTY,
+  });
+}
 
 /**
  * Counters of a run that is not a sluice flow, shaped as {@linkcode FlowStats}
- * so that `formatProgress()` can show it like the others.
+ * so that `dashboard()` can show it like the others.
  *
  * @param c Items read and delivered, calls running, elapsed time, settled.
  * @returns A `FlowStats` with no stages and no latency figures.
@@ -86,7 +111,8 @@ export function plainStats(c: {
 }
 
 /**
- * Redraws a progress line from `read()` until `stop()` is called.
+ * Shows a progress line from `read()` (a compact `dashboard()`) until
+ * `stop()` is called.
  *
  * @param read Returns the run's counters (`flow.stats()`, or
  * {@linkcode plainStats}).
@@ -97,53 +123,15 @@ export function watchProgress(
   read: () => FlowStats,
   options: WatchOptions,
 ): ProgressWatch {
-  const {
-    label,
+  const { label, total, extra, tty } = options;
+  let last: FlowStats | undefined;
+  const stats = () => (last = read());
+  return terminalDashboard({ stats }, "compact", {
+    label: label.padEnd(LABEL_WIDTH),
     total,
-    extra,
-    tty = Deno.stdout.isTerminal(),
-    plainEveryMs = 1000,
-  } = options;
-  // One column short of the terminal: a line that reaches the last column may
-  // wrap (on some terminals), and a wrapped line cannot be redrawn.
-  const maxLength = tty ? columns() - 1 : Infinity;
-  let lastPrinted = -Infinity;
-  let lastQuarter = 0;
-
-  const draw = (final: boolean): void => {
-    const s = read();
-    let line = formatProgress(s, {
-      total,
-      label: label.padEnd(LABEL_WIDTH),
-      maxLength,
-    });
-    const more = extra?.(s) ?? "";
-    if (length(line) + length(more) <= maxLength) line += more;
-    if (tty) {
-      write(CLEAR_LINE + line);
-      if (final) write("\n");
-      return;
-    }
-    // The 100 % line is the final one, printed once by stop().
-    const done = s.itemsOut + s.skipped + s.filtered;
-    if (!final && done >= total) return;
-    const quarter = total === 0 ? 4 : Math.floor((4 * done) / total);
-    if (
-      final || s.elapsedMs - lastPrinted >= plainEveryMs ||
-      quarter > lastQuarter
-    ) {
-      console.log(line);
-      lastPrinted = s.elapsedMs;
-      lastQuarter = quarter;
-    }
-  };
-
-  draw(false);
-  const timer = setInterval(() => draw(false), tty ? 80 : 100);
-  return {
-    stop() {
-      clearInterval(timer);
-      draw(true);
-    },
-  };
+    isTTY: tty,
+    intervalMs: 80,
+    // The stats of the frame being drawn (read just before).
+    extra: extra && (() => extra(last ?? read())),
+  });
 }
