@@ -31,6 +31,13 @@ export {
   type BatcherStats,
   type ProcessBatch,
 } from "./lib/batcher.ts";
+export {
+  type Dashboard,
+  dashboard,
+  type DashboardLevel,
+  type DashboardOptions,
+  type StatsSource,
+} from "./lib/dashboard.ts";
 export { PipelineError, QueueFullError, TimeoutError } from "./lib/errors.ts";
 export { filter } from "./lib/filter.ts";
 export { flatten, type FlattenOptions } from "./lib/flatten.ts";

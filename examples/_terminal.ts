@@ -2,13 +2,15 @@
 // `dashboard()`, writing to stdout. On a terminal it redraws in place, never
 // wider than the terminal; piped or redirected, it prints one summary line
 // when the run ends.
-import type { Flow, FlowStats, Pool } from "../mod.ts";
 import {
   dashboard,
   type DashboardLevel,
   type DashboardOptions,
+  type Flow,
+  type FlowStats,
+  type Pool,
   type StatsSource,
-} from "../lib/dashboard.ts";
+} from "../mod.ts";
 
 /** Options of {@linkcode watchProgress}. */
 export interface WatchOptions {

@@ -2,12 +2,14 @@
 // (`compact`, `detailed` or `full` as an argument: the level; `full` by
 // default). On a terminal the dashboard redraws in place; piped, it prints
 // one summary line at the end.
-import { batch, map, pipeline } from "../mod.ts";
 import {
+  batch,
   dashboard,
   type DashboardLevel,
   type DashboardOptions,
-} from "../lib/dashboard.ts";
+  map,
+  pipeline,
+} from "../mod.ts";
 import { terminalWidth, writeStdout } from "./_terminal.ts";
 
 /** Where the dashboard goes (by default: stdout, as a terminal or not). */
