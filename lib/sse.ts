@@ -1,11 +1,14 @@
 import { Flow } from "./flow.ts";
 import type { Source } from "./types.ts";
 import { isSource, openSource, type SourceReader } from "./_source.ts";
+import type { FlowStats } from "./stats.ts";
+import { toWire } from "./progress_wire.ts";
 import {
   assertBoolean,
   assertDuration,
   assertFunction,
   assertInteger,
+  assertOneOf,
   assertOptions,
   assertSignal,
   show,
@@ -13,6 +16,9 @@ import {
 
 /** Default idle time before a comment heartbeat (`SSEOptions.heartbeatMs`). */
 export const DEFAULT_HEARTBEAT_MS = 15_000;
+
+/** With `progress: "compact"`, every this many progress events is a keyframe. */
+const KEYFRAME_EVERY = 10;
 
 /**
  * Response headers for a Server-Sent Events stream: the `text/event-stream`
@@ -99,6 +105,20 @@ export interface SSEOptions<T> {
    * @default {undefined}
    */
   progressMs?: number;
+  /**
+   * The shape of the `progress` events' data. `"full"`:
+   * `JSON.stringify(flow.stats())` (about 2 kB for a five-stage run).
+   * `"compact"`: `JSON.stringify(toWire(stats, previous))`
+   * (see {@linkcode toWire}): a keyframe with every figure dashboards show
+   * first and every 10th event, deltas (the figures that changed since the
+   * previous progress event) in between, decoded with {@linkcode fromWire}
+   * or by the `<sluice-dashboard>` element (`web/sluice-dashboard.js`); a
+   * tenth of the bytes per second or less. The final `done` event carries the
+   * full stats either way.
+   *
+   * @default {"full"}
+   */
+  progress?: "full" | "compact";
   /**
    * Whether the stream ends with a final event: `event: done` when the
    * source is exhausted (data: `JSON.stringify(flow.stats())` for a
@@ -215,8 +235,9 @@ function flowReader<T>(flow: Flow<T>): SourceReader<T> {
  * final events, interruption.
  * @returns The event stream.
  * @throws {TypeError} When `source` cannot be read, a flow already has a
- * consumer, an option has the wrong type, `event` contains CR or LF, or
- * `progressMs` is given for a source that is not a flow.
+ * consumer, an option has the wrong type, `event` contains CR or LF,
+ * `progress` is not `"full"` or `"compact"`, or `progressMs` is given for a
+ * source that is not a flow.
  * @throws {RangeError} When `startIndex` or `retry` is not an integer >= 0,
  * or `heartbeatMs` or `progressMs` not a number of ms from 0 (above 0 for
  * `progressMs`) to 2³¹−1.
@@ -292,6 +313,7 @@ export function toSSE<T>(
     retry,
     heartbeatMs = DEFAULT_HEARTBEAT_MS,
     progressMs,
+    progress: progressShape = "full",
     endEvents = true,
     signal,
   } = options ?? {};
@@ -319,6 +341,7 @@ export function toSSE<T>(
       );
     }
   }
+  assertOneOf("progress", progressShape, ["full", "compact"] as const);
   assertBoolean("endEvents", endEvents);
   assertSignal(signal);
 
@@ -337,6 +360,10 @@ export function toSSE<T>(
   let lastWrite = Date.now();
   let heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
   let progressTimer: ReturnType<typeof setInterval> | undefined;
+  // With progress: "compact": the stats of the last progress event written,
+  // and how many were written (a keyframe every KEYFRAME_EVERY).
+  let lastProgress: FlowStats | undefined;
+  let progressCount = 0;
 
   const write = (text: string): void => {
     controller.enqueue(encoder.encode(text));
@@ -423,12 +450,20 @@ export function toSSE<T>(
   const progress = (): void => {
     if (state !== "open" || !drained()) return;
     let text: string;
+    let stats: FlowStats;
     try {
-      text = frame("progress", undefined, JSON.stringify(flow!.stats()));
+      stats = flow!.stats();
+      const data = progressShape === "full" ? stats : toWire(
+        stats,
+        progressCount % KEYFRAME_EVERY === 0 ? undefined : lastProgress,
+      );
+      text = frame("progress", undefined, JSON.stringify(data));
     } catch (error) {
       void stop(error, { kind: "error", error });
       return;
     }
+    lastProgress = stats;
+    progressCount++;
     write(text);
   };
 

@@ -79,6 +79,7 @@ node --test --test-concurrency=1 \
   tests/node/threads_bun.test.mjs \
   tests/node/threads_workerd.test.mjs \
   tests/node/threads_chromium.test.mjs \
+  tests/node/dashboard.test.mjs \
   tests/hono/run.mjs
 status=$?
 set -e

@@ -12,8 +12,13 @@
  * Routes:
  * - `GET /`: the page (`static/index.html`), when the entry point passes it
  *   (Cloudflare serves it as a static asset instead).
+ * - `GET /sluice-dashboard.js`: the `<sluice-dashboard>` element
+ *   (`web/sluice-dashboard.js`), when the entry point passes it (on
+ *   Cloudflare, `static/sluice-dashboard.js` links to it).
  * - `GET /api/to-sse?n=24`: `new Response(toSSE(flow, …))`, sluice's own
  *   framing, with heartbeats, progress events and a final `done`/`error`.
+ *   The progress events are compact (`toWire`: a keyframe, then deltas);
+ *   `progress=full` sends the whole `flow.stats()` instead.
  * - `GET /api/hono-sse?n=24&dropAfter=0`: the same run written with Hono's
  *   `streamSSE`, its `onAbort` wired to `flow.abort()`. `dropAfter=K` closes
  *   the connection after K results (a simulated network drop) so the
@@ -42,12 +47,18 @@ import {
   type TaskContext,
   toSSE,
 } from "../../mod.ts";
+import { toWire } from "../../lib/progress_wire.ts";
 import type { TimerProbe } from "./_timers.ts";
 
 /** Options of {@linkcode createApp}. */
 export interface AppOptions {
   /** The page served at `GET /`; without it, `/` is not routed. */
   page?: string;
+  /**
+   * The source of `web/sluice-dashboard.js`, served at
+   * `GET /sluice-dashboard.js`; without it, that path is not routed.
+   */
+  dashboard?: string;
   /**
    * Multiplies every simulated latency (tests use a small one).
    * @default {1}
@@ -220,6 +231,7 @@ const errorJSON = (error: unknown): string =>
 export function createApp(options: AppOptions = {}): Hono {
   const {
     page,
+    dashboard,
     latencyScale = 1,
     defaultCount = 24,
     progressMs = 200,
@@ -368,6 +380,13 @@ export function createApp(options: AppOptions = {}): Hono {
   const app = new Hono();
 
   if (page !== undefined) app.get("/", (c) => c.html(page));
+  // The dashboard element: one ES module, served beside the SSE routes.
+  if (dashboard !== undefined) {
+    app.get("/sluice-dashboard.js", (c) =>
+      c.body(dashboard, 200, {
+        "content-type": "text/javascript; charset=utf-8",
+      }));
+  }
 
   // A client that goes away reaches the handler in two ways: the runtime
   // cancels the response body, and aborts request.signal. Deno, Node and Bun
@@ -388,6 +407,7 @@ export function createApp(options: AppOptions = {}): Hono {
       retry: 1000,
       heartbeatMs,
       progressMs,
+      progress: c.req.query("progress") === "full" ? "full" : "compact",
       signal,
     });
     return new Response(body, { headers: SSE_HEADERS });
@@ -405,11 +425,17 @@ export function createApp(options: AppOptions = {}): Hono {
       });
       const disconnected = () => void flow.abort(signal?.reason);
       signal?.addEventListener("abort", disconnected, { once: true });
+      // Compact progress events, as toSSE's: a keyframe every 10th event,
+      // else the figures that changed since the previous one.
+      let previous: FlowStats | undefined;
+      let count = 0;
       const progress = (e: CustomEvent<FlowStats>) => {
-        void stream.writeSSE({
-          event: "progress",
-          data: JSON.stringify(e.detail),
-        });
+        const wire = toWire(
+          e.detail,
+          count++ % 10 === 0 ? undefined : previous,
+        );
+        previous = e.detail;
+        void stream.writeSSE({ event: "progress", data: JSON.stringify(wire) });
       };
       flow.addEventListener("progress", progress);
       try {

@@ -22,6 +22,10 @@ declare const Bun: {
 const env = process.env;
 const app = createApp({
   page: readFileSync(new URL("./static/index.html", import.meta.url), "utf8"),
+  dashboard: readFileSync(
+    new URL("./static/sluice-dashboard.js", import.meta.url),
+    "utf8",
+  ),
   latencyScale: Number(env.LATENCY_SCALE ?? 1),
   timers: env.SLUICE_TRACK_TIMERS === "1" ? trackTimers() : undefined,
 });

@@ -17,6 +17,9 @@ const app = createApp({
   page: await Deno.readTextFile(
     new URL("./static/index.html", import.meta.url),
   ),
+  dashboard: await Deno.readTextFile(
+    new URL("./static/sluice-dashboard.js", import.meta.url),
+  ),
   latencyScale: Number(env("LATENCY_SCALE") ?? 1),
   timers: env("SLUICE_TRACK_TIMERS") === "1" ? trackTimers() : undefined,
 });
