@@ -1,6 +1,8 @@
 // The running machinery of a Pool: its slots, queue, workers, attempts,
-// backoffs, rate-limit wait, cancel and waiters. `Pool` validates arguments
-// and delegates here; this class trusts what it is given.
+// backoffs, live limit, rate-limit wait, cancel and waiters. `Pool` validates
+// arguments and delegates here; this class trusts what it is given. What the
+// pool reports (events, timing, stats, waiters' promises) is its
+// `PoolMonitor`'s.
 import { abortError } from "./errors.ts";
 import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
 import {
@@ -8,62 +10,38 @@ import {
   type AdaptiveOptions,
   isOverload,
 } from "./_adaptive_limit.ts";
-import { Histogram } from "./_histogram.ts";
 import type { RetryPolicy } from "./retry.ts";
-import type { WorkerState } from "./stats.ts";
 import type { PoolStats } from "./pool_stats.ts";
-import type { TaskContext } from "./types.ts";
 import { PriorityQueue } from "./_priority_queue.ts";
 import type { RateLimiter } from "./_rate_limiter.ts";
 import {
   type AnyFn,
-  apply,
   BACKOFF,
+  call,
   DONE,
   Job,
   MAP,
   MapFailure,
   type MapGroup,
+  promiseOf,
   QUEUED,
   RUN,
   RUNNING,
   SUBMIT,
+  taskContext,
 } from "./_pool_job.ts";
 import type { MapHost } from "./_pool_map.ts";
-import { adaptiveStats } from "./_run_stats.ts";
+import {
+  CANCELLED_EV,
+  COMPLETED_EV,
+  FAILED_EV,
+  PoolMonitor,
+  SAMPLE,
+} from "./_pool_monitor.ts";
 
 const OPEN = 0;
 const DRAINING = 1;
 const CANCELLED = 2;
-
-// Events are dispatched per type only once someone listens to that type.
-const QUEUED_EV = 1;
-const ACTIVE_EV = 2;
-const COMPLETED_EV = 4;
-const RETRYING_EV = 8;
-const FAILED_EV = 16;
-const CANCELLED_EV = 32;
-const IDLE_EV = 64;
-const CONCURRENCY_EV = 128;
-const EVENT_BITS: Record<string, number> = {
-  queued: QUEUED_EV,
-  active: ACTIVE_EV,
-  completed: COMPLETED_EV,
-  retrying: RETRYING_EV,
-  failed: FAILED_EV,
-  cancelled: CANCELLED_EV,
-  idle: IDLE_EV,
-  concurrency: CONCURRENCY_EV,
-};
-/** The events whose detail carries `durationMs`: every attempt is timed. */
-const TIMED_EVENTS = COMPLETED_EV | RETRYING_EV | FAILED_EV;
-/**
- * Attempts are timed one in 128 (`seq & SAMPLE`, a clock read costs about as
- * much as running a trivial task) unless they average over this (ms), a
- * listener needs `durationMs`, or the limit is adaptive.
- */
-const TIME_ALL_ABOVE_MS = 0.1;
-const SAMPLE = 127;
 
 /**
  * The state and workers of one `Pool` (see its doc comment for the
@@ -73,41 +51,12 @@ export class PoolCore {
   #concurrency: number;
   /** The adaptive limit, when `concurrency` was `{ adaptive }`. */
   readonly #adaptive: AdaptiveLimit | undefined;
-  /** Where events are dispatched (the Pool). */
-  readonly #target: EventTarget;
-  /** A bit per event type someone listens to (QUEUED_EV, …). */
-  #listening = 0;
-  /** Time every attempt (not one in 128). */
-  #timeAll = false;
-  /** Moving average of the timed attempts (ms). */
-  #recentMs = 0;
-  readonly #createdAt = Date.now();
+  /** Events, timing and stats. */
+  readonly #monitor: PoolMonitor;
+  // Counted here, where the plain path bumps them cheapest.
   #completed = 0;
   #failed = 0;
   #cancelled = 0;
-  #retried = 0;
-  readonly #latency = new Histogram();
-  readonly #queueWait = new Histogram();
-  /**
-   * The task of each slot's timed attempt (for `stats().workers`): written
-   * only when the attempt is timed, as storing a new task into this old
-   * array on every start costs about 5 % of a trivial task (the write
-   * barrier). Valid while its `#slotStart` is a time.
-   */
-  readonly #slotJobs: (Job | undefined)[] = [];
-  /**
-   * Per slot: `performance.now()` when its running attempt started, if that
-   * attempt is timed; else NaN. Kept by slot, not on the task: no number box
-   * allocated per task.
-   */
-  #slotStart = new Float64Array(8).fill(NaN);
-  /**
-   * How long the attempt that just ended ran (NaN: not timed); read by its
-   * events, dispatched right after it ended, in the same tick.
-   */
-  #endedMs = NaN;
-  /** The pool became idle and someone listens to `idle`: fire it once settled. */
-  #idleDue = false;
   readonly #retry: RetryPolicy | undefined;
   readonly #timeoutMs: number | undefined;
   readonly #limiter: RateLimiter | undefined;
@@ -135,9 +84,7 @@ export class PoolCore {
   #state = OPEN;
   /** Aborts the pending rate-limit wait (set while one is pending). */
   #rateWait: AbortController | undefined;
-  /** onIdle() and onSizeLessThan() waiters. */
-  #idleWaiters: (() => void)[] = [];
-  #sizeWaiters: { limit: number; resolve: () => void }[] = [];
+  /** onIdle() and onSizeLessThan() waiters (kept by the monitor). */
   #waiters = 0;
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
@@ -169,14 +116,13 @@ export class PoolCore {
     } else {
       this.#adaptive = new AdaptiveLimit(concurrency);
       this.#concurrency = this.#adaptive.limit;
-      this.#timeAll = true; // it samples every attempt's duration
     }
-    this.#target = target;
     this.#retry = retry;
     this.#timeoutMs = timeoutMs;
     this.#limiter = limiter;
     this.#plain = retry === undefined && timeoutMs === undefined &&
       limiter === undefined;
+    this.#monitor = new PoolMonitor(target, !this.#plain, this.#adaptive);
     this.#signal = signal;
     if (signal !== undefined) {
       if (signal.aborted) this.#cancel(signal.reason);
@@ -208,9 +154,7 @@ export class PoolCore {
 
   /** Someone listens to `type`: from now on it is dispatched. */
   listen(type: string): void {
-    if (Object.hasOwn(EVENT_BITS, type)) this.#listening |= EVENT_BITS[type];
-    this.#endedMs = NaN; // untimed attempts now end with NaN, not a stale value
-    this.#updateTimeAll();
+    this.#monitor.listen(type);
   }
 
   get active(): number {
@@ -242,10 +186,7 @@ export class PoolCore {
       0,
       undefined,
     );
-    const promise = new Promise((resolve, reject) => {
-      job.resolve = resolve;
-      job.reject = reject;
-    });
+    const promise = promiseOf(job);
     this.#add(job);
     return promise;
   }
@@ -268,10 +209,7 @@ export class PoolCore {
       this.#seq++,
       signal,
     );
-    const promise = new Promise((resolve, reject) => {
-      job.resolve = resolve;
-      job.reject = reject;
-    });
+    const promise = promiseOf(job);
     if (signal !== undefined) {
       job.onAbort = () => this.#abortJob(job, signal.reason);
       signal.addEventListener("abort", job.onAbort, { once: true });
@@ -308,10 +246,7 @@ export class PoolCore {
       index,
       signal,
     );
-    const promise = new Promise((resolve, reject) => {
-      job.resolve = resolve;
-      job.reject = reject;
-    });
+    const promise = promiseOf(job);
     job.group = group;
     // One listener per slot signal of the map's run (a slot has one call in
     // flight), not one per task: a listener costs more than the task.
@@ -330,19 +265,15 @@ export class PoolCore {
   /** `Pool.onIdle()`. */
   onIdle(): Promise<void> {
     if (this.#unsettled === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#idleWaiters.push(resolve);
-      this.#waiters++;
-    });
+    this.#waiters++;
+    return this.#monitor.onIdle();
   }
 
   /** `Pool.onSizeLessThan()`, `limit` validated. */
   onSizeLessThan(limit: number): Promise<void> {
     if (this.pending < limit) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#sizeWaiters.push({ limit, resolve });
-      this.#waiters++;
-    });
+    this.#waiters++;
+    return this.#monitor.onSizeLessThan(limit);
   }
 
   /** `Pool.pause()`: a closed pool drains, so it stays unpaused. */
@@ -377,14 +308,8 @@ export class PoolCore {
   /** Takes a new task: starts it at once if a slot is free, else queues it. */
   #add(job: Job): void {
     this.#unsettled++;
-    if (this.#timeAll || !this.#plain || (job.seq & SAMPLE) === 0) {
-      job.bornAt = performance.now();
-    }
-    if ((this.#listening & QUEUED_EV) !== 0) {
-      const detail = this.#detail(job);
-      detail.priority = job.priority;
-      this.#emit("queued", detail);
-    }
+    const monitor = this.#monitor;
+    if (monitor.watch !== 0 || (job.seq & SAMPLE) === 0) monitor.added(job);
     if (
       this.#queue.size === 0 && !this.#paused &&
       this.#active < this.#concurrency &&
@@ -419,11 +344,7 @@ export class PoolCore {
   /** A slot used for the first time. */
   #newSlot(): number {
     const slot = this.#slotsMade++;
-    if (slot === this.#slotStart.length) {
-      const start = new Float64Array(2 * slot).fill(NaN);
-      start.set(this.#slotStart);
-      this.#slotStart = start;
-    }
+    this.#monitor.newSlot(slot);
     return slot;
   }
 
@@ -489,24 +410,19 @@ export class PoolCore {
       } else if (
         this.#plain && (job.kind !== RUN || job.signal === undefined)
       ) {
-        // Timed one in 128 (by task id) unless every attempt is.
-        const timed = this.#timeAll || (job.seq & SAMPLE) === 0;
-        if (timed || this.#listening !== 0) this.#began(job, timed);
+        // Reported only when watched or sampled (one task in 128, by id).
+        const watched = this.#monitor.watch !== 0 || (job.seq & SAMPLE) === 0;
+        if (watched) this.#monitor.began(job, false);
         else job.attempt = 1;
         let ok = true;
         let value: unknown;
         try {
-          value = job.kind === SUBMIT
-            ? await apply(job.fn, job.args!)
-            : job.kind === MAP
-            ? await job.fn(job.item, this.#ctx(job, signal))
-            : await job.fn(this.#ctx(job, signal));
+          value = await call(job, signal);
         } catch (error) {
           ok = false;
           value = error;
         }
-        if (timed) this.#ended(job, ok, value, false);
-        else if (this.#listening !== 0) this.#endedMs = NaN;
+        if (watched) this.#ended(job, ok, value, false);
         this.#settle(job, ok, value);
       } else {
         // Settled (or sent to back off) only now, in the same tick as the
@@ -519,7 +435,6 @@ export class PoolCore {
       const next = this.#active > this.#concurrency ? undefined : this.#take();
       if (next === undefined) {
         this.#active--;
-        this.#slotJobs[slot] = undefined;
         this.#freeSlots.push(slot);
         this.#maybeFinish();
         return;
@@ -535,7 +450,7 @@ export class PoolCore {
    * `job.ok` and `job.value`), or with the delay before its retry.
    */
   async #attempt(job: Job, slot: AbortSignal): Promise<number> {
-    this.#began(job, true); // the slow path times every attempt
+    this.#monitor.began(job, true); // the slow path times every attempt
     const timeoutMs = this.#timeoutMs;
     let signal = slot;
     let deadline: Deadline | undefined;
@@ -549,11 +464,7 @@ export class PoolCore {
     let ok = false;
     let value: unknown;
     try {
-      value = job.kind === SUBMIT
-        ? await apply(job.fn, job.args!)
-        : job.kind === MAP
-        ? await job.fn(job.item, this.#ctx(job, signal))
-        : await job.fn(this.#ctx(job, signal));
+      value = await call(job, signal);
       ok = true;
     } catch (error) {
       value = error;
@@ -571,7 +482,7 @@ export class PoolCore {
       this.#ended(job, ok, value, false);
       return -1;
     }
-    const ctx = this.#ctx(job, signal);
+    const ctx = taskContext(job, signal);
     const retry = this.#retry;
     const delay = retryDelay(retry, job.attempt, value, ctx);
     // Overload for the adaptive limit: retryable by retryIf. The decision
@@ -591,54 +502,21 @@ export class PoolCore {
     this.#ended(job, false, value, retryable);
     if (delay === undefined) return -1;
     if (typeof delay === "number") {
-      if ((this.#listening & RETRYING_EV) !== 0) {
-        const detail = this.#ranDetail(job);
-        detail.error = value;
-        detail.delayMs = delay;
-        this.#emit("retrying", detail);
-      }
+      this.#monitor.retrying(job, value, delay);
       return delay;
     }
     job.value = delay.error; // retryIf (or the jitter's random()) threw
     return -1;
   }
 
-  /** An attempt of `job` starts on its slot: counts, times, `active`. */
-  #began(job: Job, timed: boolean): void {
-    if (++job.attempt > 1) this.#retried++;
-    if (timed) {
-      const now = performance.now();
-      this.#slotStart[job.workerId] = now;
-      this.#slotJobs[job.workerId] = job;
-      const born = job.bornAt;
-      if (born !== undefined) {
-        job.bornAt = undefined; // queueWait: up to the first start only
-        this.#queueWait.record(now - born);
-      }
-    }
-    if ((this.#listening & ACTIVE_EV) !== 0) {
-      const detail = this.#detail(job);
-      detail.workerId = job.workerId;
-      detail.attempt = job.attempt;
-      detail.priority = job.priority;
-      this.#emit("active", detail);
-    }
-  }
-
   /**
-   * A timed attempt ended: its duration (for its events), the latency of a
-   * success, and the adaptive limit's sample.
+   * An attempt that `PoolMonitor.began` saw ended: its timing, and the
+   * adaptive limit's sample.
    *
    * @param retryable Whether `retryIf` calls the error retryable.
    */
   #ended(job: Job, ok: boolean, value: unknown, retryable: boolean): void {
-    const slot = job.workerId;
-    const ms = performance.now() - this.#slotStart[slot];
-    this.#slotStart[slot] = NaN;
-    this.#endedMs = ms;
-    if (ok) this.#latency.record(ms);
-    this.#recentMs += (ms - this.#recentMs) / 8;
-    this.#updateTimeAll();
+    const ms = this.#monitor.ended(job, ok);
     const adaptive = this.#adaptive;
     if (adaptive !== undefined && this.#state !== CANCELLED) {
       const overloaded = !ok && (retryable || isOverload(value));
@@ -648,43 +526,14 @@ export class PoolCore {
     }
   }
 
-  #updateTimeAll(): void {
-    this.#timeAll = this.#adaptive !== undefined ||
-      (this.#listening & TIMED_EVENTS) !== 0 ||
-      this.#recentMs > TIME_ALL_ABOVE_MS;
-  }
-
   /** Changes the limit; raising it starts queued tasks at once. */
   #setLimit(to: number, reason: "set" | "adaptive"): void {
     const from = this.#concurrency;
     if (to === from) return;
     this.#concurrency = to;
     for (const watch of this.#watchers) watch(to);
-    if ((this.#listening & CONCURRENCY_EV) !== 0) {
-      this.#emit("concurrency", { from, to, reason, timestamp: Date.now() });
-    }
+    this.#monitor.concurrency(from, to, reason);
     if (to > from) this.#dispatch();
-  }
-
-  /** The start of an event's detail: the task's id (and a map item's index). */
-  #detail(job: Job): Record<string, unknown> {
-    const detail: Record<string, unknown> = { taskId: job.seq };
-    if (job.kind === MAP) detail.index = job.index;
-    return detail;
-  }
-
-  /** The detail of an attempt that ended: `completed`, `retrying`, `failed`. */
-  #ranDetail(job: Job): Record<string, unknown> {
-    const detail = this.#detail(job);
-    detail.workerId = job.workerId;
-    detail.attempt = job.attempt;
-    detail.durationMs = this.#endedMs;
-    return detail;
-  }
-
-  #emit(type: string, detail: Record<string, unknown>): void {
-    detail.timestamp ??= Date.now();
-    this.#target.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
   /**
@@ -705,18 +554,6 @@ export class PoolCore {
       this.#enqueue(job);
       this.#dispatch();
     }, delay);
-  }
-
-  #ctx(job: Job, signal: AbortSignal): TaskContext {
-    return {
-      signal,
-      workerId: job.workerId,
-      itemId: job.index,
-      index: job.index,
-      attempt: job.attempt,
-      stage: "pool",
-      context: undefined,
-    };
   }
 
   /** Records the outcome of a job that ran and settles its promise. */
@@ -741,11 +578,9 @@ export class PoolCore {
     }
     this.#unsettled--;
     job.value = undefined;
-    if (this.#listening !== 0) {
-      if ((this.#listening & event) !== 0) this.#emitEnd(job, value, event);
-      if (this.#unsettled === 0 && (this.#listening & IDLE_EV) !== 0) {
-        this.#idleDue = true; // fired once its slot is free (#maybeFinish)
-      }
+    const monitor = this.#monitor;
+    if (monitor.watch !== 0) {
+      monitor.finished(job, value, event, this.#unsettled === 0);
     }
     if (ok) job.resolve!(value);
     else if (job.kind !== MAP) job.reject!(value);
@@ -755,20 +590,6 @@ export class PoolCore {
       job.reject!(new MapFailure(value));
     }
     if (this.#waiters !== 0) this.#check();
-  }
-
-  /** Dispatches the event that ends a job. */
-  #emitEnd(job: Job, value: unknown, event: number): void {
-    if (event === CANCELLED_EV) {
-      const detail = this.#detail(job);
-      detail.attempt = job.attempt;
-      detail.error = value;
-      this.#emit("cancelled", detail);
-      return;
-    }
-    const detail = this.#ranDetail(job);
-    if (event === FAILED_EV) detail.error = value;
-    this.#emit(event === FAILED_EV ? "failed" : "completed", detail);
   }
 
   /**
@@ -827,13 +648,8 @@ export class PoolCore {
    * closed and every task has settled.
    */
   #maybeFinish(): void {
-    if (this.#idleDue && this.#unsettled === 0) {
-      this.#idleDue = false;
-      this.#emit("idle", {
-        completed: this.#completed,
-        failed: this.#failed,
-        timestamp: Date.now(),
-      });
+    if (this.#unsettled === 0 && this.#monitor.idleDue) {
+      this.#monitor.idle(this.#completed, this.#failed);
     }
     if (this.#finished || this.#state === OPEN || this.#unsettled !== 0) {
       return;
@@ -846,72 +662,25 @@ export class PoolCore {
 
   /** Resolves the onIdle() and onSizeLessThan() waiters now due. */
   #check(): void {
-    if (this.#unsettled === 0 && this.#idleWaiters.length > 0) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      this.#waiters -= waiters.length;
-      for (const resolve of waiters) resolve();
-    }
-    if (this.#sizeWaiters.length > 0) {
-      const pending = this.pending;
-      const keep: { limit: number; resolve: () => void }[] = [];
-      for (const w of this.#sizeWaiters) {
-        if (pending < w.limit) {
-          this.#waiters--;
-          w.resolve();
-        } else keep.push(w);
-      }
-      this.#sizeWaiters = keep;
-    }
+    this.#waiters -= this.#monitor.check(this.#unsettled, this.pending);
   }
 
   /** `Pool.stats()`. */
   stats(): PoolStats {
-    const nowMs = performance.now();
-    const now = Date.now();
-    const elapsedMs = now - this.#createdAt;
-    const queued = this.#queue.size;
-    const backingOff = this.#backingOff.size;
-    const workers: WorkerState[] = [];
-    const idle = new Set(this.#freeSlots);
-    for (let workerId = 0; workerId < this.#slotsMade; workerId++) {
-      const started = this.#slotStart[workerId];
-      const job = this.#slotJobs[workerId];
-      if (idle.has(workerId)) workers.push({ workerId, state: "idle" });
-      // deno-lint-ignore no-self-compare
-      else if (started !== started || job === undefined) {
-        workers.push({ workerId, state: "busy" }); // not timed: task unknown
-      } else {
-        workers.push({
-          workerId,
-          state: "busy",
-          itemId: job.seq,
-          ...(job.kind === MAP ? { index: job.index } : {}),
-          since: now - (nowMs - started),
-        });
-      }
-    }
-    const adaptive = this.#adaptive;
-    return {
-      elapsedMs,
+    return this.#monitor.stats({
       concurrency: this.#concurrency,
       submitted: this.#seq,
-      active: this.#unsettled - queued - backingOff,
-      pending: queued + backingOff,
-      queued,
-      backingOff,
+      unsettled: this.#unsettled,
+      queued: this.#queue.size,
+      backingOff: this.#backingOff.size,
       completed: this.#completed,
       failed: this.#failed,
       cancelled: this.#cancelled,
-      retried: this.#retried,
-      latency: this.#latency.snapshot(),
-      queueWait: this.#queueWait.snapshot(),
-      throughput: elapsedMs > 0 ? this.#completed / (elapsedMs / 1000) : 0,
-      workers,
+      freeSlots: this.#freeSlots,
+      slotsMade: this.#slotsMade,
       paused: this.#paused,
       closed: this.#state !== OPEN,
-      ...(adaptive && { adaptive: adaptiveStats(adaptive) }),
-    };
+    });
   }
 
   #closedError(): TypeError {

@@ -2,6 +2,7 @@
 // queue entry and its outcome.
 import type { Deadline } from "./_attempt.ts";
 import type { QueueEntry } from "./_priority_queue.ts";
+import type { TaskContext } from "./types.ts";
 
 /** `fn(...args)`: `Pool.submit()`. */
 export const SUBMIT = 0;
@@ -39,12 +40,13 @@ export class Job implements QueueEntry {
   group: MapGroup | undefined = undefined;
   /** Outcome of the last attempt (slow path). */
   ok = false;
-  value: unknown = undefined;
   /**
-   * `performance.now()` when it was taken, if timed. `undefined` (a tagged
-   * field, not a double) so that an untimed task allocates no number box.
+   * Until its first start: `performance.now()` when it was taken, if timed
+   * (for `queueWait`), else `undefined`. After an attempt on the slow path:
+   * that attempt's outcome. One field for both: a field more on every task
+   * costs more (in garbage collection) than the sampled timing saves.
    */
-  bornAt: number | undefined = undefined;
+  value: unknown = undefined;
 
   constructor(
     readonly kind: number,
@@ -77,6 +79,36 @@ export interface MapGroup {
  */
 export class MapFailure {
   constructor(readonly error: unknown) {}
+}
+
+/** A new promise of `job`, settled through its `resolve` and `reject`. */
+export function promiseOf(job: Job): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    job.resolve = resolve;
+    job.reject = reject;
+  });
+}
+
+/** Calls `job`'s function as its kind says, `signal` its `ctx.signal`. */
+export function call(job: Job, signal: AbortSignal): unknown {
+  return job.kind === SUBMIT
+    ? apply(job.fn, job.args!)
+    : job.kind === MAP
+    ? job.fn(job.item, taskContext(job, signal))
+    : job.fn(taskContext(job, signal));
+}
+
+/** The `ctx` of `job`'s current attempt. */
+export function taskContext(job: Job, signal: AbortSignal): TaskContext {
+  return {
+    signal,
+    workerId: job.workerId,
+    itemId: job.index,
+    index: job.index,
+    attempt: job.attempt,
+    stage: "pool",
+    context: undefined,
+  };
 }
 
 /** `fn(...args)`, without the spread for the common short cases. */
