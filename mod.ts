@@ -76,6 +76,14 @@ export type {
   PoolStats,
 } from "./lib/pool_stats.ts";
 export { formatProgress, type ProgressOptions } from "./lib/progress.ts";
+export {
+  fromWire,
+  type ProgressSnapshot,
+  type ProgressStageSnapshot,
+  type ProgressWire,
+  toWire,
+  type WireLatency,
+} from "./lib/progress_wire.ts";
 export type { RetryOptions } from "./lib/retry.ts";
 export {
   DEFAULT_HEARTBEAT_MS,

@@ -263,7 +263,7 @@ function snapshotOf(
  * @example A keyframe, then a delta
  * ```ts
  * import { map, pipeline } from "sluice";
- * import { fromWire, toWire } from "./progress_wire.ts";
+ * import { fromWire, toWire } from "sluice";
  * import assert from "node:assert/strict";
  *
  * const flow = pipeline(map(async (x: number) => x, { name: "double" }))
@@ -330,7 +330,7 @@ function sameStages(a: FlowStats, b: FlowStats): boolean {
  * @example Decoding a stream of events
  * ```ts
  * import { map, pipeline } from "sluice";
- * import { fromWire, type ProgressSnapshot, toWire } from "./progress_wire.ts";
+ * import { fromWire, type ProgressSnapshot, toWire } from "sluice";
  * import assert from "node:assert/strict";
  *
  * const flow = pipeline(map(async (x: number) => x)).run([1, 2]);
