@@ -160,7 +160,7 @@ function columns(
     done.padStart(7) + p50.padStart(7) + p95.padStart(7) + rate.padStart(9);
 }
 
-const HEADER = columns(
+const HEADER = /* @__PURE__ */ columns(
   "stage",
   "workers",
   "queued",

@@ -106,17 +106,17 @@ export interface SSEOptions<T> {
    */
   progressMs?: number;
   /**
-   * The shape of the `progress` events' data. `"full"`:
-   * `JSON.stringify(flow.stats())` (about 2 kB for a five-stage run).
-   * `"compact"`: `JSON.stringify(toWire(stats, previous))`
+   * The shape of the `progress` events' data. `"compact"` (the default):
+   * `JSON.stringify(toWire(stats, previous))`
    * (see {@linkcode toWire}): a keyframe with every figure dashboards show
    * first and every 10th event, deltas (the figures that changed since the
    * previous progress event) in between, decoded with {@linkcode fromWire}
    * or by the `<sluice-dashboard>` element (`web/sluice-dashboard.js`); a
-   * tenth of the bytes per second or less. The final `done` event carries the
-   * full stats either way.
+   * twentieth of the bytes per second of `"full"`:
+   * `JSON.stringify(flow.stats())` (about 3 kB for a five-stage run). The
+   * final `done` event carries the full stats either way.
    *
-   * @default {"full"}
+   * @default {"compact"}
    */
   progress?: "full" | "compact";
   /**
@@ -313,7 +313,7 @@ export function toSSE<T>(
     retry,
     heartbeatMs = DEFAULT_HEARTBEAT_MS,
     progressMs,
-    progress: progressShape = "full",
+    progress: progressShape = "compact",
     endEvents = true,
     signal,
   } = options ?? {};

@@ -24,7 +24,7 @@ import { createRequire } from "node:module";
 import { gzipSync } from "node:zlib";
 
 /** Budget of the root entry's whole ESM bundle, minified + gzipped. */
-const SIZE_BUDGET_BYTES = 20 * 1024;
+const SIZE_BUDGET_BYTES = 28 * 1024;
 /** The oldest Node the package supports (and the one its tests run on). */
 const NODE_ENGINE = ">=20";
 /** What every emitted JavaScript file must run on. */
@@ -295,7 +295,7 @@ for (
       .filter(([, i]) => i.bytesInOutput > 0)
       .map(([file]) => file)
       .filter((file) =>
-        /lib\/(pool|_pool_\w+|batcher|_batcher_\w+|sse)\.ts$/.test(file)
+        /lib\/(pool|_pool_\w+|batcher|_batcher_\w+|sse|dashboard|_dashboard_\w+|progress_wire)\.ts$/.test(file)
       );
     if (pulled.length) {
       problems.push(

@@ -4,6 +4,7 @@ import type { FlowStats } from "../lib/stats.ts";
 import { map } from "../lib/map.ts";
 import { pipeline } from "../lib/pipeline.ts";
 import { DEFAULT_HEARTBEAT_MS, toSSE } from "../lib/sse.ts";
+import { fromWire, type ProgressSnapshot } from "../lib/progress_wire.ts";
 import { deferred, sleep } from "./_helpers.ts";
 
 // ---- helpers --------------------------------------------------------------
@@ -597,12 +598,14 @@ Deno.test("toSSE() writes no heartbeat while events keep coming, none with heart
   assert.equal(DEFAULT_HEARTBEAT_MS, 15_000);
 });
 
-Deno.test("toSSE() interleaves progress events with the flow's stats at progressMs", async () => {
+Deno.test('toSSE() progress: "full" interleaves progress events with the flow\'s stats at progressMs', async () => {
   const flow = pipeline(map(async (x: number) => {
     await sleep(25);
     return x;
   }, { concurrency: 2 })).run([1, 2, 3, 4, 5, 6]);
-  const { events } = parse(await text(toSSE(flow, { progressMs: 10 })));
+  const { events } = parse(
+    await text(toSSE(flow, { progressMs: 10, progress: "full" })),
+  );
   const progress = events.filter((e) => e.event === "progress");
   assert(progress.length >= 3, `${progress.length} progress events`);
   const stats = progress.map((e) => JSON.parse(e.data) as FlowStats);
@@ -752,4 +755,27 @@ Deno.test("toSSE() bytes match a hand-written stream", async () => {
       'retry: 5\n\nevent: e\nid: 1\ndata: "a"\n\nevent: done\ndata: {"results":1}\n\n',
     ),
   );
+});
+
+Deno.test("toSSE() progress events are compact by default: a keyframe, then deltas, that fromWire() decodes", async () => {
+  const flow = pipeline(map(async (x: number) => {
+    await sleep(25);
+    return x;
+  }, { concurrency: 2, name: "work" })).run([1, 2, 3, 4, 5, 6]);
+  const { events } = parse(await text(toSSE(flow, { progressMs: 10 })));
+  const wires = events.filter((e) => e.event === "progress").map((e) =>
+    JSON.parse(e.data)
+  );
+  assert(wires.length >= 3, `${wires.length} progress events`);
+  assert.deepEqual(wires[0].s, ["work"], "the first is a keyframe");
+  assert(wires.slice(1, 9).every((w) => "d" in w), "then deltas");
+  let snapshot: ProgressSnapshot | undefined;
+  const out: number[] = [];
+  for (const w of wires) {
+    snapshot = fromWire(w, snapshot);
+    out.push(snapshot!.itemsOut);
+    assert.equal(snapshot!.stages[0].concurrency, 2);
+  }
+  assert.deepEqual(out, [...out].sort((a, b) => a - b), "never goes back");
+  assert.equal((JSON.parse(events.at(-1)!.data) as FlowStats).itemsOut, 6);
 });
