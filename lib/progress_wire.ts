@@ -64,29 +64,8 @@ export interface ProgressStageSnapshot {
  * item ids, `avg`/`min`, adaptive history, with figures rounded (counts
  * exact; ms to 0.1 below 100 ms, else to 1).
  */
-export interface ProgressSnapshot {
-  /** Milliseconds since `run()`. */
-  readonly elapsedMs: number;
-  /** Items read from the source. */
-  readonly itemsIn: number;
-  /** Items whose results the consumer has taken. */
-  readonly itemsOut: number;
-  /** Items that failed for good. */
-  readonly failed: number;
-  /** Items skipped by `onError`. */
-  readonly skipped: number;
-  /** Items dropped by `filter`. */
-  readonly filtered: number;
-  /** Items dropped because the run was cancelled or failed. */
-  readonly cancelled: number;
-  /** Items read and not yet out. */
-  readonly inFlight: number;
-  /** Values yielded to the consumer. */
-  readonly results: number;
-  /** Stage calls running now. */
-  readonly running: number;
-  /** Whether the run has settled. */
-  readonly done: boolean;
+export interface ProgressSnapshot
+  extends Omit<FlowStats, "latency" | "stages"> {
   /** Time from reading an item to the consumer taking its result. */
   readonly latency: WireLatency;
   /** Per-stage figures, in pipeline order. */
