@@ -36,7 +36,12 @@ export function readConcurrency(
       } without 'adaptive'`,
     );
   }
-  assertOptions("concurrency.adaptive", adaptive);
+  assertOptions("concurrency", value, "concurrency", ["adaptive"]);
+  assertOptions("concurrency.adaptive", adaptive, "concurrency.adaptive", [
+    "min",
+    "max",
+    "initial",
+  ]);
   const { min, max, initial = min } = adaptive;
   assertInteger("concurrency.adaptive.min", min, 1);
   assertInteger("concurrency.adaptive.max", max, min);

@@ -179,7 +179,7 @@ export class RateLimiter {
  */
 export function readRateLimit(value: unknown): RateLimit | undefined {
   if (value === undefined) return undefined;
-  assertOptions("rateLimit", value);
+  assertOptions("rateLimit", value, "rateLimit", ["limit", "intervalMs"]);
   const { limit, intervalMs } = value as Partial<
     Record<keyof RateLimit, unknown>
   >;

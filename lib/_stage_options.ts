@@ -21,9 +21,22 @@ export interface StageOptions {
   rateLimit: RateLimit | undefined;
 }
 
+/** Every option of `map` and `filter`. */
+const MAP_OPTIONS = [
+  "name",
+  "concurrency",
+  "retry",
+  "timeoutMs",
+  "onError",
+  "rateLimit",
+] as const;
+
 /** Validates the options shared by `map` and `filter` (a `MapOptions`). */
-export function readMapOptions(options: unknown): StageOptions {
-  assertOptions("options", options);
+export function readMapOptions(
+  options: unknown,
+  where: "map()" | "filter()",
+): StageOptions {
+  assertOptions("options", options, where, MAP_OPTIONS);
   const {
     name,
     concurrency = 1,

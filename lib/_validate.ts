@@ -134,13 +134,75 @@ export function assertOneOf<T extends string>(
   }
 }
 
-/** Throws a `TypeError` unless `value` is `undefined` or a plain options object. */
-export function assertOptions(name: string, value: unknown): void {
-  if (value !== undefined && (typeof value !== "object" || value === null)) {
+/**
+ * Throws a `TypeError` unless `value` is `undefined` or a plain options
+ * object; with `known`, also when it has an own key not in `known` (a
+ * misspelling is never accepted silently):
+ * `'concurency' is not an option of map(): did you mean 'concurrency'?`.
+ *
+ * @param name The option's name (`"options"`, `"retry"`, …).
+ * @param value What the caller passed.
+ * @param where What takes it, for the message (`"map()"`, `"retry"`).
+ * @param known Every option name it takes.
+ */
+export function assertOptions(
+  name: string,
+  value: unknown,
+  where?: string,
+  known?: readonly string[],
+): void {
+  if (value === undefined) return;
+  if (typeof value !== "object" || value === null) {
     throw new TypeError(
       `'${name}' must be an object: current value is ${show(value)}`,
     );
   }
+  if (known === undefined) return;
+  for (const key in value) {
+    if (!known.includes(key) && Object.hasOwn(value, key)) {
+      throw unknownOption(key, where!, known);
+    }
+  }
+}
+
+/** The error for an unknown option `key`, naming the closest known one. */
+function unknownOption(
+  key: string,
+  where: string,
+  known: readonly string[],
+): TypeError {
+  let best = "";
+  let bestDistance = Infinity;
+  for (const name of known) {
+    const d = distance(key.toLowerCase(), name.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  // A suggestion only when it is plausibly the same word.
+  const close = bestDistance <= Math.max(2, Math.floor(key.length / 3));
+  return new TypeError(
+    `'${key}' is not an option of ${where}: ${
+      close
+        ? `did you mean '${best}'?`
+        : `its options are ${known.map((k) => `'${k}'`).join(", ")}`
+    }`,
+  );
+}
+
+/** Levenshtein distance (option names are short). */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j] + 1,
+        next[j - 1] + 1,
+        row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length];
 }
 
 /** Throws a `TypeError` unless `value` is `undefined` or a non-empty string. */

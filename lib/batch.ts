@@ -69,7 +69,12 @@ export function batch<T>(options: BatchOptions): Stage<T, T[]> {
       "'options' must be an object with 'maxSize': current value is undefined",
     );
   }
-  assertOptions("options", options);
+  assertOptions("options", options, "batch()", [
+    "maxSize",
+    "maxWaitMs",
+    "minSize",
+    "name",
+  ]);
   const { maxSize, maxWaitMs, minSize = 1, name } = options;
   assertInteger("maxSize", maxSize, 1);
   assertInteger("minSize", minSize, 1);

@@ -359,7 +359,14 @@ export class Batcher<I, O> {
         "'options' must be an object with 'maxSize': current value is undefined",
       );
     }
-    assertOptions("options", options);
+    assertOptions("options", options, "new Batcher()", [
+      "maxSize",
+      "maxWaitMs",
+      "concurrency",
+      "maxQueueSize",
+      "onFull",
+      "retry",
+    ]);
     const {
       maxSize,
       maxWaitMs = 0,
@@ -416,7 +423,7 @@ export class Batcher<I, O> {
     if (options !== undefined) {
       // Reported through the promise, like every failure of process().
       try {
-        assertOptions("options", options);
+        assertOptions("options", options, "batcher.process()", ["signal"]);
         signal = options.signal;
         assertSignal(signal);
       } catch (error) {
@@ -455,7 +462,7 @@ export class Batcher<I, O> {
   close(options?: BatcherCloseOptions): Promise<void> {
     let force: boolean;
     try {
-      assertOptions("options", options);
+      assertOptions("options", options, "batcher.close()", ["force"]);
       force = options?.force === undefined ? false : options.force;
       assertBoolean("force", force);
     } catch (error) {

@@ -18,6 +18,7 @@ import {
   assertFunction,
   assertInteger,
   assertOneOf,
+  assertOptions,
   assertSignal,
   show,
 } from "./_validate.ts";
@@ -242,12 +243,12 @@ export function dashboard(
       }`,
     );
   }
-  if (typeof options !== "object" || options === null) {
+  if (options === undefined) {
     throw new TypeError(
       `'options' must be an object: current value is ${show(options)}`,
     );
   }
-  assertKnown(options);
+  assertOptions("options", options, "dashboard()", KNOWN);
   const {
     write,
     level = "compact",
@@ -416,37 +417,4 @@ export function dashboard(
     }, intervalMs);
   }
   return handle;
-}
-
-/** A `TypeError` for an unknown option, naming the closest known one. */
-function assertKnown(options: object): void {
-  for (const key of Object.keys(options)) {
-    if (KNOWN.includes(key)) continue;
-    let best = KNOWN[0];
-    let bestDistance = Infinity;
-    for (const known of KNOWN) {
-      const d = distance(key.toLowerCase(), known.toLowerCase());
-      if (d < bestDistance) [best, bestDistance] = [known, d];
-    }
-    throw new TypeError(
-      `Unknown option '${key}' of dashboard(): did you mean '${best}'?`,
-    );
-  }
-}
-
-/** Levenshtein distance (option names are short). */
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(
-        row[j] + 1,
-        next[j - 1] + 1,
-        row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    row = next;
-  }
-  return row[b.length];
 }

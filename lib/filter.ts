@@ -43,6 +43,6 @@ export function filter<T>(
   return makeStage({
     kind: "filter",
     fns: [predicate],
-    ...readMapOptions(options),
+    ...readMapOptions(options, "filter()"),
   });
 }

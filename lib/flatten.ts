@@ -37,7 +37,7 @@ export interface FlattenOptions {
  * ```
  */
 export function flatten<T>(options?: FlattenOptions): Stage<Iterable<T>, T> {
-  assertOptions("options", options);
+  assertOptions("options", options, "flatten()", ["name"]);
   const name = options?.name;
   assertName(name);
   return makeStage({ kind: "flatten", name });

@@ -264,7 +264,15 @@ export class Flow<O> extends EventTarget
         }`,
       );
     }
-    assertOptions("options", options);
+    assertOptions("options", options, "run()", [
+      "order",
+      "signal",
+      "id",
+      "bufferSize",
+      "context",
+      "progressIntervalMs",
+      "track",
+    ]);
     const {
       order = "input",
       signal,
@@ -609,7 +617,7 @@ export class Flow<O> extends EventTarget
     filter?: { status?: ItemStatus | readonly ItemStatus[] },
   ): IterableIterator<ItemRecord> {
     const tracker = this.#tracker("items");
-    assertOptions("filter", filter);
+    assertOptions("filter", filter, "items()", ["status"]);
     const status = filter?.status;
     if (status === undefined) return tracker.items(undefined);
     const list = typeof status === "string" ? [status] : status;
@@ -659,6 +667,7 @@ function readTrack(
       }`,
     );
   }
+  assertOptions("track", track, "track", ["history", "keep"]);
   const { history = 10, keep = 1000 } = track as Record<string, unknown>;
   assertInteger("track.history", history, 1);
   assertInteger("track.keep", keep, 0);

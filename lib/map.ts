@@ -143,5 +143,5 @@ export function map(
     assertFunction("fn", fn);
     fns = [fn as TaskFn];
   }
-  return makeStage({ kind: "map", fns, ...readMapOptions(options) });
+  return makeStage({ kind: "map", fns, ...readMapOptions(options, "map()") });
 }

@@ -125,7 +125,13 @@ export class Pool extends EventTarget implements AsyncDisposable {
    */
   constructor(options?: PoolOptions) {
     super();
-    assertOptions("options", options);
+    assertOptions("options", options, "new Pool()", [
+      "concurrency",
+      "rateLimit",
+      "retry",
+      "timeoutMs",
+      "signal",
+    ]);
     const {
       concurrency = 1,
       rateLimit,
@@ -406,7 +412,7 @@ export class Pool extends EventTarget implements AsyncDisposable {
     options?: PoolRunOptions,
   ): Promise<R> {
     assertFunction("fn", fn);
-    assertOptions("options", options);
+    assertOptions("options", options, "pool.run()", ["signal", "priority"]);
     const { signal, priority = 0 } = options ?? {};
     assertSignal(signal);
     readPriority(priority);
@@ -485,7 +491,12 @@ export class Pool extends EventTarget implements AsyncDisposable {
         }`,
       );
     }
-    assertOptions("options", options);
+    assertOptions("options", options, "pool.map()", [
+      "order",
+      "signal",
+      "priority",
+      "bufferSize",
+    ]);
     const {
       order = "input",
       signal,
@@ -618,7 +629,7 @@ export class Pool extends EventTarget implements AsyncDisposable {
    * ```
    */
   close(options?: PoolCloseOptions): Promise<void> {
-    assertOptions("options", options);
+    assertOptions("options", options, "pool.close()", ["cancelPending"]);
     const { cancelPending = false } = options ?? {};
     assertBoolean("cancelPending", cancelPending);
     return this.#core.close(cancelPending);

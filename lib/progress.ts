@@ -87,7 +87,12 @@ export function formatProgress(
   stats: FlowStats,
   options?: ProgressOptions,
 ): string {
-  assertOptions("options", options);
+  assertOptions("options", options, "formatProgress()", [
+    "total",
+    "label",
+    "width",
+    "maxLength",
+  ]);
   const {
     total,
     label = stats.stages.at(-1)?.name ?? "flow",

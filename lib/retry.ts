@@ -103,7 +103,16 @@ export function readRetry(
   retry: RetryOptions | undefined,
 ): RetryPolicy | undefined {
   if (retry === undefined) return undefined;
-  assertOptions("retry", retry);
+  assertOptions("retry", retry, "retry", [
+    "attempts",
+    "delayMs",
+    "factor",
+    "maxDelayMs",
+    "jitter",
+    "retryIf",
+    "scope",
+    "random",
+  ]);
   const {
     attempts = 3,
     delayMs = 100,

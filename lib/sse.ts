@@ -304,7 +304,18 @@ export function toSSE<T>(
       }`,
     );
   }
-  assertOptions("options", options);
+  assertOptions("options", options, "toSSE()", [
+    "event",
+    "id",
+    "serialize",
+    "startIndex",
+    "retry",
+    "heartbeatMs",
+    "progressMs",
+    "progress",
+    "endEvents",
+    "signal",
+  ]);
   const {
     event,
     id,

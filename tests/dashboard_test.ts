@@ -522,7 +522,7 @@ Deno.test("dashboard() rejects a bad target or option with a TypeError or RangeE
   assert.throws(
     bad({ write, intervalMS: 100 }),
     new TypeError(
-      "Unknown option 'intervalMS' of dashboard(): did you mean 'intervalMs'?",
+      "'intervalMS' is not an option of dashboard(): did you mean 'intervalMs'?",
     ),
   );
 });

@@ -246,7 +246,10 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
    * @throws {RangeError} When `size` is not a positive integer.
    */
   constructor(moduleURL: URL | string, options?: ThreadPoolOptions) {
-    assertOptions("options", options);
+    assertOptions("options", options, "new ThreadPool()", [
+      "size",
+      "isolation",
+    ]);
     const { size, isolation = "thread" } = options ?? {};
     assertOneOf("isolation", isolation, ["thread", "process"]);
     if (isolation === "process") assertProcesses();
@@ -308,7 +311,10 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
     arg: TaskArg<M, K>,
     options?: ThreadRunOptions,
   ): Promise<TaskResult<M, K>> {
-    assertOptions("options", options);
+    assertOptions("options", options, "ThreadPool.run()", [
+      "signal",
+      "transfer",
+    ]);
     const { signal, transfer = [] } = options ?? {};
     assertSignal(signal);
     if (!Array.isArray(transfer)) {
@@ -371,7 +377,7 @@ export class ThreadPool<M extends object = Record<string, AnyTask>>
    * @returns A promise that resolves once every thread has ended.
    */
   close(options?: ThreadCloseOptions): Promise<void> {
-    assertOptions("options", options);
+    assertOptions("options", options, "ThreadPool.close()", ["force"]);
     const { force = false } = options ?? {};
     assertBoolean("force", force);
     if (this.#state === CLOSED) return Promise.resolve();

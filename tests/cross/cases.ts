@@ -17,6 +17,7 @@ import {
   gate,
   rejects,
   sleep,
+  throws,
   until,
   within,
 } from "./_check.ts";
@@ -445,6 +446,22 @@ export const cases: Case[] = [
         "fetch 120/300 ▕████░░░░░░▏ 40% · 24.5/s · 2 failed · eta 7s",
       );
       equal(formatProgress(stats), "flow 120 done · 24.5/s · 2 failed · 4.9s");
+      return Promise.resolve();
+    },
+  },
+  {
+    name:
+      "map() refuses a misspelt option with a TypeError naming the closest known one",
+    run({ map }) {
+      const e = throws(
+        () => map((x: number) => x, { concurency: 4 } as never),
+        "a misspelt option",
+      );
+      check(e instanceof TypeError, "a TypeError");
+      equal(
+        (e as TypeError).message,
+        "'concurency' is not an option of map(): did you mean 'concurrency'?",
+      );
       return Promise.resolve();
     },
   },
