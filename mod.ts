@@ -55,7 +55,12 @@ export {
   type RunOptions,
 } from "./lib/flow.ts";
 export { map, type MapOptions, type Task } from "./lib/map.ts";
-export { Pipeline, pipeline, type TransformPair } from "./lib/pipeline.ts";
+export {
+  type Part,
+  Pipeline,
+  pipeline,
+  type TransformPair,
+} from "./lib/pipeline.ts";
 export { Pool } from "./lib/pool.ts";
 export type {
   PoolCloseOptions,

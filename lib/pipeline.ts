@@ -2,6 +2,12 @@ import { Flow, type RunOptions } from "./flow.ts";
 import { specOf, type Stage } from "./stage.ts";
 import type { Source } from "./types.ts";
 
+/**
+ * What {@linkcode pipeline} chains: a stage, or a whole pipeline, which
+ * stands for its stages in order.
+ */
+export type Part<I, O> = Stage<I, O> | Pipeline<I, O>;
+
 /** A `{ writable, readable }` pair, for `ReadableStream.prototype.pipeThrough`. */
 export interface TransformPair<I, O> {
   /** Write the items here. */
@@ -31,27 +37,42 @@ export class Pipeline<I, O> {
   readonly names: readonly string[];
 
   /**
-   * Makes a pipeline from a list of stages.
+   * Makes a pipeline from a list of stages and pipelines (a pipeline stands
+   * for its stages, in order).
    *
-   * @param stages The stages, in order (their types are not checked here: use
-   * {@linkcode pipeline} for inference).
-   * @throws {TypeError} When a stage is not one made by `map`, `filter`,
-   * `batch` or `flatten`.
+   * Stage names are unique: a stage without a `name` is `<kind>#<position>`
+   * (its position in this pipeline, from 1), and a name already taken by an
+   * earlier stage gets `#<position>` appended (a pipeline used twice, or two
+   * stages given the same name).
+   *
+   * @param parts The stages and pipelines, in order (their types are not
+   * checked here: use {@linkcode pipeline} for inference).
+   * @throws {TypeError} When a part is not a stage made by `map`, `filter`,
+   * `batch` or `flatten`, nor a `Pipeline`.
    */
-  constructor(stages: readonly Stage<never, unknown>[]) {
-    stages.forEach((stage, i) => {
-      if (specOf(stage) === undefined) {
+  constructor(
+    parts: readonly (Stage<never, unknown> | Pipeline<never, unknown>)[],
+  ) {
+    const stages: Stage<never, unknown>[] = [];
+    parts.forEach((part, i) => {
+      if (part instanceof Pipeline) stages.push(...part.stages);
+      else if (specOf(part) !== undefined) stages.push(part);
+      else {
         throw new TypeError(
-          `'stages[${i}]' must be a stage made by map(), filter(), batch() or flatten(): current value is ${
-            stage === null ? "null" : typeof stage
+          `'stages[${i}]' must be a stage made by map(), filter(), batch() or flatten(), or a Pipeline: current value is ${
+            part === null ? "null" : typeof part
           }`,
         );
       }
     });
-    this.stages = Object.freeze([...stages]);
-    this.names = Object.freeze(
-      stages.map((s, i) => s.name ?? `${s.kind}#${i + 1}`),
-    );
+    const taken = new Set<string>();
+    this.stages = Object.freeze(stages);
+    this.names = Object.freeze(stages.map((st, i) => {
+      let name = st.name ?? `${st.kind}#${i + 1}`;
+      if (taken.has(name)) name = `${name}#${i + 1}`;
+      taken.add(name);
+      return name;
+    }));
   }
 
   /**
@@ -139,88 +160,88 @@ export class Pipeline<I, O> {
 export function pipeline<T>(): Pipeline<T, T>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A>(
-  s1: Stage<I, A>,
+  s1: Part<I, A>,
 ): Pipeline<I, A>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B>(
-  s1: Stage<I, A>,
-  s2: Stage<A, B>,
+  s1: Part<I, A>,
+  s2: Part<A, B>,
 ): Pipeline<I, B>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C>(
-  s1: Stage<I, A>,
-  s2: Stage<A, B>,
-  s3: Stage<B, C>,
+  s1: Part<I, A>,
+  s2: Part<A, B>,
+  s3: Part<B, C>,
 ): Pipeline<I, C>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D>(
-  s1: Stage<I, A>,
-  s2: Stage<A, B>,
-  s3: Stage<B, C>,
-  s4: Stage<C, D>,
+  s1: Part<I, A>,
+  s2: Part<A, B>,
+  s3: Part<B, C>,
+  s4: Part<C, D>,
 ): Pipeline<I, D>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E>(
-  s1: Stage<I, A>,
-  s2: Stage<A, B>,
-  s3: Stage<B, C>,
-  s4: Stage<C, D>,
-  s5: Stage<D, E>,
+  s1: Part<I, A>,
+  s2: Part<A, B>,
+  s3: Part<B, C>,
+  s4: Part<C, D>,
+  s5: Part<D, E>,
 ): Pipeline<I, E>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E, F>(
-  s1: Stage<I, A>,
-  s2: Stage<A, B>,
-  s3: Stage<B, C>,
-  s4: Stage<C, D>,
-  s5: Stage<D, E>,
-  s6: Stage<E, F>,
+  s1: Part<I, A>,
+  s2: Part<A, B>,
+  s3: Part<B, C>,
+  s4: Part<C, D>,
+  s5: Part<D, E>,
+  s6: Part<E, F>,
 ): Pipeline<I, F>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E, F, G>(
-  s1: Stage<I, A>,
-  s2: Stage<A, B>,
-  s3: Stage<B, C>,
-  s4: Stage<C, D>,
-  s5: Stage<D, E>,
-  s6: Stage<E, F>,
-  s7: Stage<F, G>,
+  s1: Part<I, A>,
+  s2: Part<A, B>,
+  s3: Part<B, C>,
+  s4: Part<C, D>,
+  s5: Part<D, E>,
+  s6: Part<E, F>,
+  s7: Part<F, G>,
 ): Pipeline<I, G>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E, F, G, H>(
-  s1: Stage<I, A>,
-  s2: Stage<A, B>,
-  s3: Stage<B, C>,
-  s4: Stage<C, D>,
-  s5: Stage<D, E>,
-  s6: Stage<E, F>,
-  s7: Stage<F, G>,
-  s8: Stage<G, H>,
+  s1: Part<I, A>,
+  s2: Part<A, B>,
+  s3: Part<B, C>,
+  s4: Part<C, D>,
+  s5: Part<D, E>,
+  s6: Part<E, F>,
+  s7: Part<F, G>,
+  s8: Part<G, H>,
 ): Pipeline<I, H>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E, F, G, H, J>(
-  s1: Stage<I, A>,
-  s2: Stage<A, B>,
-  s3: Stage<B, C>,
-  s4: Stage<C, D>,
-  s5: Stage<D, E>,
-  s6: Stage<E, F>,
-  s7: Stage<F, G>,
-  s8: Stage<G, H>,
-  s9: Stage<H, J>,
+  s1: Part<I, A>,
+  s2: Part<A, B>,
+  s3: Part<B, C>,
+  s4: Part<C, D>,
+  s5: Part<D, E>,
+  s6: Part<E, F>,
+  s7: Part<F, G>,
+  s8: Part<G, H>,
+  s9: Part<H, J>,
 ): Pipeline<I, J>;
 /** Chains stages into a {@linkcode Pipeline}, inferring types (see the first overload). */
 export function pipeline<I, A, B, C, D, E, F, G, H, J, K>(
-  s1: Stage<I, A>,
-  s2: Stage<A, B>,
-  s3: Stage<B, C>,
-  s4: Stage<C, D>,
-  s5: Stage<D, E>,
-  s6: Stage<E, F>,
-  s7: Stage<F, G>,
-  s8: Stage<G, H>,
-  s9: Stage<H, J>,
-  s10: Stage<J, K>,
+  s1: Part<I, A>,
+  s2: Part<A, B>,
+  s3: Part<B, C>,
+  s4: Part<C, D>,
+  s5: Part<D, E>,
+  s6: Part<E, F>,
+  s7: Part<F, G>,
+  s8: Part<G, H>,
+  s9: Part<H, J>,
+  s10: Part<J, K>,
 ): Pipeline<I, K>;
 /**
  * More than ten stages: the chain is not type-checked (nest pipelines or split
@@ -228,22 +249,22 @@ export function pipeline<I, A, B, C, D, E, F, G, H, J, K>(
  */
 export function pipeline(
   ...stages: [
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    Stage<never, unknown>,
-    ...Stage<never, unknown>[],
+    Part<never, unknown>,
+    Part<never, unknown>,
+    Part<never, unknown>,
+    Part<never, unknown>,
+    Part<never, unknown>,
+    Part<never, unknown>,
+    Part<never, unknown>,
+    Part<never, unknown>,
+    Part<never, unknown>,
+    Part<never, unknown>,
+    Part<never, unknown>,
+    ...Part<never, unknown>[],
   ]
 ): Pipeline<unknown, unknown>;
 export function pipeline(
-  ...stages: Stage<never, unknown>[]
+  ...parts: Part<never, unknown>[]
 ): Pipeline<unknown, unknown> {
-  return new Pipeline(stages);
+  return new Pipeline(parts);
 }
