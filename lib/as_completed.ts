@@ -49,10 +49,22 @@ import { show } from "./_validate.ts";
  * }, /boom/);
  * assert.deepEqual(out, [1]);
  * ```
+ *
+ * @example Promises of different types: the union, as `Promise.race`
+ * ```ts
+ * import { asCompleted } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const seen: (number | string)[] = [];
+ * for await (const v of asCompleted([Promise.resolve(1), Promise.resolve("a")])) {
+ *   seen.push(v); // v: number | string
+ * }
+ * assert.deepEqual(seen.sort(), [1, "a"]);
+ * ```
  */
 export function asCompleted<T>(
-  values: Iterable<T | PromiseLike<T>>,
-): AsyncGenerator<T, void, undefined> {
+  values: Iterable<T>,
+): AsyncGenerator<Awaited<T>, void, undefined> {
   if (
     values == null ||
     typeof (values as Iterable<T>)[Symbol.iterator] !== "function"
@@ -61,7 +73,7 @@ export function asCompleted<T>(
       `'values' must be an Iterable: current value is ${show(values)}`,
     );
   }
-  const state = new Settled<T>();
+  const state = new Settled<Awaited<T>>();
   for (const value of values) {
     state.remaining++;
     Promise.resolve(value).then(state.onValue, state.onError);

@@ -118,3 +118,17 @@ Deno.test("asCompleted() works with a pool's promises", async () => {
   gates[1].resolve();
   assert.deepEqual(await collect(asCompleted(tasks)), [2, 0, 1]);
 });
+
+Deno.test("asCompleted() of promises of different types yields their union (type-checked)", async () => {
+  const n: Promise<number> = Promise.resolve(1);
+  const s: Promise<string> = new Promise((r) => setTimeout(() => r("a"), 1));
+  const plain = true;
+  const out: (number | string | boolean)[] = [];
+  for await (const v of asCompleted([n, s, plain])) {
+    const typed: number | string | boolean = v;
+    // @ts-expect-error: the union is not narrowed to one of its members
+    const _narrow: number = v;
+    out.push(typed);
+  }
+  assert.deepEqual(out, [1, true, "a"]);
+});
