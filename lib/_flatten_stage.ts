@@ -20,6 +20,8 @@ export class FlattenStage implements StagePart {
   readonly #at: number;
   completed = 0;
   readonly recentMs = 0;
+  /** Async iterables being read, closed if the run stops. */
+  readonly #reading = new Set<AsyncIterator<unknown>>();
 
   constructor(run: RunHost, name: string, at: number) {
     this.#run = run;
@@ -36,9 +38,55 @@ export class FlattenStage implements StagePart {
    * and a share of its weight.
    */
   enter(t: Token): void {
-    const run = this.#run;
+    const value = t.value;
+    if (isAsyncOnly(value)) return void this.#readAsync(t, value);
     const elements = this.#elements(t);
-    if (elements === undefined) return;
+    if (elements !== undefined) this.#expand(t, elements);
+  }
+
+  /** The run stopped: async iterables being read are closed (not awaited). */
+  stop(): void {
+    for (const it of this.#reading) {
+      Promise.resolve().then(() => it.return?.()).catch(() => {});
+    }
+    this.#reading.clear();
+  }
+
+  /**
+   * An async iterable (an async generator's fan-out): read to its end while
+   * `t` keeps its place (input order) and its weight in the budget, then
+   * its elements move on as an array's would.
+   */
+  async #readAsync(t: Token, value: AsyncIterable<unknown>): Promise<void> {
+    const run = this.#run;
+    const elements: unknown[] = [];
+    let it: AsyncIterator<unknown>;
+    try {
+      it = value[Symbol.asyncIterator]();
+    } catch (error) {
+      return this.#fail(t, error);
+    }
+    this.#reading.add(it);
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (run.state !== RUNNING) return; // stop() closed it
+        if (r.done) break;
+        elements.push(r.value);
+      }
+    } catch (error) {
+      if (run.state === RUNNING) this.#fail(t, error);
+      return;
+    } finally {
+      this.#reading.delete(it);
+    }
+    this.#expand(t, elements);
+    run.pump();
+  }
+
+  /** `t`'s elements move on in its place. */
+  #expand(t: Token, elements: ArrayLike<unknown>): void {
+    const run = this.#run;
     this.completed++;
     const count = elements.length;
     if (count === 0) return run.drop(t);
@@ -97,6 +145,13 @@ export class FlattenStage implements StagePart {
     }
   }
 
+  /** The run fails: `t`'s elements could not be read. */
+  #fail(t: Token, cause: unknown): void {
+    this.#run.stop(
+      new PipelineError(this.name, t.id, t.index, t.value, cause),
+    );
+  }
+
   /** `t`'s value as elements; undefined (the run stops) if it has none. */
   #elements(t: Token): ArrayLike<unknown> | undefined {
     const value = t.value;
@@ -113,14 +168,12 @@ export class FlattenStage implements StagePart {
       }
     } else {
       cause = new TypeError(
-        `flatten needs an array or an iterable: item ${String(t.id)} is ${
-          value === null ? "null" : typeof value
-        }`,
+        `flatten needs an array, an iterable or an async iterable: item ${
+          String(t.id)
+        } is ${value === null ? "null" : typeof value}`,
       );
     }
-    this.#run.stop(
-      new PipelineError(this.name, t.id, t.index, value, cause),
-    );
+    this.#fail(t, cause);
     return undefined;
   }
 
@@ -133,4 +186,12 @@ export class FlattenStage implements StagePart {
       elapsedMs,
     );
   }
+}
+
+/** An async iterable that is not also a sync one (an array stays an array). */
+function isAsyncOnly(value: unknown): value is AsyncIterable<unknown> {
+  return value !== null && typeof value === "object" &&
+    typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] ===
+      "function" &&
+    typeof (value as Iterable<unknown>)[Symbol.iterator] !== "function";
 }

@@ -187,7 +187,7 @@ export class Scheduler implements RunHost {
     this.state = STOPPING;
     this.#reason = reason;
     this.#quiet = quiet;
-    for (const st of this.#stages) if (st.kind !== "flatten") st.stop(reason);
+    for (const st of this.#stages) st.stop(reason);
     // Results not taken yet are dropped with the rest: a stopped run delivers
     // nothing more. `collect()` rejects, so what it gathered is cancelled too.
     const stats = this.stats;

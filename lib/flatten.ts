@@ -20,6 +20,15 @@ export interface FlattenOptions {
  * come out consecutively, where the item would have been. An item is expanded
  * at once (its elements are already in memory when it is an array).
  *
+ * An async iterable (an async generator: a generator stage's fan-out) is read
+ * to its end, then its elements go on as an array's would: in input order
+ * they keep their item's place, and later items' results wait behind them.
+ * While it is read, the item holds its place in the read-ahead budget (its
+ * elements are counted as shares of it, as an array's are), so memory grows
+ * with the elements of the items being read, not with the input. A
+ * generator that throws fails the run with a `PipelineError`; a run that
+ * stops closes the generators being read (`return()`, not awaited).
+ *
  * @param options The stage name.
  * @returns The stage.
  *
@@ -35,8 +44,29 @@ export interface FlattenOptions {
  * );
  * assert.deepEqual(await p.run([1, 2, 3]).collect(), [10, 20, 30]);
  * ```
+ *
+ * @example An async generator's fan-out
+ * ```ts
+ * import { flatten, map, pipeline } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const pages = pipeline(
+ *   map(async function* (site: string) {
+ *     for (let page = 1; page <= 2; page++) yield `${site}/${page}`;
+ *   }),
+ *   flatten(),
+ * );
+ * assert.deepEqual(await pages.run(["a", "b"]).collect(), [
+ *   "a/1",
+ *   "a/2",
+ *   "b/1",
+ *   "b/2",
+ * ]);
+ * ```
  */
-export function flatten<T>(options?: FlattenOptions): Stage<Iterable<T>, T> {
+export function flatten<T>(
+  options?: FlattenOptions,
+): Stage<Iterable<T> | AsyncIterable<T>, T> {
   assertOptions("options", options, "flatten()", ["name"]);
   const name = options?.name;
   assertName(name);

@@ -8,7 +8,14 @@ import {
   PipelineError,
   type Stage,
 } from "../mod.ts";
-import { Gates, prng, rangeInclusive, sleep, until } from "./_helpers.ts";
+import {
+  deferred,
+  Gates,
+  prng,
+  rangeInclusive,
+  sleep,
+  until,
+} from "./_helpers.ts";
 
 Deno.test("flatten() emits the elements of arrays in order", async () => {
   const p = pipeline(flatten<number>());
@@ -309,4 +316,71 @@ Deno.test("flatten() of a one-to-many fan-out: every element carries its parent'
     }),
   ).run([5, 6]).collect();
   assert.deepEqual(indices, [0, 0, 0, 0]);
+});
+
+// ---- async iterables ---------------------------------------------------------
+
+Deno.test("flatten() reads an async generator's elements and keeps its item's place in input order", async () => {
+  const flow = pipeline(
+    map(async function* (n: number) {
+      for (let i = 0; i < n; i++) {
+        await sleep(n === 3 ? 5 : 0); // the first item's elements come last
+        yield `${n}.${i}`;
+      }
+    }, { concurrency: 3 }),
+    flatten<string>(),
+  ).run([3, 1, 0, 2]);
+  assert.deepEqual(await flow.collect(), [
+    "3.0",
+    "3.1",
+    "3.2",
+    "1.0",
+    "2.0",
+    "2.1",
+  ]);
+  const s = flow.stats();
+  assert.equal(s.itemsIn, 4);
+  assert.equal(s.itemsOut, 3); // three items gave elements; weights balance
+  assert.equal(s.filtered, 1); // the one with none
+  assert.equal(s.inFlight, 0);
+});
+
+Deno.test("flatten() fails the run with a PipelineError when an async generator throws", async () => {
+  const boom = new Error("page 2 failed");
+  const flow = pipeline(
+    map(async function* (site: string) {
+      yield `${site}/1`;
+      await sleep(0);
+      throw boom;
+    }),
+    flatten<string>({ name: "pages" }),
+  ).run(["a"]);
+  const error = await flow.collect().then(() => undefined, (e) => e);
+  assert.ok(error instanceof PipelineError);
+  assert.equal(error.stage, "pages");
+  assert.equal(error.cause, boom);
+});
+
+Deno.test("flatten() closes the async generators being read when the run stops", async () => {
+  const closed: string[] = [];
+  const gate = deferred<void>();
+  const flow = pipeline(
+    map(async function* (site: string) {
+      try {
+        yield `${site}/1`;
+        await gate.promise; // never resolved before the abort
+        yield `${site}/2`;
+      } finally {
+        closed.push(site);
+      }
+    }, { concurrency: 2 }),
+    flatten<string>(),
+  ).run(["a", "b"]);
+  const out = flow.collect().catch((e) => e);
+  await sleep(5);
+  await flow.abort();
+  gate.resolve(); // the pending next() settles, then return() runs
+  assert.equal((await out).name, "AbortError");
+  await sleep(5);
+  assert.deepEqual(closed.sort(), ["a", "b"]);
 });

@@ -4,12 +4,20 @@ import { cases as batcher } from "./cases_batcher.ts";
 import { cases as pool } from "./cases_pool.ts";
 import { cases as sse } from "./cases_sse.ts";
 import { cases as watch } from "./cases_watch.ts";
+import { cases as parity } from "./cases_parity.ts";
 import type { Case } from "./_check.ts";
 
 export { type Case, type CaseResult, type Lib, runCase } from "./_check.ts";
 
 /** All cases, in a stable order; names are unique. */
-export const cases: Case[] = [...core, ...pool, ...batcher, ...sse, ...watch];
+export const cases: Case[] = [
+  ...core,
+  ...pool,
+  ...batcher,
+  ...sse,
+  ...watch,
+  ...parity,
+];
 
 const names = new Set<string>();
 for (const c of cases) {

@@ -1,0 +1,33 @@
+// Shared cases of what peers' users expect (issue 23): composition, async
+// generator fan-out, and the other parity features. They run on every
+// runtime like tests/cross/cases.ts; details are pinned in the unit tests
+// (tests/compose_test.ts, tests/flatten_test.ts, …).
+import { type Case, equal } from "./_check.ts";
+
+export const cases: Case[] = [
+  {
+    name:
+      "pipeline() composes pipelines among stages, keeping stage names unique",
+    async run({ map, pipeline }) {
+      const inc = pipeline(map((n: number) => n + 1, { name: "inc" }));
+      const p = pipeline(inc, map((n: number) => n * 10), inc);
+      equal(p.names, ["inc", "map#2", "inc#3"]);
+      equal(await p.run([1, 2]).collect(), [21, 31]);
+    },
+  },
+  {
+    name: "flatten() reads an async generator's fan-out, in input order",
+    async run({ flatten, map, pipeline }) {
+      const p = pipeline(
+        map(async function* (n: number) {
+          for (let i = 0; i < n; i++) {
+            await new Promise((r) => setTimeout(r, n === 2 ? 3 : 0));
+            yield n * 10 + i;
+          }
+        }, { concurrency: 3 }),
+        flatten<number>(),
+      );
+      equal(await p.run([2, 0, 1]).collect(), [20, 21, 10]);
+    },
+  },
+];
