@@ -78,6 +78,7 @@ node --test --test-concurrency=1 \
   tests/node/threads.test.cjs \
   tests/node/threads_bun.test.mjs \
   tests/node/threads_workerd.test.mjs \
+  tests/node/cloudflare.test.mjs \
   tests/node/threads_chromium.test.mjs \
   tests/node/dashboard.test.mjs \
   tests/hono/run.mjs
