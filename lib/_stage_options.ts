@@ -4,6 +4,7 @@ import type { OnError, RateLimit } from "./types.ts";
 import { readRateLimit } from "./_rate_limiter.ts";
 import { type AdaptiveOptions, readConcurrency } from "./_adaptive_limit.ts";
 import {
+  assertFunction,
   assertName,
   assertOneOf,
   assertOptions,
@@ -19,6 +20,7 @@ export interface StageOptions {
   timeoutMs: number | undefined;
   onError: OnError;
   rateLimit: RateLimit | undefined;
+  key: ((item: unknown) => unknown) | undefined;
 }
 
 /** Every option of `map` and `filter`. */
@@ -29,6 +31,7 @@ const MAP_OPTIONS = [
   "timeoutMs",
   "onError",
   "rateLimit",
+  "key",
 ] as const;
 
 /** Validates the options shared by `map` and `filter` (a `MapOptions`). */
@@ -44,7 +47,9 @@ export function readMapOptions(
     timeoutMs,
     onError = "fail",
     rateLimit,
+    key,
   } = (options ?? {}) as Record<string, unknown>;
+  if (key !== undefined) assertFunction("key", key);
   assertName(name);
   const limit = readConcurrency(concurrency);
   if (typeof onError !== "function") {
@@ -58,5 +63,6 @@ export function readMapOptions(
     timeoutMs: readTimeout(timeoutMs),
     onError: onError as OnError,
     rateLimit: readRateLimit(rateLimit),
+    key: key as ((item: unknown) => unknown) | undefined,
   };
 }

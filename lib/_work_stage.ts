@@ -9,6 +9,7 @@
 import { AdaptiveLimit, isOverload } from "./_adaptive_limit.ts";
 import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
 import { Fifo } from "./_fifo.ts";
+import { KeyOrder } from "./_key_order.ts";
 import { Histogram } from "./_histogram.ts";
 import { RateLimiter } from "./_rate_limiter.ts";
 import { type RunHost, RUNNING } from "./_run.ts";
@@ -77,6 +78,8 @@ export class WorkStage implements StagePart {
   readonly #timeoutMs: number | undefined;
   readonly #onError: OnError;
   readonly #limiter: RateLimiter | undefined;
+  /** Per-key order (`key` option), if any. */
+  readonly #keys: KeyOrder | undefined;
   /**
    * Its workers read their next item from the source themselves (`nextItem`):
    * the first stage, plain, of a run whose source answers synchronously.
@@ -121,10 +124,11 @@ export class WorkStage implements StagePart {
     this.name = name;
     this.#fns = spec.fns;
     this.concurrency = spec.concurrency;
-    const { retry, timeoutMs, onError, rateLimit, adaptive } = spec;
+    const { retry, timeoutMs, onError, rateLimit, adaptive, key } = spec;
     this.adaptive = adaptive && new AdaptiveLimit(adaptive);
+    this.#keys = key && new KeyOrder(key);
     this.plain = !retry && timeoutMs === undefined && !rateLimit &&
-      onError === "fail" && !adaptive;
+      onError === "fail" && !adaptive && !key;
     this.#retry = retry;
     this.#timeoutMs = timeoutMs;
     this.#onError = onError;
@@ -132,8 +136,33 @@ export class WorkStage implements StagePart {
       new RateLimiter(rateLimit.limit, rateLimit.intervalMs);
   }
 
-  /** `t` enters: it starts at once on a free slot, else waits its turn. */
+  /**
+   * `t` enters: it starts at once on a free slot, else waits its turn (in a
+   * keyed stage, first for its key).
+   */
   enter(t: Token): void {
+    if (this.#keys !== undefined && !this.#admitKey(t)) return;
+    this.#enqueue(t);
+  }
+
+  /** Whether `t` holds its key now; a key function that throws fails the run. */
+  #admitKey(t: Token): boolean {
+    try {
+      return this.#keys!.admit(t);
+    } catch (error) {
+      this.#run.fault(this.name, t, error);
+      return false;
+    }
+  }
+
+  /** `t` left the stage: the next item of its key (if any) goes on. */
+  #releaseKey(t: Token): void {
+    const next = this.#keys!.release(t);
+    if (next !== undefined && this.#run.state === RUNNING) this.#enqueue(next);
+  }
+
+  /** `t` starts at once on a free slot, else waits in the queue. */
+  #enqueue(t: Token): void {
     if (this.running < this.concurrency) return this.start(t);
     let times = t.times;
     if (times === null && this.#stats.timeAll) {
@@ -179,6 +208,7 @@ export class WorkStage implements StagePart {
   stop(reason: unknown): void {
     this.#signals.abort(reason);
     this.queue.clear();
+    this.#keys?.clear();
     this.backingOff = 0;
     this.#limiter?.close(reason);
     for (const timer of this.#backoffTimers) clearTimeout(timer);
@@ -305,6 +335,7 @@ export class WorkStage implements StagePart {
   /** `value` (a result, or an `onError` substitute) moves on. */
   #pass(t: Token, value: unknown): void {
     t.attempt = 0;
+    if (this.#keys !== undefined) this.#releaseKey(t);
     if (this.kind === "filter") {
       if (value) this.#run.forward(t);
       else this.#run.drop(t);
@@ -604,6 +635,7 @@ export class WorkStage implements StagePart {
       });
       // Counted skipped before "skipped" fires: a listener that stops the run
       // finds it out of the run, not among the cancelled.
+      if (this.#keys !== undefined) this.#releaseKey(t);
       run.drop(t, true);
       if (this.#stats.listening & SKIPPED) {
         this.#stats.emit("skipped", this.name, t, workerId, error);
@@ -673,7 +705,7 @@ export class WorkStage implements StagePart {
       name: this.name,
       kind: this.kind,
       concurrency: this.concurrency,
-      queued: this.queue.size,
+      queued: this.queue.size + (this.#keys?.waiting ?? 0),
       inFlight,
       busy: this.running,
       backingOff: this.backingOff,

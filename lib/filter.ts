@@ -27,17 +27,17 @@ import { readMapOptions } from "./_stage_options.ts";
  */
 export function filter<T, S extends T>(
   predicate: (item: T, ctx: TaskContext) => item is S,
-  options?: MapOptions,
+  options?: MapOptions<T>,
 ): Stage<T, S>;
 /** A stage that keeps the items for which `predicate` is truthy (see the first overload). */
 export function filter<T>(
   predicate: (item: T, ctx: TaskContext) => unknown,
-  options?: MapOptions,
+  options?: MapOptions<T>,
 ): Stage<T, T>;
 /** A stage that keeps the items for which `predicate` is truthy (see the first overload). */
 export function filter<T>(
   predicate: (item: T, ctx: TaskContext) => unknown,
-  options?: MapOptions,
+  options?: MapOptions<T>,
 ): Stage<T, T> {
   assertFunction("predicate", predicate);
   return makeStage({

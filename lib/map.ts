@@ -13,7 +13,7 @@ import { readMapOptions } from "./_stage_options.ts";
 export type Task<I, O> = (item: I, ctx: TaskContext) => O | PromiseLike<O>;
 
 /** Options of {@linkcode map} and {@linkcode filter}. */
-export interface MapOptions {
+export interface MapOptions<I = unknown> {
   /**
    * Stage name in errors, stats and events.
    * @default {"map#<position>"}
@@ -54,6 +54,40 @@ export interface MapOptions {
    * @default {undefined}
    */
   rateLimit?: RateLimit;
+  /**
+   * Per-key order: calls on items with the same key never overlap and run in
+   * the order the items reach the stage (input order for a first stage);
+   * items of different keys run in parallel, up to `concurrency`. An item
+   * whose key is busy waits holding no worker slot, so other keys use the
+   * slots meanwhile; it counts in `stats().stages[i].queued` and in the
+   * read-ahead budget like any item in the stage. A retrying item keeps its
+   * key through its backoffs; an item that leaves the stage (passed on,
+   * filtered, skipped by `onError`) lets the next one of its key go. Keys
+   * are compared as `Map` keys (`SameValueZero`). A key function that throws
+   * fails the run.
+   *
+   * @example Updates per account, in order within each account
+   * ```ts
+   * import { map, pipeline } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const log: string[] = [];
+   * const apply = map(async (u: { account: string; n: number }) => {
+   *   await new Promise((r) => setTimeout(r, u.account === "a" ? 5 : 1));
+   *   log.push(`${u.account}${u.n}`);
+   * }, { concurrency: 4, key: (u) => u.account });
+   * await pipeline(apply).run([
+   *   { account: "a", n: 1 },
+   *   { account: "b", n: 1 },
+   *   { account: "a", n: 2 },
+   *   { account: "b", n: 2 },
+   * ]).collect();
+   * assert.deepEqual(log.filter((x) => x[0] === "a"), ["a1", "a2"]);
+   * assert.deepEqual(log.filter((x) => x[0] === "b"), ["b1", "b2"]);
+   * ```
+   * @default {undefined}
+   */
+  key?: (item: I) => unknown;
 }
 
 /**
@@ -98,27 +132,27 @@ export interface MapOptions {
  */
 export function map<I, O>(
   fn: Task<I, O>,
-  options?: MapOptions,
+  options?: MapOptions<I>,
 ): Stage<I, O>;
 /** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map<I, A, O>(
   fns: readonly [Task<I, A>, Task<A, O>],
-  options?: MapOptions,
+  options?: MapOptions<I>,
 ): Stage<I, O>;
 /** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map<I, A, B, O>(
   fns: readonly [Task<I, A>, Task<A, B>, Task<B, O>],
-  options?: MapOptions,
+  options?: MapOptions<I>,
 ): Stage<I, O>;
 /** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map<I, A, B, C, O>(
   fns: readonly [Task<I, A>, Task<A, B>, Task<B, C>, Task<C, O>],
-  options?: MapOptions,
+  options?: MapOptions<I>,
 ): Stage<I, O>;
 /** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map<I, A, B, C, D, O>(
   fns: readonly [Task<I, A>, Task<A, B>, Task<B, C>, Task<C, D>, Task<D, O>],
-  options?: MapOptions,
+  options?: MapOptions<I>,
 ): Stage<I, O>;
 /** A multi-task stage: the functions run in sequence on each item (see the first overload). */
 export function map(

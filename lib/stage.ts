@@ -28,6 +28,8 @@ export interface MapSpec {
   readonly onError: OnError;
   /** Start-rate limit, if any. */
   readonly rateLimit: RateLimit | undefined;
+  /** Per-key order: the key of an item, if any. */
+  readonly key: ((item: unknown) => unknown) | undefined;
 }
 
 /** The description of a `batch` stage, read by the scheduler. */

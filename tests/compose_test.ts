@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { batch, flatten, map, Pipeline, pipeline } from "../mod.ts";
+import { batch, flatten, map, type Pipeline, pipeline } from "../mod.ts";
 
 Deno.test("pipeline() takes pipelines among its stages and runs their stages in order", async () => {
   const parse = pipeline(

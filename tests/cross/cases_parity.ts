@@ -30,4 +30,33 @@ export const cases: Case[] = [
       equal(await p.run([2, 0, 1]).collect(), [20, 21, 10]);
     },
   },
+  {
+    name:
+      "map() with key runs one call per key at a time, in input order, other keys in parallel",
+    async run({ map, pipeline }) {
+      const running = new Map<string, number>();
+      let overlap = false;
+      let peak = 0;
+      const log: string[] = [];
+      const p = pipeline(map(async (x: { k: string; n: number }) => {
+        const now = (running.get(x.k) ?? 0) + 1;
+        running.set(x.k, now);
+        if (now > 1) overlap = true;
+        peak = Math.max(peak, [...running.values()].reduce((a, b) => a + b));
+        await new Promise((r) => setTimeout(r, x.k === "a" ? 4 : 1));
+        running.set(x.k, running.get(x.k)! - 1);
+        log.push(`${x.k}${x.n}`);
+        return x.n;
+      }, { concurrency: 3, key: (x) => x.k }));
+      const items = [1, 2, 3].flatMap((n) =>
+        ["a", "b", "c"].map((k) => ({ k, n }))
+      );
+      equal(await p.run(items).collect(), items.map((x) => x.n));
+      equal(overlap, false, "no two calls of one key at once");
+      equal(peak, 3, "three keys in parallel");
+      for (const k of ["a", "b", "c"]) {
+        equal(log.filter((x) => x[0] === k), [`${k}1`, `${k}2`, `${k}3`]);
+      }
+    },
+  },
 ];
