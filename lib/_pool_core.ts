@@ -4,7 +4,8 @@
 // pool reports (events, timing, stats, waiters' promises) is its
 // `PoolMonitor`'s.
 import { abortError } from "./errors.ts";
-import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
+import { SlotSignals } from "./_attempt.ts";
+import { attempt, FINAL, retryAfter } from "./_pool_attempt.ts";
 import {
   AdaptiveLimit,
   type AdaptiveOptions,
@@ -28,8 +29,9 @@ import {
   RUN,
   RUNNING,
   SUBMIT,
-  taskContext,
+  type Tuning,
 } from "./_pool_job.ts";
+import { Room } from "./_pool_room.ts";
 import type { MapHost } from "./_pool_map.ts";
 import {
   CANCELLED_EV,
@@ -63,6 +65,10 @@ export class PoolCore {
   /** No retry, timeout or rate limit: the fast path. */
   readonly #plain: boolean;
   readonly #queue = new PriorityQueue<Job>();
+  /** The `maxQueued` bound and who waits for room (none: no bound). */
+  readonly #room: Room | undefined;
+  /** Tasks are entering from the room (not re-entered). */
+  #admitting = false;
   /**
    * One `ctx.signal` per slot, all aborted on cancel: a signal has one call's
    * listeners at most. A running map() task aborted alone aborts its slot's
@@ -84,7 +90,10 @@ export class PoolCore {
   #state = OPEN;
   /** Aborts the pending rate-limit wait (set while one is pending). */
   #rateWait: AbortController | undefined;
-  /** onIdle() and onSizeLessThan() waiters (kept by the monitor). */
+  /**
+   * onIdle() and onSizeLessThan() waiters (kept by the monitor), and tasks
+   * waiting for room: nonzero when a queue change may settle one of them.
+   */
   #waiters = 0;
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
@@ -108,6 +117,8 @@ export class PoolCore {
     retry: RetryPolicy | undefined,
     timeoutMs: number | undefined,
     limiter: RateLimiter | undefined,
+    maxQueued: number,
+    rejects: boolean,
     signal: AbortSignal | undefined,
     target: EventTarget,
   ) {
@@ -120,6 +131,13 @@ export class PoolCore {
     this.#retry = retry;
     this.#timeoutMs = timeoutMs;
     this.#limiter = limiter;
+    if (maxQueued !== Infinity) {
+      // A task waiting for room was aborted.
+      this.#room = new Room(maxQueued, rejects, () => {
+        this.#waiters--;
+        this.#maybeFinish();
+      });
+    }
     this.#plain = retry === undefined && timeoutMs === undefined &&
       limiter === undefined;
     this.#monitor = new PoolMonitor(target, !this.#plain, this.#adaptive);
@@ -182,20 +200,26 @@ export class PoolCore {
       args,
       undefined,
       0,
-      this.#seq++,
+      this.#seq,
       0,
       undefined,
     );
     const promise = promiseOf(job);
+    if (this.#room?.full(this.#queue.size)) return this.#hold(job, promise);
+    this.#seq++;
     this.#add(job);
     return promise;
   }
 
-  /** `Pool.run()`: `fn(ctx)`, dropped or aborted when `signal` aborts. */
+  /**
+   * `Pool.run()`: `fn(ctx)`, dropped or aborted when `signal` aborts; with
+   * its own retry and timeout when `tuning` is given.
+   */
   run(
     fn: AnyFn,
     priority: number,
     signal: AbortSignal | undefined,
+    tuning: Tuning | undefined,
   ): Promise<unknown> {
     if (this.#state !== OPEN) return Promise.reject(this.#closedError());
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -203,18 +227,16 @@ export class PoolCore {
       RUN,
       fn,
       undefined,
-      undefined,
+      tuning,
       priority,
       this.#seq,
-      this.#seq++,
+      this.#seq,
       signal,
     );
     const promise = promiseOf(job);
-    if (signal !== undefined) {
-      job.onAbort = () => this.#abortJob(job, signal.reason);
-      signal.addEventListener("abort", job.onAbort, { once: true });
-    }
-    this.#add(job);
+    if (this.#room?.full(this.#queue.size)) return this.#hold(job, promise);
+    this.#seq++;
+    this.#enter(job);
     return promise;
   }
 
@@ -242,15 +264,30 @@ export class PoolCore {
       undefined,
       item,
       priority,
-      this.#seq++,
+      this.#seq,
       index,
       signal,
     );
     const promise = promiseOf(job);
     job.group = group;
+    if (this.#room?.full(this.#queue.size)) return this.#hold(job, promise);
+    this.#seq++;
+    this.#enter(job);
+    return promise;
+  }
+
+  /** Takes a RUN or MAP job: listens to its signal, then adds it. */
+  #enter(job: Job): void {
+    const signal = job.signal;
+    if (signal === undefined) return this.#add(job);
+    if (job.kind === RUN) {
+      job.onAbort = () => this.#abortJob(job, signal.reason);
+      signal.addEventListener("abort", job.onAbort, { once: true });
+      return this.#add(job);
+    }
     // One listener per slot signal of the map's run (a slot has one call in
     // flight), not one per task: a listener costs more than the task.
-    const current = group.current;
+    const current = job.group!.current;
     if (!current.has(signal)) {
       signal.addEventListener("abort", () => {
         const running = current.get(signal);
@@ -259,7 +296,40 @@ export class PoolCore {
     }
     current.set(signal, job);
     this.#add(job);
+  }
+
+  /**
+   * A task arriving while the queue is full: refused (`onFull: "reject"`,
+   * except a map()'s own tasks, whose map waits anyway), or held for room.
+   */
+  #hold(job: Job, promise: Promise<unknown>): Promise<unknown> {
+    const room = this.#room!;
+    if (room.rejects && job.kind !== MAP) {
+      return Promise.reject(room.error(this.#active, this.#queue.size));
+    }
+    this.#waiters++;
+    room.hold(job);
     return promise;
+  }
+
+  /** Lets tasks waiting for room enter, in arrival order, while there is room. */
+  #admit(room: Room): void {
+    if (this.#admitting) return; // a task entering started others
+    this.#admitting = true;
+    try {
+      while (
+        room.size !== 0 && this.#queue.size < room.maxQueued &&
+        this.#state !== CANCELLED
+      ) {
+        this.#waiters--;
+        const job = room.shift()!;
+        job.seq = this.#seq++;
+        if (job.kind === RUN) job.index = job.seq;
+        this.#enter(job);
+      }
+    } finally {
+      this.#admitting = false;
+    }
   }
 
   /** `Pool.onIdle()`. */
@@ -353,8 +423,8 @@ export class PoolCore {
     while (this.#active < this.#concurrency) {
       const job = this.#take();
       if (job === undefined) return;
+      this.#start(job); // before a task waiting for room may enter
       this.#dequeued();
-      this.#start(job);
     }
   }
 
@@ -384,8 +454,8 @@ export class PoolCore {
         this.#active < this.#concurrency
       ) {
         const job = this.#queue.shift()!;
-        this.#dequeued();
         this.#start(job);
+        this.#dequeued();
       }
       this.#dispatch();
     }, () => {
@@ -408,7 +478,9 @@ export class PoolCore {
         // An earlier item of its map failed: the map ends there.
         this.#drop(job, abortError("An earlier item failed"));
       } else if (
-        this.#plain && (job.kind !== RUN || job.signal === undefined)
+        this.#plain &&
+        (job.kind !== RUN ||
+          (job.signal === undefined && job.item === undefined))
       ) {
         // Reported only when watched or sampled (one task in 128, by id).
         const watched = this.#monitor.watch !== 0 || (job.seq & SAMPLE) === 0;
@@ -445,68 +517,32 @@ export class PoolCore {
   }
 
   /**
-   * One attempt of a job on the slow path: with its own signal, a timeout or
-   * retries. Resolves with `-1` when the job is done (its outcome in
-   * `job.ok` and `job.value`), or with the delay before its retry.
+   * One attempt of a job on the slow path, with the pool's retry and timeout
+   * or the run() call's own (its `Tuning`). Resolves with `-1` when the job
+   * is done (its outcome in `job.ok` and `job.value`), or with the delay
+   * before its retry.
    */
   async #attempt(job: Job, slot: AbortSignal): Promise<number> {
     this.#monitor.began(job, true); // the slow path times every attempt
-    const timeoutMs = this.#timeoutMs;
-    let signal = slot;
-    let deadline: Deadline | undefined;
-    if (
-      timeoutMs !== undefined || (job.kind === RUN && job.signal !== undefined)
-    ) {
-      deadline = job.deadline = new Deadline(slot, timeoutMs, "Pool task");
-      signal = deadline.signal;
-      if (job.signal?.aborted) deadline.abort(job.signal.reason);
-    }
-    let ok = false;
-    let value: unknown;
-    try {
-      value = await call(job, signal);
-      ok = true;
-    } catch (error) {
-      value = error;
-    }
-    if (deadline !== undefined) {
-      job.deadline = undefined;
-      if (deadline.end()) {
-        ok = false;
-        value = deadline.reason;
-      }
-    }
-    job.ok = ok;
-    job.value = value;
-    if (ok || this.#state === CANCELLED || job.signal?.aborted) {
-      this.#ended(job, ok, value, false);
+    const tuning = job.kind === RUN
+      ? job.item as Tuning | undefined
+      : undefined;
+    const signal = await attempt(
+      job,
+      slot,
+      tuning === undefined ? this.#timeoutMs : tuning.timeoutMs,
+    );
+    const error = job.value;
+    if (job.ok || this.#state === CANCELLED || job.signal?.aborted) {
+      this.#ended(job, job.ok, error, false);
       return -1;
     }
-    const ctx = taskContext(job, signal);
-    const retry = this.#retry;
-    const delay = retryDelay(retry, job.attempt, value, ctx);
-    // Overload for the adaptive limit: retryable by retryIf. The decision
-    // is reused; on the last attempt (not asked by retryDelay) it is asked
-    // once here, only for an adaptive pool.
-    let retryable = typeof delay === "number";
-    if (
-      delay === undefined && this.#adaptive !== undefined &&
-      retry !== undefined && job.attempt >= retry.attempts
-    ) {
-      try {
-        retryable = retry.retryIf(value, ctx);
-      } catch {
-        retryable = false;
-      }
-    }
-    this.#ended(job, false, value, retryable);
-    if (delay === undefined) return -1;
-    if (typeof delay === "number") {
-      this.#monitor.retrying(job, value, delay);
-      return delay;
-    }
-    job.value = delay.error; // retryIf (or the jitter's random()) threw
-    return -1;
+    const retry = tuning === undefined ? this.#retry : tuning.retry;
+    const delay = retryAfter(job, signal, retry, this.#adaptive !== undefined);
+    this.#ended(job, false, error, delay !== FINAL);
+    if (delay < 0) return -1;
+    this.#monitor.retrying(job, error, delay);
+    return delay;
   }
 
   /**
@@ -628,6 +664,8 @@ export class PoolCore {
     if (this.#state === CANCELLED) return;
     this.#state = CANCELLED;
     this.#paused = false;
+    // First: a task waiting for room would otherwise enter as the queue empties.
+    if (this.#room !== undefined) this.#waiters -= this.#room.turnAway(reason);
     this.#slots.abort(reason); // and every attempt's own signal with them
     // One job at a time, each taken out of the backoff set or the queue just
     // before it settles, never from a snapshot: settling one can settle
@@ -651,7 +689,10 @@ export class PoolCore {
     if (this.#unsettled === 0 && this.#monitor.idleDue) {
       this.#monitor.idle(this.#completed, this.#failed);
     }
-    if (this.#finished || this.#state === OPEN || this.#unsettled !== 0) {
+    if (
+      this.#finished || this.#state === OPEN || this.#unsettled !== 0 ||
+      (this.#room !== undefined && this.#room.size !== 0)
+    ) {
       return;
     }
     this.#finished = true;
@@ -660,8 +701,13 @@ export class PoolCore {
     this.#resolveClosed?.();
   }
 
-  /** Resolves the onIdle() and onSizeLessThan() waiters now due. */
+  /**
+   * Lets tasks waiting for room enter if there is room now; resolves the
+   * onIdle() and onSizeLessThan() waiters now due.
+   */
   #check(): void {
+    const room = this.#room;
+    if (room !== undefined && room.size !== 0) this.#admit(room);
     this.#waiters -= this.#monitor.check(this.#unsettled, this.pending);
   }
 
@@ -673,6 +719,7 @@ export class PoolCore {
       unsettled: this.#unsettled,
       queued: this.#queue.size,
       backingOff: this.#backingOff.size,
+      waiting: this.#room?.size ?? 0,
       completed: this.#completed,
       failed: this.#failed,
       cancelled: this.#cancelled,

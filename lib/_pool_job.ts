@@ -2,6 +2,7 @@
 // queue entry and its outcome.
 import type { Deadline } from "./_attempt.ts";
 import type { QueueEntry } from "./_priority_queue.ts";
+import type { RetryPolicy } from "./retry.ts";
 import type { TaskContext } from "./types.ts";
 
 /** `fn(...args)`: `Pool.submit()`. */
@@ -19,9 +20,22 @@ export const RUNNING = 1;
 export const BACKOFF = 2;
 /** Settled. */
 export const DONE = 3;
+/** Waiting for room in a full queue (`maxQueued`): not taken yet. */
+export const HELD = 4;
 
 /** A task's function, called with what its kind gives it. */
 export type AnyFn = (...args: unknown[]) => unknown;
+
+/**
+ * A `run()` task's own retry and timeout, given with the call: the pool's
+ * when the call gave none, each resolved. Such a task takes the slow path.
+ */
+export interface Tuning {
+  /** The retry policy of this task (`undefined`: no retry). */
+  readonly retry: RetryPolicy | undefined;
+  /** The deadline of each of its attempts (`undefined`: none). */
+  readonly timeoutMs: number | undefined;
+}
 
 /** One task: a queue entry, its function, its outcome. One object per task. */
 export class Job implements QueueEntry {
@@ -52,10 +66,17 @@ export class Job implements QueueEntry {
     readonly kind: number,
     readonly fn: AnyFn,
     readonly args: unknown[] | undefined,
+    /**
+     * MAP: its item. RUN: its {@linkcode Tuning}, when the call gave a
+     * `retry` or `timeoutMs` (a field that is free on RUN tasks: a field
+     * more on every task would cost the plain path).
+     */
     readonly item: unknown,
     readonly priority: number,
-    readonly seq: number,
-    readonly index: number,
+    /** Its id; a task held for room gets it when it enters. */
+    public seq: number,
+    /** A map item's index, else its id (RUN) or 0 (SUBMIT). */
+    public index: number,
     readonly signal: AbortSignal | undefined,
   ) {}
 }

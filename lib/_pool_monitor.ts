@@ -58,6 +58,8 @@ export interface PoolCounts {
   readonly unsettled: number;
   readonly queued: number;
   readonly backingOff: number;
+  /** Tasks waiting for room (not taken yet). */
+  readonly waiting: number;
   readonly completed: number;
   readonly failed: number;
   readonly cancelled: number;
@@ -350,6 +352,7 @@ export class PoolMonitor {
       pending: queued + backingOff,
       queued,
       backingOff,
+      waiting: counts.waiting,
       completed,
       failed: counts.failed,
       cancelled: counts.cancelled,

@@ -1,10 +1,10 @@
-import { readRetry } from "./retry.ts";
+import { readRetry, type RetryOptions, type RetryPolicy } from "./retry.ts";
 import type { FlowListener, FlowListenerOptions } from "./flow.ts";
 import type { PoolEventMap, PoolStats } from "./pool_stats.ts";
 import { readConcurrency } from "./_adaptive_limit.ts";
 import type { Source, TaskContext } from "./types.ts";
 import { RateLimiter, readRateLimit } from "./_rate_limiter.ts";
-import type { AnyFn } from "./_pool_job.ts";
+import type { AnyFn, Tuning } from "./_pool_job.ts";
 import { PoolCore } from "./_pool_core.ts";
 import { PoolMapIterator } from "./_pool_map.ts";
 import type {
@@ -40,6 +40,24 @@ function readPriority(priority: unknown): number {
 }
 
 /**
+ * A `run()` call's `retry` over the pool's: the fields it gives replace the
+ * pool's, the others stay the pool's (or take their defaults when the pool
+ * has no retry).
+ */
+function overrideRetry(
+  pool: RetryPolicy | undefined,
+  retry: RetryOptions,
+): RetryPolicy {
+  const own = readRetry(retry)!; // validates the call's own fields
+  if (pool === undefined) return own;
+  const merged: Record<string, unknown> = { ...pool };
+  for (const [key, value] of Object.entries(retry)) {
+    if (value !== undefined) merged[key] = value;
+  }
+  return readRetry(merged as RetryOptions)!;
+}
+
+/**
  * An executor: call async functions with at most `concurrency` running at
  * once, by priority, with optional retries, per-attempt timeouts and a rate
  * limit. Calls, not a stream: `submit()` and `run()` return the promise of one
@@ -51,7 +69,14 @@ function readPriority(priority: unknown): number {
  *   in, first out. Workers keep their slot index (`ctx.workerId`) for good.
  * - `active` counts running tasks; `pending` counts tasks waiting to start:
  *   queued, or waiting out a retry backoff. `active + pending` is the number
- *   of tasks whose promise has not settled.
+ *   of tasks whose promise has not settled, plus `stats().waiting` with
+ *   `maxQueued`.
+ * - `maxQueued` bounds the queue: a task arriving when it is full waits for
+ *   room outside the pool, in arrival order, not taken yet (`onFull:
+ *   "wait"`, the default), or is refused with a `QueueFullError`
+ *   (`onFull: "reject"`). Tasks backing off before a retry do not count.
+ *   The line of waiting tasks is not bounded itself: a producer that must
+ *   slow down awaits its tasks, `onSizeLessThan()`, or takes the refusals.
  * - `onIdle()` resolves when no task is running, queued or backing off
  *   (`active + pending === 0`); `onSizeLessThan(n)` when `pending < n`. Both
  *   resolve at once when already true and never reject.
@@ -60,7 +85,7 @@ function readPriority(priority: unknown): number {
  *   task then waits in the queue). `resume()` starts what the free slots allow.
  * - `close()` stops taking tasks (`submit()`/`run()` then reject with a
  *   `TypeError`), resumes a paused pool and resolves once every task has
- *   settled. `close({ cancelPending: true })` rejects every waiting task at
+ *   settled (those waiting for room enter and run as room frees). `close({ cancelPending: true })` rejects every waiting task at
  *   once and aborts the running ones' `ctx.signal`; a running task's promise
  *   still settles with what its function does (nothing is left running behind
  *   a settled promise), and no retry follows.
@@ -114,14 +139,19 @@ function readPriority(priority: unknown): number {
 export class Pool extends EventTarget implements AsyncDisposable {
   /** The running machinery; this class validates and delegates. */
   readonly #core: PoolCore;
+  /** The pool's retry and timeout, which a `run()` call can override. */
+  readonly #retry: RetryPolicy | undefined;
+  readonly #timeoutMs: number | undefined;
 
   /**
    * Makes a pool.
    *
    * @param options Concurrency (fixed or adaptive), rate limit, retry,
-   * timeout and signal.
-   * @throws {TypeError} When an option has the wrong type.
-   * @throws {RangeError} When a number is out of range (`concurrency: 0`).
+   * timeout, queue bound (`maxQueued`, `onFull`) and signal.
+   * @throws {TypeError} When an option has the wrong type or name
+   * (`onFull: "drop"`).
+   * @throws {RangeError} When a number is out of range (`concurrency: 0`,
+   * `maxQueued: 0`).
    */
   constructor(options?: PoolOptions) {
     super();
@@ -130,6 +160,8 @@ export class Pool extends EventTarget implements AsyncDisposable {
       "rateLimit",
       "retry",
       "timeoutMs",
+      "maxQueued",
+      "onFull",
       "signal",
     ]);
     const {
@@ -137,16 +169,24 @@ export class Pool extends EventTarget implements AsyncDisposable {
       rateLimit,
       retry,
       timeoutMs,
+      maxQueued = Infinity,
+      onFull = "wait",
       signal,
     } = options ?? {};
     const limits = readConcurrency(concurrency);
+    assertInteger("maxQueued", maxQueued, 1, true);
+    assertOneOf("onFull", onFull, ["wait", "reject"] as const);
     assertSignal(signal);
     const limit = readRateLimit(rateLimit);
+    this.#retry = readRetry(retry);
+    this.#timeoutMs = readTimeout(timeoutMs);
     this.#core = new PoolCore(
       limits,
-      readRetry(retry),
-      readTimeout(timeoutMs),
+      this.#retry,
+      this.#timeoutMs,
       limit && new RateLimiter(limit.limit, limit.intervalMs),
+      maxQueued,
+      onFull === "reject",
       signal,
       this,
     );
@@ -352,7 +392,9 @@ export class Pool extends EventTarget implements AsyncDisposable {
    * @param args Its arguments.
    * @returns The promise of its result: it rejects with the function's error
    * (after the retries), with a `TimeoutError`, with the abort reason when the
-   * pool cancels it, or with a `TypeError` when the pool is closed.
+   * pool cancels it, with a `TypeError` when the pool is closed, or with a
+   * `QueueFullError` when the queue holds `maxQueued` tasks and `onFull` is
+   * `"reject"` (with `"wait"`, the promise waits for room first).
    * @throws {TypeError} When `fn` is not a function.
    *
    * @example Calls with arguments, in parallel
@@ -384,13 +426,19 @@ export class Pool extends EventTarget implements AsyncDisposable {
    * the pool had), `attempt` (from `1`), `index` and `itemId` (the task's
    * submission number), `stage` (`"pool"`) and `context` (`undefined`).
    *
+   * `retry` and `timeoutMs` override the pool's for this task (see
+   * {@linkcode PoolRunOptions}): the fields of `retry` given replace the
+   * pool's; `timeoutMs: Infinity` runs it without a deadline.
+   *
    * @param fn The function.
-   * @param options `signal` and `priority`.
+   * @param options `signal`, `priority`, `retry`, `timeoutMs`.
    * @returns The promise of its result (see {@linkcode Pool.prototype.submit});
-   * it rejects with `signal.reason` when the task is aborted before it starts.
+   * it rejects with `signal.reason` when the task is aborted before it starts
+   * (or while it waits for room).
    * @throws {TypeError} When `fn` is not a function or an option has the wrong
-   * type.
-   * @throws {RangeError} When `priority` is not finite.
+   * type or name.
+   * @throws {RangeError} When `priority` is not finite or a `retry` or
+   * `timeoutMs` value is out of range.
    *
    * @example A task that can be aborted
    * ```ts
@@ -406,17 +454,51 @@ export class Pool extends EventTarget implements AsyncDisposable {
    * controller.abort(new Error("no longer needed"));
    * await assert.rejects(task, /no longer needed/);
    * ```
+   *
+   * @example This call retries, though the pool does not
+   * ```ts
+   * import { Pool } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new Pool({ concurrency: 2 });
+   * const attempts: number[] = [];
+   * const value = await pool.run((ctx) => {
+   *   attempts.push(ctx.attempt);
+   *   if (ctx.attempt < 3) throw new Error("flaky");
+   *   return "ok";
+   * }, { retry: { attempts: 3, delayMs: 1 } });
+   * assert.equal(value, "ok");
+   * assert.deepEqual(attempts, [1, 2, 3]);
+   * ```
    */
   run<R>(
     fn: (ctx: TaskContext) => R | PromiseLike<R>,
     options?: PoolRunOptions,
   ): Promise<R> {
     assertFunction("fn", fn);
-    assertOptions("options", options, "pool.run()", ["signal", "priority"]);
-    const { signal, priority = 0 } = options ?? {};
+    assertOptions("options", options, "pool.run()", [
+      "signal",
+      "priority",
+      "retry",
+      "timeoutMs",
+    ]);
+    const { signal, priority = 0, retry, timeoutMs } = options ?? {};
     assertSignal(signal);
     readPriority(priority);
-    return this.#core.run(fn as AnyFn, priority, signal) as Promise<R>;
+    let tuning: Tuning | undefined;
+    if (retry !== undefined || timeoutMs !== undefined) {
+      tuning = {
+        retry: retry === undefined
+          ? this.#retry
+          : overrideRetry(this.#retry, retry),
+        timeoutMs: timeoutMs === undefined
+          ? this.#timeoutMs
+          : readTimeout(timeoutMs),
+      };
+    }
+    return this.#core.run(fn as AnyFn, priority, signal, tuning) as Promise<
+      R
+    >;
   }
 
   /**

@@ -25,6 +25,36 @@ import type { RetryOptions } from "./retry.ts";
  * assert.equal(await pool.submit(flaky), "ok");
  * assert.equal(calls, 3);
  * ```
+ *
+ * @example A bounded queue: tasks beyond it wait for room
+ * ```ts
+ * import { Pool } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({ concurrency: 1, maxQueued: 1 });
+ * const tasks = [1, 2, 3, 4].map((x) => pool.submit(async () => x * 10));
+ * // One runs, one is queued, two wait for room (in arrival order).
+ * assert.equal(pool.stats().queued, 1);
+ * assert.equal(pool.stats().waiting, 2);
+ * assert.deepEqual(await Promise.all(tasks), [10, 20, 30, 40]);
+ * ```
+ *
+ * @example A bounded queue: tasks beyond it are refused
+ * ```ts
+ * import { Pool, QueueFullError } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({ concurrency: 1, maxQueued: 1, onFull: "reject" });
+ * let finish = () => {};
+ * const running = pool.submit(() => new Promise<void>((r) => (finish = r)));
+ * const queued = pool.submit(async () => "queued");
+ * await assert.rejects(pool.submit(async () => "refused"), QueueFullError);
+ * finish();
+ * await running;
+ * assert.equal(await queued, "queued");
+ * // Room again: taken.
+ * assert.equal(await pool.submit(async () => "taken"), "taken");
+ * ```
  */
 export interface PoolOptions {
   /**
@@ -66,6 +96,40 @@ export interface PoolOptions {
    */
   timeoutMs?: number;
   /**
+   * Tasks in the queue (waiting for a slot) at most, for a new one to enter:
+   * a bound for producers that submit faster than the pool runs (p-queue's
+   * backpressure for `add`). A task that starts at once never waits. When
+   * the queue holds `maxQueued` tasks, a new `submit()` or `run()` waits for
+   * room or is refused, as `onFull` says. Tasks waiting out a retry backoff
+   * do not count (they were taken already): back from it they re-enter the
+   * queue even when it is full, so `stats().queued` can exceed `maxQueued`
+   * by them for a while. A positive integer or `Infinity`.
+   *
+   * `map()`'s tasks count and wait like the others (at most
+   * `concurrency + 1` of one map are in the pool), but never are refused:
+   * with `onFull: "reject"` they wait too, the map reading no further
+   * meanwhile.
+   * @default {Infinity}
+   */
+  maxQueued?: number;
+  /**
+   * What a `submit()` or `run()` does when the queue holds `maxQueued` tasks:
+   *
+   * - `"wait"`: its promise waits for room, outside the pool, in arrival
+   *   order whatever its priority (a task waiting for room goes before any
+   *   later one); it enters the queue when a queued task starts or leaves.
+   *   Until then it is not taken: no id, no `queued` event, not counted in
+   *   `submitted` or `pending` (`stats().waiting` counts it). A `run()`
+   *   task's `signal` ends the wait (its promise rejects with the reason);
+   *   `close()` lets the waiting tasks enter as room frees and drains them;
+   *   `close({ cancelPending: true })` rejects them with the `AbortError`.
+   * - `"reject"`: its promise rejects at once with a
+   *   {@linkcode QueueFullError} whose message names the bound and the state
+   *   (`maxQueueSize` holds the bound); the task is not taken.
+   * @default {"wait"}
+   */
+  onFull?: "wait" | "reject";
+  /**
    * Aborting it is `close({ cancelPending: true })` with the signal's reason:
    * queued tasks reject with it and running ones see their `ctx.signal` abort.
    * @default {undefined}
@@ -74,7 +138,9 @@ export interface PoolOptions {
 }
 
 /**
- * Options of {@linkcode Pool.prototype.run}.
+ * Options of {@linkcode Pool.prototype.run}. A task given `retry` or
+ * `timeoutMs` takes the pool's slow path (every attempt timed); tasks
+ * without them are not slowed.
  *
  * @example An urgent task goes ahead of the queue
  * ```ts
@@ -90,6 +156,30 @@ export interface PoolOptions {
  * pool.resume();
  * await Promise.all([normal, first]);
  * assert.deepEqual(order, ["urgent", "normal"]);
+ * ```
+ *
+ * @example One call with its own retry and deadline
+ * ```ts
+ * import { Pool, TimeoutError } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({ retry: { attempts: 5, delayMs: 1 }, timeoutMs: 60_000 });
+ * let calls = 0;
+ * const fails = () => {
+ *   calls++;
+ *   throw new Error("not found");
+ * };
+ * // Not worth retrying: one attempt for this call.
+ * await assert.rejects(pool.run(fails, { retry: { attempts: 1 } }), /not found/);
+ * assert.equal(calls, 1);
+ * // A short deadline for this call (passed on as ctx.signal).
+ * const slow = pool.run(
+ *   (ctx) => new Promise((_, reject) => {
+ *     ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason));
+ *   }),
+ *   { timeoutMs: 5, retry: { attempts: 2 } },
+ * );
+ * await assert.rejects(slow, TimeoutError);
  * ```
  */
 export interface PoolRunOptions {
@@ -107,6 +197,21 @@ export interface PoolRunOptions {
    * @default {0}
    */
   priority?: number;
+  /**
+   * This task's retry, over the pool's `retry`: the fields given replace the
+   * pool's, the others stay the pool's (or take their defaults when the
+   * pool has no retry). `{ attempts: 1 }` turns retrying off for this task;
+   * `false` and `null` are refused, as for the pool. Validated as the
+   * pool's option.
+   * @default {undefined}
+   */
+  retry?: RetryOptions;
+  /**
+   * This task's time limit per attempt, instead of the pool's `timeoutMs`;
+   * `Infinity` for none (even when the pool has one).
+   * @default {undefined}
+   */
+  timeoutMs?: number;
 }
 
 /**

@@ -23,6 +23,12 @@ export interface PoolStats {
   readonly queued: number;
   /** Tasks waiting out a retry backoff (they hold no slot). */
   readonly backingOff: number;
+  /**
+   * Tasks waiting for room in a full queue (`maxQueued`, `onFull: "wait"`):
+   * not taken yet, so in no other count (`submitted` counts them once they
+   * enter). `0` without `maxQueued`.
+   */
+  readonly waiting: number;
   /** Tasks that succeeded. */
   readonly completed: number;
   /** Tasks whose last attempt failed (after the retries). */
@@ -39,10 +45,15 @@ export interface PoolStats {
    * costs about as much as running a trivial task) unless the tasks average
    * over 0.1 ms, someone listens to `completed`, `retrying` or `failed`, the
    * pool is adaptive, or it has `retry`, `timeoutMs` or `rateLimit` (or the
-   * task a `signal`): then every attempt is timed.
+   * task a `signal`, or a `retry` or `timeoutMs` of its own): then every
+   * attempt is timed.
    */
   readonly latency: LatencyStats;
-  /** Time from `submit()`/`run()` to a task's first start (timed like latency). */
+  /**
+   * Time from `submit()`/`run()` to a task's first start (timed like
+   * latency); for a task that waited for room (`maxQueued`), from when it
+   * entered the queue.
+   */
   readonly queueWait: LatencyStats;
   /** Completed tasks per second since the pool was made. */
   readonly throughput: number;

@@ -146,4 +146,85 @@ export const cases: Case[] = [
       await timed.close();
     },
   },
+  {
+    name:
+      "Pool.run() retry and timeoutMs given per call override the pool's: a call retries on a pool without retry, { attempts: 1 } turns the pool's retry off, a call's deadline fires with a TimeoutError",
+    async run({ Pool, TimeoutError }) {
+      const plain = new Pool({ concurrency: 2 });
+      const value = await plain.run((ctx) => {
+        if (ctx.attempt < 3) throw new Error("flaky");
+        return ctx.attempt;
+      }, { retry: { attempts: 3, delayMs: 1 } });
+      equal(value, 3, "retried on a pool without retry");
+      let reason: unknown;
+      const e = await rejects(
+        plain.run(async (ctx) => {
+          await aborted(ctx.signal);
+          reason = ctx.signal.reason;
+        }, { timeoutMs: 10 }),
+        "per-call timeout",
+      );
+      check(e instanceof TimeoutError, `TimeoutError, got ${e}`);
+      equal(reason, e, "ctx.signal.reason is the TimeoutError");
+      await plain.close();
+      const retrying = new Pool({ retry: { attempts: 5, delayMs: 1 } });
+      let calls = 0;
+      await rejects(
+        retrying.run(() => {
+          calls++;
+          throw new Error("no");
+        }, { retry: { attempts: 1 } }),
+        "no retry for this call",
+      );
+      equal(calls, 1, "one attempt");
+      await retrying.close();
+    },
+  },
+  {
+    name:
+      'Pool maxQueued: onFull "reject" refuses a task beyond the bound with a QueueFullError; onFull "wait" holds it and lets it in as room frees, in arrival order',
+    async run({ Pool, QueueFullError }) {
+      const strict = new Pool({
+        concurrency: 1,
+        maxQueued: 1,
+        onFull: "reject",
+      });
+      const unblock = gate();
+      const running = strict.submit(() => unblock.promise);
+      const queued = strict.submit(() => "queued");
+      const e = await rejects(strict.submit(() => "refused"), "queue full");
+      check(e instanceof QueueFullError, `QueueFullError, got ${e}`);
+      check(
+        (e as Error).message.includes("maxQueued: 1"),
+        `the message names the bound: ${(e as Error).message}`,
+      );
+      unblock.resolve();
+      await running;
+      equal(await queued, "queued");
+      await strict.close();
+
+      const waiting = new Pool({ concurrency: 1, maxQueued: 1 });
+      const order: number[] = [];
+      const go = gate();
+      const tasks = [0, 1, 2, 3].map((i) =>
+        waiting.submit(async () => {
+          order.push(i);
+          if (i === 0) await go.promise;
+          await sleep(1);
+          return i;
+        })
+      );
+      const s = waiting.stats();
+      equal(
+        [s.active, s.queued, s.waiting],
+        [1, 1, 2],
+        "active, queued, waiting",
+      );
+      go.resolve();
+      equal(await Promise.all(tasks), [0, 1, 2, 3]);
+      equal(order, [0, 1, 2, 3], "arrival order");
+      equal(waiting.stats().waiting, 0);
+      await waiting.close();
+    },
+  },
 ];
