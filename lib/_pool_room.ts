@@ -97,9 +97,9 @@ export class Room {
 
   /** The error of a task refused (`onFull: "reject"`), with the state. */
   error(active: number, queued: number): QueueFullError {
-    const error = new QueueFullError(this.maxQueued);
-    error.message =
-      `The pool's queue is full (maxQueued: ${this.maxQueued}; ${active} running, ${queued} queued): the task was not taken`;
-    return error;
+    return new QueueFullError(this.maxQueued, {
+      message:
+        `The pool's queue is full (maxQueued: ${this.maxQueued}; ${active} running, ${queued} queued): the task was not taken`,
+    });
   }
 }

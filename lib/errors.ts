@@ -104,12 +104,18 @@ export class QueueFullError extends Error {
   /**
    * Makes a queue-full error.
    *
-   * @param maxQueueSize The limit that was reached.
-   * @param options Standard error options (`cause`).
+   * @param maxQueueSize The limit that was reached (a Batcher's
+   *   `maxQueueSize`, a Pool's `maxQueued`).
+   * @param options Standard error options (`cause`), and `message` to say
+   *   more than the default.
    */
-  constructor(maxQueueSize: number, options?: ErrorOptions) {
+  constructor(
+    maxQueueSize: number,
+    options?: ErrorOptions & { message?: string },
+  ) {
     super(
-      `The queue is full (maxQueueSize: ${maxQueueSize}); the item was not queued`,
+      options?.message ??
+        `The queue is full (maxQueueSize: ${maxQueueSize}); the item was not queued`,
       options,
     );
     this.name = "QueueFullError";
