@@ -29,6 +29,15 @@ const SIZE_BUDGET_BYTES = 28 * 1024;
 const NODE_ENGINE = ">=20";
 /** What every emitted JavaScript file must run on. */
 const TARGET = "es2022";
+/**
+ * Packages an entry imports but the package does not bundle: optional peer
+ * dependencies, installed only by those who import that entry
+ * (`sluice/bullmq`). The root entry must import none of them.
+ */
+const OPTIONAL_PEERS: Record<string, string> = {
+  bullmq: "^6.7.6",
+  ioredis: "^6.1.0",
+};
 
 const root = new URL("../", import.meta.url);
 const path = (p: string) => new URL(p, root).pathname;
@@ -89,6 +98,7 @@ for (const format of ["esm", "cjs"] as const) {
     format,
     platform: "neutral",
     target: TARGET,
+    external: Object.keys(OPTIONAL_PEERS),
     // Keep doc-comment-free but readable output; minification is the
     // consumer's bundler's job.
     legalComments: "none",
@@ -173,6 +183,10 @@ const pkg = {
   module: main.esm,
   types: main.types,
   exports: npmExports,
+  peerDependencies: OPTIONAL_PEERS,
+  peerDependenciesMeta: Object.fromEntries(
+    Object.keys(OPTIONAL_PEERS).map((name) => [name, { optional: true }]),
+  ),
 };
 await writeJson("package.json", pkg);
 await Deno.copyFile(path("README.md"), out("README.md"));
@@ -242,6 +256,19 @@ for (const e of entries) {
       kB(gz)
     }`,
   );
+  if (e.key === ".") {
+    const peers = Object.keys(OPTIONAL_PEERS).filter((name) =>
+      new RegExp(`from\\s*["']${name}["']|require\\(["']${name}["']\\)`)
+        .test(code)
+    );
+    if (peers.length) {
+      fail(
+        `the core bundle imports the optional peer ${
+          peers.join(", ")
+        }: only an extra entry (sluice/bullmq) may`,
+      );
+    }
+  }
   if (e.key === "." && gz > SIZE_BUDGET_BYTES) {
     fail(
       `the core bundle is ${kB(gz)} minified + gzipped, over its budget of ${
@@ -295,7 +322,8 @@ for (
       .filter(([, i]) => i.bytesInOutput > 0)
       .map(([file]) => file)
       .filter((file) =>
-        /lib\/(pool|_pool_\w+|batcher|_batcher_\w+|sse|dashboard|_dashboard_\w+|progress_wire)\.ts$/.test(file)
+        /lib\/(pool|_pool_\w+|batcher|_batcher_\w+|sse|dashboard|_dashboard_\w+|progress_wire)\.ts$/
+          .test(file)
       );
     if (pulled.length) {
       problems.push(

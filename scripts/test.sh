@@ -61,6 +61,21 @@ if [ ! -x "$chromium" ]; then
 fi
 "$chromium" --version 2>/dev/null | head -n 1 || true
 
+step "Redis for the remote-stage tests (sluice/bullmq)"
+if ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's redis-server with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server is missing and this is not root with apt-get:" \
+      "install Debian's redis-server package" >&2
+    exit 1
+  fi
+fi
+redis-server --version | head -n 1
+
 step "runtimes against npm/: Node $(node --version) (ESM, CJS), TypeScript consumer, Bun, workerd, Chromium; the Hono SSE examples on Deno, Node, Bun, workerd, Chromium"
 # Spec output to the terminal; TAP to a file, whose closing lines ("# pass N",
 # "# fail N") are printed last for CI.
@@ -80,6 +95,7 @@ node --test --test-concurrency=1 \
   tests/node/threads_workerd.test.mjs \
   tests/node/cloudflare.test.mjs \
   tests/node/threads_chromium.test.mjs \
+  tests/node/bullmq.test.mjs \
   tests/node/dashboard.test.mjs \
   tests/hono/run.mjs
 status=$?
