@@ -156,3 +156,20 @@ Deno.test("inherited keys are not options: an object with a prototype passes", (
   options.concurrency = 2;
   map(id, options);
 });
+
+Deno.test("a misspelt remote()/serve() option of sluice/bullmq is a TypeError", async () => {
+  const { remote, serve } = await import("../bullmq.ts");
+  await refuses(
+    () =>
+      remote("x", { connection: "redis://127.0.0.1:1", runid: "r" } as never),
+    "'runid' is not an option of remote(): did you mean 'runId'?",
+  );
+  await refuses(
+    () =>
+      serve("x", () => 1, {
+        connection: "redis://127.0.0.1:1",
+        concurency: 2,
+      } as never),
+    "'concurency' is not an option of serve(): did you mean 'concurrency'?",
+  );
+});

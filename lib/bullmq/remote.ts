@@ -252,7 +252,17 @@ class RemoteClient {
         }`,
       );
     }
-    assertOptions("options", options);
+    assertOptions("options", options, "remote()", [
+      "connection",
+      "runId",
+      "codec",
+      "prefix",
+      "retention",
+      "connectTimeoutMs",
+      "checkIntervalMs",
+      "idleCloseMs",
+      "onError",
+    ]);
     const {
       connection,
       runId,
@@ -275,6 +285,7 @@ class RemoteClient {
         }`,
       );
     }
+    assertOptions("retention", retention, "retention", ["completed", "failed"]);
     assertDuration("connectTimeoutMs", connectTimeoutMs, { positive: true });
     assertDuration("checkIntervalMs", checkIntervalMs, { positive: true });
     assertDuration("idleCloseMs", idleCloseMs);

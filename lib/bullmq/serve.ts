@@ -186,7 +186,16 @@ export function serve<I = unknown, R = unknown>(
     );
   }
   assertFunction("fn", fn);
-  assertOptions("options", options);
+  assertOptions("options", options, "serve()", [
+    "connection",
+    "concurrency",
+    "lockDurationMs",
+    "stalledIntervalMs",
+    "maxStalledCount",
+    "codec",
+    "prefix",
+    "onError",
+  ]);
   const {
     connection,
     concurrency = 1,
@@ -331,7 +340,13 @@ export function serve<I = unknown, R = unknown>(
     async ready() {
       await Promise.all([worker.waitUntilReady(), subscribed]);
     },
-    close({ handBack = false }: ServeCloseOptions = {}) {
+    close(options?: ServeCloseOptions) {
+      try {
+        assertOptions("options", options, "server.close()", ["handBack"]);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const handBack = options?.handBack ?? false;
       if (handBack) {
         handingBack = true;
         for (const job of running.values()) job.stop("handBack");
