@@ -191,6 +191,13 @@ const pkg = {
 await writeJson("package.json", pkg);
 await Deno.copyFile(path("README.md"), out("README.md"));
 await Deno.copyFile(path("LICENSE"), out("LICENSE"));
+// The browser dashboard: a plain module served as a file, not imported (no
+// export key: JSR has none either, both ship it at web/).
+await Deno.mkdir(out("web"), { recursive: true });
+await Deno.copyFile(
+  path("web/sluice-dashboard.js"),
+  out("web/sluice-dashboard.js"),
+);
 
 // ---- Checks ----------------------------------------------------------------------
 const problems: string[] = [];
