@@ -24,6 +24,7 @@ export { batch, type BatchOptions } from "./lib/batch.ts";
 export {
   type BatchContext,
   Batcher,
+  type BatcherCache,
   type BatcherCloseOptions,
   type BatcherOptions,
   type BatcherProcessOptions,

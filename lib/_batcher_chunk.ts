@@ -4,6 +4,8 @@
 //
 // How these shapes were found, with the figures: bench/README.md, "Batcher".
 
+import { show } from "./_validate.ts";
+
 /** What `processBatch` receives besides the items (see `BatchContext`). */
 export interface CoreContext {
   readonly signal: AbortSignal;
@@ -54,6 +56,11 @@ class Rejection {
   }
 }
 
+/** Whether `value` is a `Rejection` (a failed result on its way to a caller). */
+export function isRejection(value: unknown): boolean {
+  return value instanceof Rejection;
+}
+
 /** A `Rejection` typed as what a call's `resolve` takes. */
 export function rejecting<O>(error: unknown): PromiseLike<O> {
   return new Rejection(error) as unknown as PromiseLike<O>;
@@ -66,7 +73,7 @@ export const DROPPED: Callback<unknown> = /* @__PURE__ */ Object.freeze({
 
 /** What a `Caller` reports its abort to (the engine). */
 export interface CallerOwner<I, O> {
-  abortCaller(caller: Caller<I, O>): void;
+  abortCaller(caller: Caller<I, O>, reason: unknown): void;
 }
 
 /**
@@ -101,7 +108,7 @@ export class Caller<I, O> implements Callback<O> {
 
   /** The caller's signal aborted. */
   handleEvent(): void {
-    this.core.abortCaller(this);
+    this.core.abortCaller(this, this.signal!.reason);
   }
 
   /** Marks it settled (by its callback) and stops listening. */
@@ -197,4 +204,47 @@ export class Ctx<I, O> implements CoreContext {
   get signal(): AbortSignal {
     return this.#chunk.signal();
   }
+}
+
+/** Waits out a retry backoff of `chunk`, holding its slot; ends early on abort. */
+export function backoff<I, O>(chunk: Chunk<I, O>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      chunk.wake = undefined;
+      resolve();
+    }
+    chunk.wake = done;
+  });
+}
+
+/** `1 item`, `2 items`: a count and a noun for a message. */
+function plural(n: number, noun: string): string {
+  return n === 1 ? `1 ${noun}` : `${n} ${noun}s`;
+}
+
+/**
+ * What is wrong with `processBatch`'s return value for a batch of `n` items
+ * (every caller of the batch rejects with it): not an array, or the wrong
+ * length; `undefined` when it is one result per item.
+ */
+export function wrongResults(results: unknown, n: number): Error | undefined {
+  if (!Array.isArray(results)) {
+    return new TypeError(
+      `processBatch must return an array with one result per item: it returned ${
+        show(results)
+      } for a batch of ${plural(n, "item")}`,
+    );
+  }
+  if (results.length !== n) {
+    return new RangeError(
+      `processBatch returned ${
+        plural(results.length, "result")
+      } for a batch of ${
+        plural(n, "item")
+      }: it must return one result per item, in order`,
+    );
+  }
+  return undefined;
 }

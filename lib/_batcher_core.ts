@@ -13,6 +13,11 @@
 // `processBatch` never runs in a caller's stack, and a synchronous loop of
 // calls is batched as a whole.
 //
+// `key`, `cache` and `minSize` send every call down the slow path (through
+// the queue-bound test the short path makes anyway): a call with `key` or `cache` is handed to
+// lib/_batcher_keys.ts, which queues one `Caller` per key; `minSize` holds a
+// due tail chunk back in `#pump` until it has that many live items.
+//
 // Pending calls are what the heap holds, so their shape and the garbage
 // collector decide most of the hot path's time. Each fast path below says why
 // it exists and which benchmark shows it; how they were found, with every
@@ -20,12 +25,17 @@
 
 import { Fifo } from "./_fifo.ts";
 import { Histogram } from "./_histogram.ts";
-import { show } from "./_validate.ts";
 import { QueueFullError } from "./errors.ts";
 import type { LatencyStats } from "./stats.ts";
 import { retryDelay } from "./_attempt.ts";
 import type { RetryPolicy } from "./retry.ts";
 import {
+  BatcherKeys,
+  type CacheStore,
+  type KeysOwner,
+} from "./_batcher_keys.ts";
+import {
+  backoff,
   Caller,
   Chunk,
   type CoreContext,
@@ -37,6 +47,7 @@ import {
   rejecting,
   SENT,
   WAITING,
+  wrongResults,
 } from "./_batcher_chunk.ts";
 
 /** The batch function as the core calls it. */
@@ -50,6 +61,10 @@ export interface CoreOptions {
   maxQueueSize: number;
   onFull: "wait" | "reject";
   retry: RetryPolicy | undefined;
+  /** `1` for none. */
+  minSize: number;
+  key: ((item: unknown) => unknown) | undefined;
+  cache: CacheStore<unknown, unknown> | undefined;
 }
 
 /** The figures of `stats()`. */
@@ -66,6 +81,8 @@ export interface CoreStats {
   readonly waiting: number;
   readonly inFlight: number;
   readonly running: number;
+  readonly cacheHits: number;
+  readonly deduped: number;
   readonly queueWait: LatencyStats;
 }
 
@@ -77,13 +94,8 @@ const TIMED_FIRST = 256;
 /** After that, one call in SAMPLE_MASK + 1 is timed. */
 const SAMPLE_MASK = 31;
 
-/** `1 item`, `2 items`: a count and a noun for a message. */
-function plural(n: number, noun: string): string {
-  return n === 1 ? `1 ${noun}` : `${n} ${noun}s`;
-}
-
 /** The engine of a `Batcher`. */
-export class BatcherCore<I, O> {
+export class BatcherCore<I, O> implements KeysOwner<I, O> {
   readonly #fn: CoreFn<I>;
   readonly #maxSize: number;
   /** The length a chunk's arrays are made at (see `PRESIZE_MAX`). */
@@ -93,6 +105,15 @@ export class BatcherCore<I, O> {
   readonly #maxQueueSize: number;
   readonly #reject: boolean;
   readonly #retry: RetryPolicy | undefined;
+  readonly #minSize: number;
+  /** `key` and `cache`, when either is set. */
+  readonly #keys: BatcherKeys<I, O> | undefined;
+  /**
+   * The queue bound as the short path of `process()` tests it: `0` when
+   * `key`, `cache` or `minSize` is set, so that every call takes the slow
+   * path at no cost to the short one (no new test there).
+   */
+  readonly #shortLimit: number;
 
   /** Chunks not sent yet, oldest first; the last one may be `#tail`. */
   readonly #chunks = new Fifo<Chunk<I, O>>();
@@ -144,6 +165,18 @@ export class BatcherCore<I, O> {
     this.#maxQueueSize = options.maxQueueSize;
     this.#reject = options.onFull === "reject";
     this.#retry = options.retry;
+    this.#minSize = options.minSize;
+    const { key, cache } = options;
+    this.#keys = key !== undefined || cache !== undefined
+      ? new BatcherKeys<I, O>(
+        this,
+        key,
+        cache as CacheStore<unknown, O> | undefined,
+      )
+      : undefined;
+    this.#shortLimit = this.#keys !== undefined || this.#minSize > 1
+      ? 0
+      : this.#maxQueueSize;
   }
 
   get closed(): boolean {
@@ -154,7 +187,7 @@ export class BatcherCore<I, O> {
   process(item: I, signal: AbortSignal | undefined): Promise<O> {
     if (
       signal !== undefined || this.#closed || this.#waiting > 0 ||
-      this.#pending >= this.#maxQueueSize
+      this.#pending >= this.#shortLimit
     ) {
       return this.#processSlow(item, signal);
     }
@@ -197,7 +230,10 @@ export class BatcherCore<I, O> {
     return chunk;
   }
 
-  /** `process()` when closed, with a signal, or with the queue full. */
+  /**
+   * `process()` when closed, with a signal, with the queue full, or with
+   * `key`, `cache` or `minSize`.
+   */
   #processSlow(item: I, signal: AbortSignal | undefined): Promise<O> {
     if (this.#closed) {
       return Promise.reject(
@@ -209,28 +245,48 @@ export class BatcherCore<I, O> {
     if (signal !== undefined && signal.aborted) {
       return Promise.reject(signal.reason);
     }
-    const full = this.#pending >= this.#maxQueueSize || this.#waiting > 0;
-    if (full && this.#reject) {
-      return Promise.reject(new QueueFullError(this.#maxQueueSize));
-    }
-    const n = ++this.#calls;
-    const calledAt = n <= TIMED_FIRST || (n & SAMPLE_MASK) === 0
-      ? performance.now()
-      : -1;
-    const caller = new Caller<I, O>(this, item, signal, calledAt);
+    if (this.#keys !== undefined) return this.#keys.process(item, signal);
+    const refused = this.refuseFull();
+    if (refused !== undefined) return refused;
+    const caller = new Caller<I, O>(this, item, signal, this.callTime());
     const promise = new Promise<O>((resolve, reject) => {
       caller.resolve = resolve;
       caller.reject = reject;
     });
-    if (full) {
+    this.queue(caller);
+    signal?.addEventListener("abort", caller, { once: true });
+    return promise;
+  }
+
+  countCall(): void {
+    this.#calls++;
+  }
+
+  callTime(): number {
+    const n = ++this.#calls;
+    return n <= TIMED_FIRST || (n & SAMPLE_MASK) === 0 ? performance.now() : -1;
+  }
+
+  refuseFull(): Promise<never> | undefined {
+    return this.#reject &&
+        (this.#pending >= this.#maxQueueSize || this.#waiting > 0)
+      ? Promise.reject(new QueueFullError(this.#maxQueueSize))
+      : undefined;
+  }
+
+  queue(caller: Caller<I, O>): void {
+    if (this.#pending >= this.#maxQueueSize || this.#waiting > 0) {
       caller.state = WAITING;
       this.#waiters.push(caller);
       this.#waiting++;
     } else {
       this.#enqueue(caller, false);
     }
-    signal?.addEventListener("abort", caller, { once: true });
-    return promise;
+  }
+
+  /** See `Batcher.clear`, `clearAll` and `prime` (no-ops without keys). */
+  get keys(): BatcherKeys<I, O> | undefined {
+    return this.#keys;
   }
 
   /** Starts closing; see `Batcher.close`. */
@@ -261,17 +317,21 @@ export class BatcherCore<I, O> {
       waiting: this.#waiting,
       inFlight: this.#inFlight,
       running: this.#runs.size,
+      cacheHits: this.#keys?.cacheHits ?? 0,
+      deduped: this.#keys?.deduped ?? 0,
       queueWait: this.#queueWait.snapshot(),
     };
   }
 
-  /** A caller's signal aborted: take its item back, or drop its result. */
-  abortCaller(caller: Caller<I, O>): void {
+  /**
+   * A caller's signal aborted (or every caller of a slot left): take its
+   * item back, or drop its result.
+   */
+  abortCaller(caller: Caller<I, O>, reason: unknown): void {
     const state = caller.state;
     if (state === DONE) return;
     caller.state = DONE;
     this.#cancelled++;
-    const reason = caller.signal!.reason;
     if (state === WAITING) {
       this.#waiting--;
       caller.reject(reason);
@@ -330,9 +390,10 @@ export class BatcherCore<I, O> {
   /** Counts an item that joined `chunk`; a pump is due if it may send. */
   #added(chunk: Chunk<I, O>): void {
     this.#pending++;
-    const size = chunk.size;
+    // `live === minSize`: the first item (no `minSize`), or the one a due
+    // batch waited for.
     if (
-      (size === 1 || size >= this.#maxSize) &&
+      (chunk.live === this.#minSize || chunk.size >= this.#maxSize) &&
       this.#runs.size < this.#concurrency
     ) {
       this.#schedulePump();
@@ -398,6 +459,12 @@ export class BatcherCore<I, O> {
               break;
             }
           }
+          // Due but short of `minSize`: waits, with no timer, for the item
+          // that makes `minSize` (`#added`), or `close()`.
+          if (chunk.live < this.#minSize) {
+            this.#chunks.unshift(chunk);
+            break;
+          }
         }
         this.#tail = undefined;
       }
@@ -442,6 +509,7 @@ export class BatcherCore<I, O> {
       for (const caller of callers) {
         if (caller.state === QUEUED) caller.state = SENT;
       }
+      this.#keys?.sent(callers);
     }
     chunk.trim();
     this.#prepare(chunk, false);
@@ -499,7 +567,7 @@ export class BatcherCore<I, O> {
         this.#failAll(chunk, delay === undefined ? error : delay.error);
         break;
       }
-      await this.#backoff(chunk, delay);
+      await backoff(chunk, delay);
       if (chunk.waiting === 0) break; // no retry attempt: not counted
       this.#retries++;
       this.#prepare(chunk, true); // callers that aborted meanwhile leave it
@@ -521,46 +589,14 @@ export class BatcherCore<I, O> {
     return retryDelay(this.#retry, chunk.attempt, error, ctx);
   }
 
-  /** Waits out a backoff, holding the slot; ends early on abort. */
-  #backoff(chunk: Chunk<I, O>, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        chunk.wake = undefined;
-        resolve();
-      }
-      chunk.wake = done;
-    });
-  }
-
   /**
    * Settles each caller of a batch of `n` items from `processBatch`'s return
    * value.
    */
   #deliver(chunk: Chunk<I, O>, results: unknown, n: number): void {
-    if (!Array.isArray(results)) {
-      this.#failAll(
-        chunk,
-        new TypeError(
-          `processBatch must return an array with one result per item: it returned ${
-            show(results)
-          } for a batch of ${plural(n, "item")}`,
-        ),
-      );
-      return;
-    }
-    if (results.length !== n) {
-      this.#failAll(
-        chunk,
-        new RangeError(
-          `processBatch returned ${
-            plural(results.length, "result")
-          } for a batch of ${
-            plural(n, "item")
-          }: it must return one result per item, in order`,
-        ),
-      );
+    const wrong = wrongResults(results, n);
+    if (wrong !== undefined) {
+      this.#failAll(chunk, wrong);
       return;
     }
     const { callbacks, map } = chunk;
@@ -568,7 +604,7 @@ export class BatcherCore<I, O> {
     for (let k = 0; k < n; k++) {
       const callback = callbacks[map === undefined ? k : map[k]];
       if (callback === DROPPED) continue; // its caller aborted
-      const value = results[k];
+      const value = (results as readonly unknown[])[k];
       if (value instanceof Error) {
         errors++;
         callback.resolve(rejecting(value));
@@ -636,6 +672,7 @@ export class BatcherCore<I, O> {
     }
     this.#tail = undefined;
     this.#pending = 0;
+    this.#keys?.forget();
     for (let caller; (caller = this.#waiters.shift()) !== undefined;) {
       if (caller.state !== WAITING) continue;
       this.#cancelled++;

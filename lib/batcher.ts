@@ -1,4 +1,5 @@
 import { BatcherCore } from "./_batcher_core.ts";
+import { readCache } from "./_batcher_keys.ts";
 import {
   assertBoolean,
   assertDuration,
@@ -108,7 +109,62 @@ export interface BatcherRetryOptions
 }
 
 /**
+ * A `Map`-like store of results for the `cache` option of a
+ * {@linkcode Batcher}: a `Map`, an LRU cache, or your own. A `get` that
+ * returns `undefined` is a miss. No time-to-live is built in: give a store
+ * whose `get` expires entries.
+ *
+ * @typeParam K The key type (`key(item)`, or the item without `key`).
+ * @typeParam O The result type of one item.
+ *
+ * @example A cache whose entries expire (a time-to-live)
+ * ```ts
+ * import { Batcher, type BatcherCache } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * class TtlCache<K, V> implements BatcherCache<K, V> {
+ *   readonly #map = new Map<K, { value: V; until: number }>();
+ *   constructor(readonly ttlMs: number) {}
+ *   get(key: K): V | undefined {
+ *     const entry = this.#map.get(key);
+ *     if (entry !== undefined && entry.until <= Date.now()) this.#map.delete(key);
+ *     return entry !== undefined && entry.until > Date.now() ? entry.value : undefined;
+ *   }
+ *   set(key: K, value: V): void {
+ *     this.#map.set(key, { value, until: Date.now() + this.ttlMs });
+ *   }
+ *   delete(key: K): boolean { return this.#map.delete(key); }
+ *   clear(): void { this.#map.clear(); }
+ * }
+ *
+ * let loads = 0;
+ * const users = new Batcher((ids: number[]) => {
+ *   loads++;
+ *   return ids.map((id) => `user ${id}`);
+ * }, { maxSize: 100, cache: new TtlCache<number, string>(60_000) });
+ * assert.equal(await users.process(1), "user 1");
+ * assert.equal(await users.process(1), "user 1"); // from the cache
+ * assert.equal(loads, 1);
+ * await users.close();
+ * ```
+ */
+export interface BatcherCache<K, O> {
+  /** The cached result of `key`, or `undefined` (a miss). */
+  get(key: K): O | undefined;
+  /** Stores the result of a succeeded item, or a primed one. */
+  set(key: K, value: O): unknown;
+  /** Forgets `key` (`batcher.clear(key)`). */
+  delete(key: K): unknown;
+  /** Forgets everything (`batcher.clearAll()`). */
+  clear(): unknown;
+}
+
+/**
  * Options of a {@linkcode Batcher}.
+ *
+ * @typeParam I The item type (for `key`).
+ * @typeParam O The result type of one item (for `cache`).
+ * @typeParam K The key type (for `key` and `cache`).
  *
  * @example Options for an embedding model
  * ```ts
@@ -121,9 +177,44 @@ export interface BatcherRetryOptions
  * await batcher.close();
  * ```
  */
-export interface BatcherOptions {
+export interface BatcherOptions<I = never, O = never, K = unknown> {
   /** A batch is sent the moment it holds this many items. Required. */
   maxSize: number;
+  /**
+   * A due batch (`maxWaitMs` passed since its first item) waits until it
+   * holds this many items, then is sent at once; there is no flush timer
+   * meanwhile. With `maxWaitMs: 0` (the default) a batch is due at once, so
+   * it is sent the moment it holds `minSize` items, however long that takes.
+   * `close()` sends whatever is queued, however small. At most `maxSize`.
+   * @default {1}
+   */
+  minSize?: number;
+  /**
+   * The key of an item: calls whose items have the same key (compared as
+   * `Map` keys are: objects by identity) while one of them waits to be sent
+   * share one item of the batch (the first caller's) and its result; each
+   * caller's promise settles with it. Once the batch is sent, a new call
+   * with that key makes a new item (with `cache`, it joins the one in
+   * flight). A caller that aborts leaves alone; the shared item leaves the
+   * batch (or its result is dropped) only when every one of its callers has
+   * aborted, so a caller without a signal keeps it. Without `key`, every call
+   * is its own item (with `cache`, the item itself is the key). A `key` that
+   * throws rejects that call with its error.
+   * @default {undefined}
+   */
+  key?(item: I): K;
+  /**
+   * Memoizes results by key (`key(item)`, or the item itself): `true` for a
+   * new `Map`, or a {@linkcode BatcherCache} of your own. A cached result
+   * resolves the call at once, without a batch; an item's result is cached
+   * when its batch succeeds (an `Error` result, a failed batch, an abort or
+   * `undefined` is not); a call whose key is in a batch not yet settled joins
+   * that item (DataLoader's dedupe). `clear(key)`, `clearAll()` and
+   * `prime(key, value)` manage it. No time-to-live is built in: give a store
+   * whose `get` expires entries (see {@linkcode BatcherCache}).
+   * @default {false}
+   */
+  cache?: boolean | BatcherCache<K, O>;
   /**
    * The longest a partial batch waits for more items, counted from its first
    * item (a hard bound: later items do not extend it). `0` sends a partial
@@ -237,7 +328,12 @@ export interface BatcherCloseOptions {
  * ```
  */
 export interface BatcherStats {
-  /** `process()` calls accepted (refused ones are not counted). */
+  /**
+   * `process()` calls accepted (refused ones are not counted). With `key` or
+   * `cache`, the other counts are of items (one item per key in a batch),
+   * so `calls === succeeded + failed + cancelled + pending + waiting +
+   * inFlight + deduped + cacheHits`.
+   */
   readonly calls: number;
   /** Batches handed to `processBatch` (a retry is not a new batch). */
   readonly batchesSent: number;
@@ -264,6 +360,13 @@ export interface BatcherStats {
   readonly inFlight: number;
   /** Batches holding a slot (running, or backing off before a retry). */
   readonly running: number;
+  /** Calls answered from the `cache`, without a batch. */
+  readonly cacheHits: number;
+  /**
+   * Calls that joined another call's item with the same key (`key`, or the
+   * in-flight dedupe of `cache`) instead of adding one.
+   */
+  readonly deduped: number;
   /**
    * Time from `process()` to the send of its batch, in milliseconds (a wait
    * for room included); p50/p95 within about 2 %. Every call among the first
@@ -299,12 +402,18 @@ export interface BatcherStats {
  * `signal.reason`, and no other caller is affected. Every promise a batcher
  * returns settles, whatever happens.
  *
+ * Keys and caching (DataLoader's): with `key`, calls with the same key
+ * share one item while it waits to be sent; with `cache`, results are
+ * memoized by key and calls for a key in flight join it. `minSize` makes a
+ * due batch wait for more items.
+ *
  * Closing: {@linkcode Batcher.prototype.close} drains, `close({ force: true })`
  * rejects the pending callers at once; `process()` after `close()` rejects.
  * `await using` closes (drains) at the end of the scope.
  *
  * @typeParam I The item type.
  * @typeParam O The result type of one item.
+ * @typeParam K The key type of `key` and `cache` (the item type without `key`).
  *
  * @example The async-batcher README case: 10 items, batches of 5, 2 at once
  * ```ts
@@ -323,8 +432,27 @@ export interface BatcherStats {
  * assert.deepEqual(results, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
  * assert.deepEqual(batches, [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]);
  * ```
+ *
+ * @example DataLoader-style loading: one item per key, results cached
+ * ```ts
+ * import { Batcher } from "sluice";
+ * import assert from "node:assert/strict";
+ *
+ * const batches: number[][] = [];
+ * const users = new Batcher((ids: number[]) => {
+ *   batches.push(ids);
+ *   return ids.map((id) => ({ id, name: `user ${id}` }));
+ * }, { maxSize: 100, cache: true });
+ * const [a, b, c] = await Promise.all([users.process(1), users.process(2), users.process(1)]);
+ * assert.equal(a, c); // one item, one result
+ * assert.deepEqual(b, { id: 2, name: "user 2" });
+ * assert.equal(await users.process(2), b); // from the cache: no batch
+ * assert.deepEqual(batches, [[1, 2]]);
+ * assert.deepEqual([users.stats().deduped, users.stats().cacheHits], [1, 1]);
+ * await users.close();
+ * ```
  */
-export class Batcher<I, O> {
+export class Batcher<I, O, K = I> {
   readonly #core: BatcherCore<I, O>;
 
   /**
@@ -332,12 +460,13 @@ export class Batcher<I, O> {
    *
    * @param processBatch Called with the items of each batch and a
    * {@linkcode BatchContext}; returns one result per item, in order.
-   * @param options `maxSize` (required), `maxWaitMs`, `concurrency`,
-   * `maxQueueSize`, `onFull`, `retry`.
+   * @param options `maxSize` (required), `maxWaitMs`, `minSize`,
+   * `concurrency`, `maxQueueSize`, `onFull`, `retry`, `key`, `cache`.
    * @throws {TypeError} When `processBatch` is not a function or an option
-   * has the wrong type.
+   * has the wrong type (`key` not a function, `cache` neither a boolean nor
+   * an object with `get`, `set`, `delete` and `clear`).
    * @throws {RangeError} When a number is out of range (`maxSize: 0`,
-   * `maxWaitMs: -1`, `concurrency: NaN`, …).
+   * `maxWaitMs: -1`, `concurrency: NaN`, `minSize` above `maxSize`, …).
    *
    * @example Bad options throw at once
    * ```ts
@@ -352,7 +481,10 @@ export class Batcher<I, O> {
    * assert.throws(() => new Batcher(fn, { maxSize: 5, maxWaitMs: NaN }), RangeError);
    * ```
    */
-  constructor(processBatch: ProcessBatch<I, O>, options: BatcherOptions) {
+  constructor(
+    processBatch: ProcessBatch<I, O>,
+    options: BatcherOptions<NoInfer<I>, NoInfer<O>, K>,
+  ) {
     assertFunction("processBatch", processBatch);
     if (options === undefined) {
       throw new TypeError(
@@ -366,6 +498,9 @@ export class Batcher<I, O> {
       "maxQueueSize",
       "onFull",
       "retry",
+      "minSize",
+      "key",
+      "cache",
     ]);
     const {
       maxSize,
@@ -374,8 +509,17 @@ export class Batcher<I, O> {
       maxQueueSize = Infinity,
       onFull = "wait",
       retry,
+      minSize = 1,
+      key,
+      cache = false,
     } = options;
     assertInteger("maxSize", maxSize, 1);
+    assertInteger("minSize", minSize, 1);
+    if (minSize > maxSize) {
+      throw new RangeError(
+        `'minSize' must be <= 'maxSize' (${maxSize}): current value is ${minSize}`,
+      );
+    }
     assertDuration("maxWaitMs", maxWaitMs);
     assertInteger("concurrency", concurrency, 1, true);
     assertInteger("maxQueueSize", maxQueueSize, 1, true);
@@ -387,6 +531,11 @@ export class Batcher<I, O> {
       maxQueueSize,
       onFull,
       retry: readRetry(retry as RetryOptions | undefined),
+      minSize,
+      key: key === undefined
+        ? undefined
+        : (assertFunction("key", key), key as (item: unknown) => unknown),
+      cache: readCache(cache),
     });
   }
 
@@ -469,6 +618,101 @@ export class Batcher<I, O> {
       return Promise.reject(error);
     }
     return this.#core.close(force);
+  }
+
+  /**
+   * Forgets the cached result of `key`; a batch already sent for it no longer
+   * answers later calls nor fills the cache (DataLoader's `clear`). Without
+   * `cache`, does nothing.
+   *
+   * @param key A key, as `key(item)` returns it (the item without `key`).
+   * @returns The batcher, for chaining.
+   *
+   * @example Loading again after a change
+   * ```ts
+   * import { Batcher } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const names = new Map([[1, "Ada"]]);
+   * const users = new Batcher((ids: number[]) => ids.map((id) => names.get(id) ?? new Error(`no user ${id}`)), {
+   *   maxSize: 100,
+   *   cache: true,
+   * });
+   * assert.equal(await users.process(1), "Ada");
+   * names.set(1, "Ada Lovelace");
+   * assert.equal(await users.process(1), "Ada"); // cached
+   * users.clear(1);
+   * assert.equal(await users.process(1), "Ada Lovelace");
+   * await users.close();
+   * ```
+   */
+  clear(key: K): this {
+    this.#core.keys?.clear(key);
+    return this;
+  }
+
+  /**
+   * Forgets every cached result, and every batch in flight for later calls
+   * (DataLoader's `clearAll`). Without `cache`, does nothing.
+   *
+   * @returns The batcher, for chaining.
+   *
+   * @example Starting afresh
+   * ```ts
+   * import { Batcher } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * let batches = 0;
+   * const double = new Batcher((xs: number[]) => (batches++, xs.map((x) => 2 * x)), { maxSize: 10, cache: true });
+   * await Promise.all([double.process(1), double.process(2)]);
+   * double.clearAll();
+   * await Promise.all([double.process(1), double.process(2)]);
+   * assert.equal(batches, 2);
+   * await double.close();
+   * ```
+   */
+  clearAll(): this {
+    this.#core.keys?.clearAll();
+    return this;
+  }
+
+  /**
+   * Caches `value` as the result of `key` unless a result is cached already
+   * (to replace one, `clear(key)` first), as DataLoader's `prime`: later
+   * calls with that key resolve with it without a batch.
+   *
+   * @param key A key, as `key(item)` returns it (the item without `key`).
+   * @param value The result to cache.
+   * @returns The batcher, for chaining.
+   * @throws {TypeError} Without the `cache` option, or when `value` is
+   * `undefined` or an `Error` (neither is ever cached).
+   *
+   * @example Priming with what a list query returned
+   * ```ts
+   * import { Batcher } from "sluice";
+   * import assert from "node:assert/strict";
+   *
+   * const loaded: number[] = [];
+   * const users = new Batcher((ids: number[]) => {
+   *   loaded.push(...ids);
+   *   return ids.map((id) => ({ id }));
+   * }, { maxSize: 100, cache: true });
+   * for (const user of [{ id: 1 }, { id: 2 }]) users.prime(user.id, user);
+   * assert.deepEqual(await users.process(2), { id: 2 });
+   * assert.deepEqual(await users.process(3), { id: 3 });
+   * assert.deepEqual(loaded, [3]);
+   * await users.close();
+   * ```
+   */
+  prime(key: K, value: O): this {
+    const keys = this.#core.keys;
+    if (keys === undefined) {
+      throw new TypeError(
+        "Batcher.prime() needs the 'cache' option: this batcher has no cache",
+      );
+    }
+    keys.prime(key, value);
+    return this;
   }
 
   /**

@@ -1141,6 +1141,8 @@ Deno.test("Batcher.stats() counts batches, items, mean batch size, retries and q
     waiting: 0,
     inFlight: 0,
     running: 0,
+    cacheHits: 0,
+    deduped: 0,
     queueWait: { count: 0, avg: 0, min: 0, p50: 0, p95: 0, p99: 0, max: 0 },
   });
   await Promise.all(rangeInclusive(1, 6).map((x) => batcher.process(x)));

@@ -53,3 +53,17 @@ Deno.test("examples/threads.ts gets the same results threaded, and the event loo
     "thread pool: 14 calls completed, 0 failed, 0 restarts",
   );
 });
+
+Deno.test("examples/batcher_cache.ts loads 7 users in one query for 8 calls, answers managers from primed entries, reloads a cleared user", async () => {
+  const { main } = await import("../examples/batcher_cache.ts");
+  const lines: string[] = [];
+  const r = await main((line) => lines.push(line));
+  assert.deepEqual(r.queries, [[7, 4, 5, 6, 8, 9, 10], [4], [99]]);
+  assert.equal(r.managers[0], "user 4 → user 2");
+  assert.equal(r.managers.length, 7);
+  assert.equal(r.cacheHits, 7); // the 7 managers, all primed
+  assert.equal(r.deduped, 2); // user 7 twice, user 99 twice
+  assert.equal(r.renamed, "user four");
+  assert.equal(r.missing, "no user 99");
+  assert.equal(lines.length, 10, lines.join("\n"));
+});

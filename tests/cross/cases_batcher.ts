@@ -87,4 +87,72 @@ export const cases: Case[] = [
       equal((f as DOMException).name, "AbortError");
     },
   },
+  {
+    name:
+      "Batcher key: calls with the same key share one item and one result; an aborted caller leaves alone",
+    async run({ Batcher }) {
+      const batches: number[][] = [];
+      const batcher = new Batcher((reqs: { id: number }[]) => {
+        batches.push(reqs.map((r) => r.id));
+        return reqs.map((r) => ({ id: r.id }));
+      }, { maxSize: 10, maxWaitMs: 10, key: (r) => r.id });
+      const controller = new AbortController();
+      const a = batcher.process({ id: 1 });
+      const b = batcher.process({ id: 2 });
+      const leaving = batcher.process({ id: 1 }, { signal: controller.signal });
+      const c = batcher.process({ id: 1 });
+      controller.abort(new Error("left"));
+      equal(await rejects(leaving, "aborted caller"), new Error("left"));
+      const [ra, rb, rc] = await Promise.all([a, b, c]);
+      check(ra === rc, "one result object for key 1");
+      equal(rb, { id: 2 });
+      equal(batches, [[1, 2]]);
+      equal(batcher.stats().deduped, 2);
+      await batcher.close();
+    },
+  },
+  {
+    name:
+      "Batcher cache: results are cached by key, failures are not; clear() and prime() as DataLoader's",
+    async run({ Batcher }) {
+      const batches: string[][] = [];
+      const batcher = new Batcher((xs: string[]) => {
+        batches.push(xs);
+        return xs.map((x) => x === "bad" ? new Error("bad") : x.length);
+      }, { maxSize: 10, cache: true });
+      equal(
+        await Promise.all(["ab", "abc", "ab"].map((x) => batcher.process(x))),
+        [2, 3, 2],
+      );
+      equal(await batcher.process("abc"), 3); // cached
+      await rejects(batcher.process("bad"), "Error result");
+      await rejects(batcher.process("bad"), "not cached");
+      batcher.clear("ab").prime("zz", 99);
+      equal(await batcher.process("ab"), 2);
+      equal(await batcher.process("zz"), 99);
+      equal(batches, [["ab", "abc"], ["bad"], ["bad"], ["ab"]]);
+      equal(batcher.stats().cacheHits, 2);
+      await batcher.close();
+    },
+  },
+  {
+    name:
+      "Batcher minSize: a due batch waits for minSize items, then goes at once; close() sends the rest",
+    async run({ Batcher }) {
+      const batches: number[][] = [];
+      const batcher = new Batcher((xs: number[]) => {
+        batches.push(xs);
+        return xs;
+      }, { maxSize: 10, maxWaitMs: 5, minSize: 2 });
+      const a = batcher.process(1);
+      await sleep(20);
+      equal(batches, [], "due, but below minSize");
+      equal(await Promise.all([a, batcher.process(2)]), [1, 2]);
+      equal(batches, [[1, 2]]);
+      const c = batcher.process(3);
+      await batcher.close();
+      equal(await c, 3);
+      equal(batches, [[1, 2], [3]]);
+    },
+  },
 ];
