@@ -59,4 +59,16 @@ export const cases: Case[] = [
       }
     },
   },
+  {
+    name:
+      "asCompleted() takes promises of different types and yields each value as it settles",
+    async run({ asCompleted }) {
+      const late = new Promise<string>((r) => setTimeout(() => r("late"), 3));
+      const out: (string | number | boolean)[] = [];
+      for await (const v of asCompleted([late, Promise.resolve(7), true])) {
+        out.push(v);
+      }
+      equal(out, [7, true, "late"]);
+    },
+  },
 ];
