@@ -25,6 +25,15 @@
  *   browser's `EventSource` reconnects and the handler resumes.
  * - `GET /api/stats`: what the runs did (calls started, finished, aborted),
  *   for the page's cancel report and the runtime tests.
+ * - `GET /api/config`: `{ remoteRerank }`, whether `rerank=remote` is
+ *   available.
+ *
+ * Remote re-rank (optional): with the `remoteRerank` option (a stage function
+ * the entry point makes, e.g. `remote()` of `sluice/bullmq` in
+ * `examples/cluster/`), `?rerank=remote` on either SSE route sends each
+ * re-rank batch to worker processes, and each answer says which process
+ * served it (`servedBy`). This file never imports a queue client, so the
+ * edge builds stay as they are.
  *
  * Both SSE routes resume: a reconnecting `EventSource` sends the last id it
  * received as `Last-Event-ID`; the ids are the query indices and the source
@@ -83,6 +92,34 @@ export interface AppOptions {
   onTaskAborted?: (info: { run: number; stage: string; index: number }) => void;
   /** Lists pending timers (test instrumentation, see `_timers.ts`). */
   timers?: TimerProbe;
+  /**
+   * Runs a re-rank batch elsewhere, for runs asked with `rerank=remote`
+   * (`examples/cluster/` passes `remote("demo-rerank", …)` of
+   * `sluice/bullmq`). Without it, such runs are refused (400).
+   */
+  remoteRerank?: (job: RerankJob, ctx: TaskContext) => Promise<RerankReply>;
+}
+
+/** A document candidate of a query. */
+export interface Candidate {
+  id: string;
+  title: string;
+  score: number;
+}
+
+/** A re-rank batch sent to a remote worker. */
+export interface RerankJob {
+  /** The simulated model latency (scaled), in milliseconds. */
+  ms: number;
+  /** Each query's candidates. */
+  lists: Candidate[][];
+}
+
+/** A remote worker's answer: the lists sorted best first, and who sorted. */
+export interface RerankReply {
+  lists: Candidate[][];
+  /** The worker process, e.g. `"bun#5678"`. */
+  servedBy: string;
 }
 
 /** One streamed result: a query with its best document. */
@@ -94,6 +131,8 @@ export interface Answer {
   top: { id: string; title: string; score: number };
   /** How many documents were retrieved. */
   docs: number;
+  /** The worker process that re-ranked it (`rerank=remote` runs only). */
+  servedBy?: string;
   summary: string;
   /** The simulated latency of each step (scaled), in milliseconds. */
   ms: { retrieve: number; rerank: number; enrich: number };
@@ -120,6 +159,8 @@ export interface RunRecord {
   abortReason: string | null;
   /** Results the flow yielded. */
   delivered: number;
+  /** Where the re-rank stage ran. */
+  rerank: "local" | "remote";
 }
 
 const QUERIES = [
@@ -196,11 +237,12 @@ function query(index: number): Query {
 }
 
 interface Retrieved extends Query {
-  candidates: { id: string; title: string; score: number }[];
+  candidates: Candidate[];
 }
 
 interface Ranked extends Retrieved {
   rerankMs: number;
+  servedBy?: string;
 }
 
 /** Reads a non-negative integer from a query parameter or header. */
@@ -238,6 +280,7 @@ export function createApp(options: AppOptions = {}): Hono {
     heartbeatMs = 15_000,
     onTaskAborted,
     timers,
+    remoteRerank,
   } = options;
   const runs: RunRecord[] = [];
   let nextRun = 1;
@@ -274,6 +317,30 @@ export function createApp(options: AppOptions = {}): Hono {
     });
   }
 
+  /** A re-rank batch on a remote worker, counted as `call()` counts. */
+  async function callRemote(
+    run: RunRecord,
+    job: RerankJob,
+    ctx: TaskContext,
+  ): Promise<RerankReply> {
+    run.started++;
+    run.running++;
+    try {
+      const reply = await remoteRerank!(job, ctx);
+      run.finished++;
+      return reply;
+    } catch (error) {
+      if (ctx.signal.aborted) {
+        run.aborted++;
+        run.abortReason ??= describe(ctx.signal.reason);
+        onTaskAborted?.({ run: run.id, stage: ctx.stage, index: ctx.index });
+      }
+      throw error;
+    } finally {
+      run.running--;
+    }
+  }
+
   /** The pipeline of one run; `ctx.context` is its {@linkcode RunRecord}. */
   const rag = pipeline(
     map(async (q: Query, ctx): Promise<Retrieved> => {
@@ -290,7 +357,20 @@ export function createApp(options: AppOptions = {}): Hono {
     batch({ name: "batch", maxSize: 4, maxWaitMs: 80 }),
     map(async (group: Retrieved[], ctx): Promise<Ranked[]> => {
       const rerankMs = 100 + 30 * group.length; // one model call per batch
-      await call(ctx.context as RunRecord, rerankMs, ctx);
+      const run = ctx.context as RunRecord;
+      if (run.rerank === "remote") {
+        const { lists, servedBy } = await callRemote(run, {
+          ms: rerankMs * latencyScale,
+          lists: group.map((q) => q.candidates),
+        }, ctx);
+        return group.map((q, i) => ({
+          ...q,
+          rerankMs,
+          candidates: lists[i],
+          servedBy,
+        }));
+      }
+      await call(run, rerankMs, ctx);
       return group.map((q) => ({
         ...q,
         rerankMs,
@@ -306,6 +386,7 @@ export function createApp(options: AppOptions = {}): Hono {
         query: q.text,
         top,
         docs: q.candidates.length,
+        ...(q.servedBy ? { servedBy: q.servedBy } : {}),
         summary: `${top.title} answers this (score ${top.score}).`,
         ms: {
           retrieve: Math.round(q.retrieveMs * latencyScale),
@@ -320,7 +401,12 @@ export function createApp(options: AppOptions = {}): Hono {
    * Starts a run over queries `from` to `n - 1`: deterministic, so a
    * reconnecting client resumes where it left off.
    */
-  function start(route: RunRecord["route"], n: number, from: number) {
+  function start(
+    route: RunRecord["route"],
+    n: number,
+    from: number,
+    rerank: RunRecord["rerank"] = "local",
+  ) {
     const run: RunRecord = {
       id: nextRun++,
       route,
@@ -334,6 +420,7 @@ export function createApp(options: AppOptions = {}): Hono {
       running: 0,
       abortReason: null,
       delivered: 0,
+      rerank,
     };
     runs.push(run);
     if (runs.length > 50) runs.shift();
@@ -374,7 +461,10 @@ export function createApp(options: AppOptions = {}): Hono {
     const signal = c.req.query("requestSignal") === "0"
       ? undefined
       : c.req.raw.signal;
-    return { n, from: Math.min(from, n), signal };
+    const rerank: RunRecord["rerank"] = c.req.query("rerank") === "remote"
+      ? "remote"
+      : "local";
+    return { n, from: Math.min(from, n), signal, rerank };
   }
 
   const app = new Hono();
@@ -397,9 +487,17 @@ export function createApp(options: AppOptions = {}): Hono {
   // sluice's own framing: new Response(toSSE(flow)). Cancelling the body
   // aborts the flow (every ctx.signal aborts); so does request.signal, as
   // toSSE's `signal` (it closes the stream without a final event).
+  // `rerank=remote` without remote workers: refused before any run starts.
+  const noRemote = () =>
+    new Response(
+      "This server has no remote re-rank workers (start it with `npm run demo:cluster`).\n",
+      { status: 400 },
+    );
+
   app.get("/api/to-sse", (c) => {
-    const { n, from, signal } = params(c);
-    const { flow } = start("to-sse", n, from);
+    const { n, from, signal, rerank } = params(c);
+    if (rerank === "remote" && !remoteRerank) return noRemote();
+    const { flow } = start("to-sse", n, from, rerank);
     const body = toSSE(flow, {
       event: "result",
       id: (_answer, index) => String(index),
@@ -416,9 +514,10 @@ export function createApp(options: AppOptions = {}): Hono {
   // The same stream with Hono's streamSSE: its onAbort (the body was
   // cancelled) and request.signal abort the flow.
   app.get("/api/hono-sse", (c) => {
-    const { n, from, signal } = params(c);
+    const { n, from, signal, rerank } = params(c);
+    if (rerank === "remote" && !remoteRerank) return noRemote();
     const dropAfter = int(c.req.query("dropAfter"), 0);
-    const { flow } = start("hono-sse", n, from);
+    const { flow } = start("hono-sse", n, from, rerank);
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => {
         void flow.abort(new DOMException("The client went away", "AbortError"));
@@ -465,6 +564,8 @@ export function createApp(options: AppOptions = {}): Hono {
       }
     });
   });
+
+  app.get("/api/config", (c) => c.json({ remoteRerank: !!remoteRerank }));
 
   app.get("/api/stats", (c) =>
     c.json({
