@@ -408,6 +408,12 @@ class RemoteClient {
   /** The open connections, opening them (within `connectTimeoutMs`). */
   async #open(jobId: string, itemId: unknown): Promise<Conn> {
     let opening = this.#conn;
+    // Already connected: no timeout race (it costs a timer signal, a promise
+    // and two listeners per call).
+    if (opening && this.#ready.has(opening)) {
+      const conn = this.#pending.get(opening)!;
+      if (conn.client.status === "ready") return conn;
+    }
     if (!opening) {
       const conn = this.#connect();
       const fresh = opening = this.#conn = Promise.all([
