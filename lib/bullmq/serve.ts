@@ -251,54 +251,56 @@ export function serve<I = unknown, R = unknown>(
   const processor = async (job: Job<JobData, string>, token?: string) => {
     const jobId = job.id as string;
     const controller = new AbortController();
-    let stop!: (how: "cancel" | "handBack") => void;
-    const stopped = new Promise<"cancel" | "handBack">((resolve) => {
-      stop = resolve;
-    });
-    const entry: Running = {
-      controller,
-      how: undefined,
-      stop(how) {
-        if (entry.how) return;
-        entry.how = how;
-        controller.abort(
-          new DOMException(
-            how === "cancel"
-              ? `The run cancelled job ${jobId}`
-              : `The worker is closing: job ${jobId} goes back to the queue`,
-            "AbortError",
-          ),
-        );
-        stop(how);
-      },
-    };
+    const entry: Running = { controller, how: undefined, stop() {} };
     running.set(jobId, entry);
     try {
-      if (recentCancels.delete(jobId)) entry.stop("cancel");
-      else if (handingBack) entry.stop("handBack");
-      const work = entry.how ? undefined : (async () => {
-        const item = codec.decode(job.data.item) as I;
-        const result = await fn(item, {
-          signal: controller.signal,
-          jobId,
-          itemId: job.data.itemId,
-          delivery: job.attemptsStarted || 1,
-        });
-        return encodeValue(codec, result, "result", job.data.itemId);
-      })();
-      work?.catch(() => {}); // its outcome may be dropped below
-      const outcome = work
-        ? await Promise.race([work, stopped])
-        : entry.how as "cancel" | "handBack";
-      if (outcome === "handBack" || entry.how === "handBack") {
+      // One promise settled by whichever comes first: the call's outcome, or
+      // a stop (cancel, hand-back), which does not wait for the call.
+      const outcome = await new Promise<string>((resolve, reject) => {
+        entry.stop = (how) => {
+          if (entry.how) return;
+          entry.how = how;
+          controller.abort(
+            new DOMException(
+              how === "cancel"
+                ? `The run cancelled job ${jobId}`
+                : `The worker is closing: job ${jobId} goes back to the queue`,
+              "AbortError",
+            ),
+          );
+          resolve("");
+        };
+        if (recentCancels.delete(jobId)) return entry.stop("cancel");
+        if (handingBack) return entry.stop("handBack");
+        const itemId = job.data.itemId;
+        let called: unknown;
+        try {
+          called = fn(codec.decode(job.data.item) as I, {
+            signal: controller.signal,
+            jobId,
+            itemId,
+            delivery: job.attemptsStarted || 1,
+          });
+        } catch (error) {
+          return reject(error);
+        }
+        Promise.resolve(called).then((result) => {
+          try {
+            resolve(encodeValue(codec, result, "result", itemId));
+          } catch (error) {
+            reject(error);
+          }
+        }, reject);
+      });
+      if (entry.how === "handBack") {
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      if (outcome === "cancel" || entry.how === "cancel") {
+      if (entry.how === "cancel") {
         toRemove.add(jobId);
         throw new Error(encodeFailure(controller.signal.reason));
       }
-      return outcome as string;
+      return outcome;
     } catch (error) {
       if (error instanceof WaitingError) throw error;
       if (entry.how === "handBack") {
