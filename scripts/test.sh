@@ -96,6 +96,7 @@ node --test --test-concurrency=1 \
   tests/node/cloudflare.test.mjs \
   tests/node/threads_chromium.test.mjs \
   tests/node/bullmq.test.mjs \
+  tests/node/demo_output.test.mjs \
   tests/node/demo_cluster.test.mjs \
   tests/node/dashboard.test.mjs \
   tests/hono/run.mjs

@@ -15,14 +15,15 @@
  * - `GET /sluice-dashboard.js`: the `<sluice-dashboard>` element
  *   (`web/sluice-dashboard.js`), when the entry point passes it (on
  *   Cloudflare, `static/sluice-dashboard.js` links to it).
- * - `GET /api/to-sse?n=24`: `new Response(toSSE(flow, …))`, sluice's own
- *   framing, with heartbeats, progress events and a final `done`/`error`.
- *   The progress events are compact (`toWire`: a keyframe, then deltas);
- *   `progress=full` sends the whole `flow.stats()` instead.
+ * - `GET /api/to-sse?n=24&dropAfter=0`: `new Response(toSSE(flow, …))`,
+ *   sluice's own framing, with heartbeats, progress events and a final
+ *   `done`/`error`. The progress events are compact (`toWire`: a keyframe,
+ *   then deltas); `progress=full` sends the whole `flow.stats()` instead.
  * - `GET /api/hono-sse?n=24&dropAfter=0`: the same run written with Hono's
- *   `streamSSE`, its `onAbort` wired to `flow.abort()`. `dropAfter=K` closes
- *   the connection after K results (a simulated network drop) so the
- *   browser's `EventSource` reconnects and the handler resumes.
+ *   `streamSSE`, its `onAbort` wired to `flow.abort()`.
+ * - On both SSE routes, `dropAfter=K` closes the connection after K results
+ *   (a simulated network drop, without a final event) so the browser's
+ *   `EventSource` reconnects and the handler resumes.
  * - `GET /api/stats`: what the runs did (calls started, finished, aborted),
  *   for the page's cancel report and the runtime tests.
  * - `GET /api/config`: `{ remoteRerank }`, whether `rerank=remote` is
@@ -34,6 +35,11 @@
  * re-rank batch to worker processes, and each answer says which process
  * served it (`servedBy`). This file never imports a queue client, so the
  * edge builds stay as they are.
+ *
+ * Logging: with the `log` option, one line per run that did not deliver
+ * everything: the client went away (`run #3 (to-sse): the client went away
+ * after 2 of 60 results; 4 calls in flight aborted`), the connection was
+ * dropped on purpose (`dropAfter`), or the run failed.
  *
  * Both SSE routes resume: a reconnecting `EventSource` sends the last id it
  * received as `Last-Event-ID`; the ids are the query indices and the source
@@ -90,6 +96,12 @@ export interface AppOptions {
   heartbeatMs?: number;
   /** Called when a call in flight sees its `ctx.signal` abort. */
   onTaskAborted?: (info: { run: number; stage: string; index: number }) => void;
+  /**
+   * Receives one line per run that stopped before delivering everything
+   * (a disconnect, a `dropAfter` drop, a failure); the entry points pass
+   * `console.log`. Without it, nothing is logged.
+   */
+  log?: (line: string) => void;
   /** Lists pending timers (test instrumentation, see `_timers.ts`). */
   timers?: TimerProbe;
   /**
@@ -161,6 +173,11 @@ export interface RunRecord {
   delivered: number;
   /** Where the re-rank stage ran. */
   rerank: "local" | "remote";
+  /**
+   * The results sent before the server closed the connection on purpose
+   * (`dropAfter`), else `null`.
+   */
+  droppedAfter: number | null;
 }
 
 const QUERIES = [
@@ -258,6 +275,13 @@ const describe = (reason: unknown): string =>
     ? `${reason.name}: ${reason.message}`
     : String(reason);
 
+/** "1 result", "2 results". */
+const plural = (n: number, noun: string): string =>
+  `${n} ${noun}${n === 1 ? "" : "s"}`;
+
+const dropReason = (): DOMException =>
+  new DOMException("A simulated network drop (dropAfter)", "AbortError");
+
 const errorJSON = (error: unknown): string =>
   JSON.stringify({
     name: error instanceof Error ? error.name : "Error",
@@ -279,6 +303,7 @@ export function createApp(options: AppOptions = {}): Hono {
     progressMs = 200,
     heartbeatMs = 15_000,
     onTaskAborted,
+    log,
     timers,
     remoteRerank,
   } = options;
@@ -421,6 +446,7 @@ export function createApp(options: AppOptions = {}): Hono {
       abortReason: null,
       delivered: 0,
       rerank,
+      droppedAfter: null,
     };
     runs.push(run);
     if (runs.length > 50) runs.shift();
@@ -436,9 +462,27 @@ export function createApp(options: AppOptions = {}): Hono {
       run.delivered = e.detail.results;
       if (e.detail.done) {
         run.status = e.detail.itemsOut === n - from ? "done" : "stopped";
+        if (run.status === "stopped") log?.(stopLine(run, e.detail));
       }
     });
     return { run, flow };
+  }
+
+  /** The log line of a run that stopped before delivering everything. */
+  function stopLine(run: RunRecord, stats: FlowStats): string {
+    const head = `run #${run.id} (${run.route})`;
+    const sent = run.droppedAfter;
+    if (sent !== null) {
+      return `${head}: dropped the connection after ` +
+        `${plural(sent, "result")} (dropAfter=${sent}); ` +
+        `the client resumes after #${run.from + sent - 1}`;
+    }
+    const after = `after ${plural(run.delivered, "result")} of ${
+      run.n - run.from
+    }`;
+    const calls = `${plural(run.aborted, "call")} in flight aborted`;
+    if (stats.failed > 0) return `${head}: failed ${after}; ${calls}`;
+    return `${head}: the client went away ${after}; ${calls}`;
   }
 
   /**
@@ -497,16 +541,33 @@ export function createApp(options: AppOptions = {}): Hono {
   app.get("/api/to-sse", (c) => {
     const { n, from, signal, rerank } = params(c);
     if (rerank === "remote" && !remoteRerank) return noRemote();
-    const { flow } = start("to-sse", n, from, rerank);
+    const dropAfter = int(c.req.query("dropAfter"), 0);
+    const { run, flow } = start("to-sse", n, from, rerank);
+    // A simulated network drop: once the K-th result is written, toSSE's
+    // signal ends the stream without a final event (and aborts the flow);
+    // the browser reconnects with Last-Event-ID and the next request resumes.
+    const drop = new AbortController();
+    let sent = 0;
     const body = toSSE(flow, {
       event: "result",
-      id: (_answer, index) => String(index),
+      id: (answer, index) => {
+        if (++sent === dropAfter && answer.index < n - 1) {
+          run.droppedAfter = sent;
+          // After this result's frame is written (right after this call).
+          queueMicrotask(() => drop.abort(dropReason()));
+        }
+        return String(index);
+      },
       startIndex: from, // ids continue where the client left off
       retry: 1000,
       heartbeatMs,
       progressMs,
       progress: c.req.query("progress") === "full" ? "full" : "compact",
-      signal,
+      signal: dropAfter === 0
+        ? signal
+        : signal
+        ? AbortSignal.any([signal, drop.signal])
+        : drop.signal,
     });
     return new Response(body, { headers: SSE_HEADERS });
   });
@@ -517,7 +578,7 @@ export function createApp(options: AppOptions = {}): Hono {
     const { n, from, signal, rerank } = params(c);
     if (rerank === "remote" && !remoteRerank) return noRemote();
     const dropAfter = int(c.req.query("dropAfter"), 0);
-    const { flow } = start("hono-sse", n, from, rerank);
+    const { run, flow } = start("hono-sse", n, from, rerank);
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => {
         void flow.abort(new DOMException("The client went away", "AbortError"));
@@ -548,7 +609,10 @@ export function createApp(options: AppOptions = {}): Hono {
           });
           // A simulated network drop: close without "done"; the browser
           // reconnects with Last-Event-ID and the next request resumes.
-          if (++sent === dropAfter && answer.index < n - 1) return;
+          if (++sent === dropAfter && answer.index < n - 1) {
+            run.droppedAfter = sent;
+            return void flow.abort(dropReason());
+          }
         }
         await stream.writeSSE({
           event: "done",

@@ -28,6 +28,7 @@ const app = createApp({
     new URL("./static/sluice-dashboard.js", import.meta.url),
     "utf8",
   ),
+  log: console.log, // one line per run stopped early (a disconnect, …)
   latencyScale: Number(env.LATENCY_SCALE ?? 1),
   timers: env.SLUICE_TRACK_TIMERS === "1" ? trackTimers() : undefined,
 });

@@ -25,6 +25,7 @@ export default {
     ctx: unknown,
   ): Response | Promise<Response> {
     app ??= createApp({
+      log: console.log, // one line per run stopped early (wrangler's log)
       latencyScale: Number(env.LATENCY_SCALE ?? 1),
       timers: env.SLUICE_TRACK_TIMERS === "1" ? trackTimers() : undefined,
     });

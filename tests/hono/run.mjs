@@ -8,9 +8,15 @@
  * - results arrive one by one, spread over time, in input order, ids = index;
  * - a request with `Last-Event-ID` resumes after that index;
  * - closing the connection mid-stream aborts every call in flight (each saw
- *   `ctx.signal.aborted`), nothing starts afterwards, and no timer is left.
- * In Chromium: the list grows in several steps, the bar reaches 100 %,
- * dropped connections resume in order, and Cancel stops the server's flow.
+ *   `ctx.signal.aborted`), nothing starts afterwards, and no timer is left;
+ *   the server logs it in one line;
+ * - `dropAfter=K` ends the stream after K results without a final event,
+ *   stops the run (one log line) and the next request resumes.
+ * Deno runs `npm run demo`'s command (package.json), flags included.
+ * In Chromium: the list grows in several steps, the bar reaches 100 % and the
+ * colour legend stays visible, dropped connections resume in order on both
+ * routes, Cancel stops the server's flow, counts of one read in the singular,
+ * and nothing reaches the console or fails to load (the favicon is inline).
  *
  * Run: `node --test tests/hono/run.mjs` (Node 20+). Every runtime must be
  * there (`npm ci`, and /usr/bin/chromium): a missing one fails, never skips.
@@ -18,10 +24,10 @@
  * (its path is printed); `SLUICE_SCREENSHOT=docs/demo.png` also saves one
  * taken halfway through the run there (the README's).
  */
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -135,16 +141,20 @@ async function bundle(entry, outfile, platform) {
   return outfile;
 }
 
+/** The arguments of `npm run demo`'s `deno` command (package.json). */
+function demoArgs() {
+  const { scripts } = JSON.parse(
+    readFileSync(join(ROOT, "package.json"), "utf8"),
+  );
+  const [cmd, ...args] = scripts.demo.trim().split(/\s+/);
+  assert.equal(cmd, "deno", `npm run demo: ${scripts.demo}`);
+  return args;
+}
+
 const RUNTIMES = {
   deno: () => {
     need(DENO, "deno");
-    return spawnServer("deno", DENO, [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-env",
-      "examples/hono/deno.ts",
-    ]);
+    return spawnServer("deno", DENO, demoArgs());
   },
   node: async () => {
     const out = await bundle("node.ts", join(tmp, "node.mjs"), "node");
@@ -239,6 +249,20 @@ const results = (events) => events.filter((e) => e.event === "result");
 const range = (from, to) =>
   Array.from({ length: to - from }, (_, i) => from + i);
 
+/**
+ * The server's log lines about run `id` (waiting up to 2 s for the first),
+ * or `null` when the target's output is not captured (workerd).
+ */
+async function logLines(target, id) {
+  if (target.name === "workerd") return null;
+  const mine = () =>
+    target.output().split("\n").filter((l) => l.startsWith(`run #${id} `));
+  const deadline = Date.now() + 2000;
+  while (mine().length === 0 && Date.now() < deadline) await sleep(25);
+  await sleep(50); // a second line, if any, would be here by now
+  return mine();
+}
+
 async function serverStats(target) {
   const res = await target.fetch("/api/stats");
   return await res.json();
@@ -331,6 +355,54 @@ for (const runtime of Object.keys(RUNTIMES)) {
         assert.equal(run.delivered, 3);
       });
 
+      test(`${route}: dropAfter=3 drops the connection after 3 results, then resumes`, async () => {
+        const n = 10;
+        const first = await readEvents(
+          await target.fetch(`/api/${route}?n=${n}&dropAfter=3`),
+          performance.now(),
+        );
+        assert.deepEqual(
+          results(first).map((e) => e.id),
+          ["0", "1", "2"],
+        );
+        assert(
+          !first.some((e) => e.event === "done" || e.event === "error"),
+          "no final event: the connection just ends",
+        );
+        const { run, timers } = await settledRun(target, route);
+        assert.equal(run.status, "stopped");
+        assert.equal(run.droppedAfter, 3);
+        assert.equal(run.running, 0);
+        assert.equal(run.startedAfterAbort, 0);
+        assert.deepEqual(timers, [], "no timer left");
+        const lines = await logLines(target, run.id);
+        if (lines) {
+          assert.deepEqual(lines, [
+            `run #${run.id} (${route}): dropped the connection after 3 results (dropAfter=3); the client resumes after #2`,
+          ]);
+        }
+        // The browser's reconnection: Last-Event-ID of the last result.
+        const next = await readEvents(
+          await target.fetch(`/api/${route}?n=${n}&dropAfter=3`, {
+            headers: { "Last-Event-ID": "2" },
+          }),
+          performance.now(),
+        );
+        assert.deepEqual(results(next).map((e) => e.id), ["3", "4", "5"]);
+        // The last stretch ends with "done", not with a drop.
+        const last = await readEvents(
+          await target.fetch(`/api/${route}?n=${n}&dropAfter=4`, {
+            headers: { "Last-Event-ID": "5" },
+          }),
+          performance.now(),
+        );
+        assert.deepEqual(results(last).map((e) => e.id), ["6", "7", "8", "9"]);
+        assert.equal(last.at(-1).event, "done");
+        const { run: ended } = await settledRun(target, route);
+        assert.equal(ended.status, "done");
+        assert.deepEqual(await logLines(target, ended.id) ?? [], []);
+      });
+
       // How the disconnect reaches the handler: "both" (the app as written:
       // the body's cancel and request.signal), or "cancel" alone (only the
       // response body's cancel: toSSE's and streamSSE's own path). workerd
@@ -365,6 +437,18 @@ for (const runtime of Object.keys(RUNTIMES)) {
           );
           assert(run.delivered < 60);
           assert.deepEqual(timers, [], "no timer left");
+          const lines = await logLines(target, run.id);
+          if (lines) {
+            assert.equal(lines.length, 1, lines.join("\n"));
+            const count = (k, noun) =>
+              `${k} ${noun}${k === 1 ? "" : "s"}`;
+            assert.equal(
+              lines[0],
+              `run #${run.id} (${route}): the client went away after ${
+                count(run.delivered, "result")
+              } of 60; ${count(run.aborted, "call")} in flight aborted`,
+            );
+          }
         });
       }
     }
@@ -379,17 +463,21 @@ describe("the demo page in Chromium", { timeout: 180_000 }, () => {
   let context;
   let page;
   let profile;
+  /** Console errors and failed requests, checked after each test. */
+  const problems = [];
+  /** Every URL the page asked for. */
+  const requested = [];
+
+  afterEach(() => {
+    assert.deepEqual(problems.splice(0), [], "nothing on the console");
+  });
 
   before(async () => {
     need(DENO, "deno");
     need(CHROMIUM, "chromium");
-    server = await spawnServer("deno (browser)", DENO, [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-env",
-      "examples/hono/deno.ts",
-    ], { LATENCY_SCALE: String(BROWSER_SCALE) });
+    server = await spawnServer("deno (browser)", DENO, demoArgs(), {
+      LATENCY_SCALE: String(BROWSER_SCALE),
+    });
     const { chromium } = await import("playwright-core");
     profile = await mkdtemp(join(tmpdir(), "sluice-chromium-"));
     context = await chromium.launchPersistentContext(profile, {
@@ -409,13 +497,48 @@ describe("the demo page in Chromium", { timeout: 180_000 }, () => {
       deviceScaleFactor: 1,
     });
     page = context.pages()[0] ?? await context.newPage();
+    // What must not happen on the page: console errors, uncaught errors,
+    // requests that fail or answer 4xx/5xx (a missing favicon would). The
+    // cancel test closes its EventSource on purpose: that request's abort
+    // is expected.
+    page.on("console", (msg) => {
+      if (msg.type() === "error") problems.push(`console: ${msg.text()}`);
+    });
+    page.on("pageerror", (error) => problems.push(`uncaught: ${error}`));
+    page.on("requestfailed", (request) => {
+      const failure = request.failure()?.errorText ?? "";
+      const sse = /\/api\/(to|hono)-sse\?/.test(request.url());
+      if (!(sse && failure === "net::ERR_ABORTED")) {
+        problems.push(`failed: ${request.url()} ${failure}`);
+      }
+    });
+    page.on("response", (response) => {
+      if (response.status() >= 400) {
+        problems.push(`${response.status()}: ${response.url()}`);
+      }
+    });
+    page.on("request", (request) => requested.push(request.url()));
     await page.goto(server.base + "/");
+    await page.waitForLoadState("load");
   });
 
   after(async () => {
     await context?.close();
     await server?.stop();
     if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  test("the page loads without an error or a failed request, favicon included", async () => {
+    await sleep(300); // a favicon request, if any, comes after "load"
+    assert.deepEqual(problems, []);
+    assert.match(
+      await page.getAttribute('link[rel="icon"]', "href") ?? "",
+      /^data:image\/svg\+xml,/,
+    );
+    assert(
+      !requested.some((url) => url.endsWith("/favicon.ico")),
+      `requested: ${requested.join(", ")}`,
+    );
   });
 
   async function startRun(n, route, drop = false) {
@@ -460,12 +583,27 @@ describe("the demo page in Chromium", { timeout: 180_000 }, () => {
     await startRun(n, "/api/to-sse");
     // The README's screenshot: the page halfway through a run.
     const readme = process.env.SLUICE_SCREENSHOT;
+    let legend;
     const { samples, state } = await watch(40_000, n, async () => {
+      // The colour legend stays visible while the status line changes.
+      legend = {
+        visible: await page.isVisible(".legend span.held"),
+        text: await page.textContent(".legend"),
+        status: await page.textContent("#status"),
+      };
       if (readme) {
         await page.locator("body").screenshot({ path: join(ROOT, readme) });
       }
     });
     assert.equal(state, "done");
+    assert(legend, "the run was watched midway");
+    assert(legend.visible, "the legend is visible while running");
+    assert.match(
+      legend.text.replace(/\s+/g, " "),
+      /delivered.*done, waiting for an earlier one/,
+    );
+    assert.match(legend.status, /calls? running/, "the status line changed");
+    assert(await page.isVisible(".legend span.held"), "and after the run");
     // The moments the list grew.
     const steps = samples.filter((s, i) =>
       i > 0 && s.count > samples[i - 1].count
@@ -489,23 +627,48 @@ describe("the demo page in Chromium", { timeout: 180_000 }, () => {
     t.diagnostic(`screenshot: ${shot}${readme ? `; halfway: ${readme}` : ""}`);
   });
 
-  test("dropped connections resume after Last-Event-ID, in order (Hono streamSSE)", async () => {
-    const n = 12;
-    await startRun(n, "/api/hono-sse", true);
-    const { state } = await watch(60_000);
-    assert.equal(state, "done");
-    assert.deepEqual(
-      await shownIndices(),
-      range(0, n),
-      "each result once, in order",
-    );
-    const notes = await page.$$eval("li.note", (lis) => lis.length);
-    assert(notes >= 2, `${notes} reconnections`);
-    assert.match(
-      await page.textContent("#status"),
-      /resumed \d× after dropped connections/,
-    );
-  });
+  for (
+    const [route, label] of [
+      ["/api/to-sse", "toSSE(flow)"],
+      ["/api/hono-sse", "Hono streamSSE"],
+    ]
+  ) {
+    test(`dropped connections resume after Last-Event-ID, in order (${label})`, async () => {
+      const n = 12;
+      const before = (await serverStats(server)).runs.length;
+      await startRun(n, route, true);
+      const { state } = await watch(60_000);
+      assert.equal(state, "done");
+      assert.deepEqual(
+        await shownIndices(),
+        range(0, n),
+        "each result once, in order",
+      );
+      // Dropped after #4 and #9: two reconnections, three server runs.
+      const notes = await page.$$eval(
+        "li.note",
+        (lis) => lis.map((li) => li.textContent),
+      );
+      assert.deepEqual(notes, [
+        "connection closed after #4: reconnecting with Last-Event-ID: 4",
+        "connection closed after #9: reconnecting with Last-Event-ID: 9",
+      ]);
+      assert.match(
+        await page.textContent("#status"),
+        /^done: 12 results in order in [\d.]+ s · resumed 2× after dropped connections$/,
+      );
+      const runs = (await serverStats(server)).runs.slice(before);
+      const name = route.slice("/api/".length);
+      assert.deepEqual(
+        runs.map((r) => [r.route, r.from, r.droppedAfter, r.status]),
+        [
+          [name, 0, 5, "stopped"],
+          [name, 5, 5, "stopped"],
+          [name, 10, null, "done"],
+        ],
+      );
+    });
+  }
 
   test("the cancel button stops the server-side flow", async () => {
     await startRun(40, "/api/to-sse");
@@ -520,7 +683,11 @@ describe("the demo page in Chromium", { timeout: 180_000 }, () => {
     await page.waitForSelector("#server[data-status]", { timeout: 10_000 });
     assert.match(
       await page.textContent("#server"),
-      /stopped · \d+ calls in flight saw ctx\.signal\.aborted · 0 still running/,
+      /stopped · \d+ calls? in flight saw ctx\.signal\.aborted · 0 still running/,
+    );
+    assert.match(
+      await page.textContent("#status"),
+      /^cancelled after \d+ results? \([\d.]+ s\)$/,
     );
     const { run, timers } = await settledRun(server, "to-sse");
     assert.equal(run.status, "stopped");
@@ -529,5 +696,72 @@ describe("the demo page in Chromium", { timeout: 180_000 }, () => {
     assert.equal(run.startedAfterAbort, 0);
     assert(run.delivered < 40);
     assert.deepEqual(timers, []);
+  });
+
+  test("counts of one read in the singular", async () => {
+    // A run of one, and a run resumed once (dropped after #4 of 6).
+    await startRun(1, "/api/to-sse");
+    assert.equal((await watch(30_000)).state, "done");
+    assert.match(
+      await page.textContent("#status"),
+      /^done: 1 result in order in [\d.]+ s$/,
+    );
+    await startRun(6, "/api/hono-sse", true);
+    assert.equal((await watch(40_000)).state, "done");
+    assert.match(
+      await page.textContent("#status"),
+      /^done: 6 results in order in [\d.]+ s · resumed once after a dropped connection$/,
+    );
+
+    // One result, one call running, one call aborted: a canned stream (a
+    // result, then progress) that ends, and a canned /api/stats.
+    const full = await readEvents(
+      await server.fetch("/api/to-sse?n=1&progress=full"),
+      performance.now(),
+    );
+    const answer = results(full)[0].data;
+    const stats = { ...JSON.parse(full.at(-1).data), running: 1, done: false };
+    let streams = 0;
+    await page.route(/\/api\/to-sse\?/, async (route) => {
+      // The EventSource's reconnection waits (retry: 60 s) and is never served.
+      if (streams++ > 0) return;
+      await route.fulfill({
+        status: 200,
+        headers: { "content-type": "text/event-stream" },
+        body: `retry: 60000\n\nevent: result\nid: 0\ndata: ${answer}\n\n` +
+          `event: progress\ndata: ${JSON.stringify(stats)}\n\n`,
+      });
+    });
+    await page.route(/\/api\/stats$/, (route) =>
+      route.fulfill({
+        json: {
+          runs: [{ id: 99, status: "stopped", aborted: 1, running: 0 }],
+          timers: null,
+        },
+      }));
+    try {
+      await startRun(3, "/api/to-sse");
+      await page.waitForSelector("li.note", { timeout: 10_000 });
+      assert.match(
+        await page.textContent("#status"),
+        /^1 call running · 0 done, waiting for an earlier one · [\d.]+ s$/,
+      );
+      await page.click("#cancel");
+      assert.match(
+        await page.textContent("#status"),
+        /^cancelled after 1 result \([\d.]+ s\)$/,
+      );
+      await page.waitForFunction(
+        () => document.querySelector("#server").textContent.includes("#99"),
+        null,
+        { timeout: 10_000 },
+      );
+      assert.equal(
+        await page.textContent("#server"),
+        "server: run #99 stopped · 1 call in flight saw ctx.signal.aborted · 0 still running",
+      );
+    } finally {
+      await page.unrouteAll({ behavior: "ignoreErrors" });
+    }
   });
 });
