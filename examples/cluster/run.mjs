@@ -207,6 +207,7 @@ try {
   }
   const url = await start("server", join(BIN, "deno"), [
     "run",
+    "--unstable-no-legacy-abort", // as npm run demo: no legacy-signal warning
     "--allow-net=127.0.0.1",
     "--allow-read",
     "--allow-env",

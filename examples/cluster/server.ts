@@ -43,6 +43,7 @@ const app = createApp({
   ),
   latencyScale: Number(env("LATENCY_SCALE") ?? 1),
   remoteRerank: rerank,
+  log: console.log,
 });
 
 const hostname = "127.0.0.1";
