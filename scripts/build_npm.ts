@@ -14,7 +14,9 @@
 // points; every file they point at exists; each entry's runtime exports are
 // the same in Deno (the .ts source), the ESM build and the CJS build; and its
 // declared exports (values and types) are those of the source. Last, it
-// measures the minified + gzipped size of each ESM entry against a budget.
+// measures the minified + gzipped size of each ESM entry against a budget, and
+// writes the figures into the README and docs/runtimes.md (between
+// `<!-- sizes -->` markers: scripts/_sizes.ts), so they cannot go stale.
 //
 // It also links tests/node_modules/sluice to npm/, so that the runtime tests
 // in tests/ import `sluice` exactly as an installed package.
@@ -22,6 +24,7 @@ import * as esbuild from "esbuild";
 import ts from "typescript";
 import { createRequire } from "node:module";
 import { gzipSync } from "node:zlib";
+import { renderSizes, type Size, SIZE_PAGES, writeSizes } from "./_sizes.ts";
 
 /** Budget of the root entry's whole ESM bundle, minified + gzipped. */
 const SIZE_BUDGET_BYTES = 28 * 1024;
@@ -249,6 +252,8 @@ if (problems.length) {
 
 // 4. Size: minified + gzipped ESM bundle of each entry.
 const sizes: string[] = [];
+/** The figures written into the pages that quote them (scripts/_sizes.ts). */
+const figures: Size[] = [];
 const warnings: string[] = [];
 for (const e of entries) {
   const code = await Deno.readTextFile(out(e.esm.slice(2)));
@@ -263,6 +268,10 @@ for (const e of entries) {
       kB(gz)
     }`,
   );
+  figures.push({
+    entry: e.key === "." ? "sluice" : `sluice/${e.key.slice(2)}`,
+    bytes: gz,
+  });
   if (e.key === ".") {
     const peers = Object.keys(OPTIONAL_PEERS).filter((name) =>
       new RegExp(`from\\s*["']${name}["']|require\\(["']${name}["']\\)`)
@@ -311,6 +320,7 @@ for (
   });
   const gz = gzipSync(shaken.outputFiles[0].contents, { level: 9 }).length;
   sizes.push(`import { ${names.join(", ")} }: ${kB(gz)} minified + gzipped`);
+  figures.push({ names, bytes: gz });
   if (names[0] === "pipeline") {
     const fromSource = await esbuild.build({
       stdin: {
@@ -346,6 +356,34 @@ if (problems.length) {
   fail(`the npm package does not tree-shake:\n- ${problems.join("\n- ")}`);
 }
 
+// ---- The sizes in the docs ---------------------------------------------------
+// Written by every build, so that they cannot go stale: the root bundle and
+// the imports alone first, then the other entry points.
+const writtenPages: string[] = [];
+{
+  const order = (s: Size) => s.entry === "sluice" ? 0 : s.names ? 1 : 2;
+  const block = renderSizes(
+    figures.map((s, i) => ({ s, i }))
+      .sort((a, b) => order(a.s) - order(b.s) || a.i - b.i)
+      .map(({ s }) => s),
+  );
+  for (const page of SIZE_PAGES) {
+    const text = await Deno.readTextFile(path(page));
+    let next: string;
+    try {
+      next = writeSizes(page, text, block);
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    if (next !== text) {
+      await Deno.writeTextFile(path(page), next);
+      writtenPages.push(page);
+    }
+  }
+  // The package's README is the one with the figures of this build.
+  await Deno.copyFile(path("README.md"), out("README.md"));
+}
+
 // ---- Link for the runtime tests -----------------------------------------------
 await Deno.mkdir(path("tests/node_modules"), { recursive: true });
 await Deno.remove(path("tests/node_modules/sluice")).catch(() => {});
@@ -360,6 +398,9 @@ console.log(
     } ms`,
 );
 for (const line of sizes) console.log(`size ${line}`);
+if (writtenPages.length) {
+  console.log(`sizes: wrote the new figures into ${writtenPages.join(", ")}`);
+}
 for (const line of warnings) console.log(`warning: ${line}`);
 
 // ---- helpers -------------------------------------------------------------------

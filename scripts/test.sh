@@ -23,7 +23,7 @@ started=$SECONDS
 step "format";        "$DENO" fmt --check
 step "lint";          "$DENO" lint
 step "type check";    "$DENO" check mod.ts tests/ bench/ examples/ scripts/
-step "doc lint";      "$DENO" doc --lint mod.ts
+step "doc lint";      "$DENO" doc --lint mod.ts threads.ts bullmq.ts cloudflare.ts
 step "publish dry run"; "$DENO" publish --dry-run --allow-dirty 2>&1 | tail -n 3
 
 step "tests (Deno, leak sanitizers on), doc examples and the cross-runtime cases"
