@@ -194,6 +194,13 @@ const pkg = {
 await writeJson("package.json", pkg);
 await Deno.copyFile(path("README.md"), out("README.md"));
 await Deno.copyFile(path("LICENSE"), out("LICENSE"));
+// The guides the README links to (docs/…), so its links work in the package.
+await Deno.mkdir(out("docs"), { recursive: true });
+for await (const entry of Deno.readDir(path("docs"))) {
+  if (entry.isFile && /\.(md|png)$/.test(entry.name)) {
+    await Deno.copyFile(path(`docs/${entry.name}`), out(`docs/${entry.name}`));
+  }
+}
 // The browser dashboard: a plain module served as a file, not imported (no
 // export key: JSR has none either, both ship it at web/).
 await Deno.mkdir(out("web"), { recursive: true });
@@ -376,6 +383,13 @@ const writtenPages: string[] = [];
       fail((error as Error).message);
     }
     if (next !== text) {
+      // On CI (a clean clone of a commit) a figure that changed means the
+      // commit carries stale ones: fail instead of fixing the copy.
+      if (Deno.env.get("CI") === "true") {
+        fail(
+          `${page} quotes bundle sizes that differ from this build's: run \`npm run build\` and commit ${page}`,
+        );
+      }
       await Deno.writeTextFile(path(page), next);
       writtenPages.push(page);
     }
