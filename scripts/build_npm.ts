@@ -26,8 +26,13 @@ import { createRequire } from "node:module";
 import { gzipSync } from "node:zlib";
 import { renderSizes, type Size, SIZE_PAGES, writeSizes } from "./_sizes.ts";
 
-/** Budget of the root entry's whole ESM bundle, minified + gzipped. */
-const SIZE_BUDGET_BYTES = 28 * 1024;
+/**
+ * Budget of the root entry's whole ESM bundle, minified + gzipped: 27.8 kB on
+ * 2026-12-05 with tracking, live/adaptive concurrency, the dashboards, per-key
+ * order and the Batcher's cache (17.9 kB before them); the margin catches a
+ * sudden jump, the pipeline-only check below catches leaks.
+ */
+const SIZE_BUDGET_BYTES = 32 * 1024;
 /** The oldest Node the package supports (and the one its tests run on). */
 const NODE_ENGINE = ">=20";
 /** What every emitted JavaScript file must run on. */
