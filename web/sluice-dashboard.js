@@ -611,7 +611,10 @@ export class SluiceDashboard extends Base {
     const w = 200 / bars.length;
     this.#parts.hist.replaceChildren(
       ...bars.flatMap(([name, value], i) => {
-        const h = Math.max(1, (value / top) * 44);
+        // The value above its bar, the name under it: one label per line,
+        // so four-digit values never run into the next bar's.
+        const h = Math.max(1, (value / top) * 40);
+        const mid = i * w + w / 2;
         return [
           svg("rect", {
             class: name,
@@ -622,8 +625,12 @@ export class SluiceDashboard extends Base {
             rx: 2,
           }),
           Object.assign(
-            svg("text", { x: i * w + 4, y: 63 }),
-            { textContent: `${name} ${ms(value)}` },
+            svg("text", { x: mid, y: 50 - h, "text-anchor": "middle" }),
+            { textContent: ms(value) },
+          ),
+          Object.assign(
+            svg("text", { x: mid, y: 63, "text-anchor": "middle" }),
+            { textContent: name },
           ),
         ];
       }),
