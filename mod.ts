@@ -21,17 +21,17 @@
 // Only the public names: the engine's descriptions and helpers stay inside.
 export { asCompleted } from "./lib/as_completed.ts";
 export { batch, type BatchOptions } from "./lib/batch.ts";
-export {
-  type BatchContext,
-  Batcher,
-  type BatcherCache,
-  type BatcherCloseOptions,
-  type BatcherOptions,
-  type BatcherProcessOptions,
-  type BatcherRetryOptions,
-  type BatcherStats,
-  type ProcessBatch,
-} from "./lib/batcher.ts";
+export { Batcher } from "./lib/batcher.ts";
+export type {
+  BatchContext,
+  BatcherCache,
+  BatcherCloseOptions,
+  BatcherOptions,
+  BatcherProcessOptions,
+  BatcherRetryOptions,
+  BatcherStats,
+  ProcessBatch,
+} from "./lib/batcher_options.ts";
 export {
   type Dashboard,
   dashboard,
