@@ -1,8 +1,9 @@
 // The running machinery of a Pool: its slots, queue, workers, attempts,
-// backoffs, live limit, rate-limit wait, cancel and waiters. `Pool` validates
-// arguments and delegates here; this class trusts what it is given. What the
-// pool reports (events, timing, stats, waiters' promises) is its
-// `PoolMonitor`'s.
+// backoffs, live limit, cancel and waiters. `Pool` validates arguments and
+// delegates here; this class trusts what it is given. What the pool reports
+// (events, timing, stats, waiters' promises) is its `PoolMonitor`'s; the rate
+// limit's wait is its `RateGate`'s; a map()'s tasks are made by its
+// `PoolMapTasks`.
 import { abortError } from "./errors.ts";
 import { SlotSignals } from "./_attempt.ts";
 import { attempt, FINAL, retryAfter } from "./_pool_attempt.ts";
@@ -15,6 +16,7 @@ import type { RetryPolicy } from "./retry.ts";
 import type { PoolStats } from "./pool_stats.ts";
 import { PriorityQueue } from "./_priority_queue.ts";
 import type { RateLimiter } from "./_rate_limiter.ts";
+import { RateGate } from "./_pool_rate_gate.ts";
 import {
   type AnyFn,
   BACKOFF,
@@ -23,7 +25,6 @@ import {
   Job,
   MAP,
   MapFailure,
-  type MapGroup,
   promiseOf,
   QUEUED,
   RUN,
@@ -32,7 +33,7 @@ import {
   type Tuning,
 } from "./_pool_job.ts";
 import { Room } from "./_pool_room.ts";
-import type { MapHost } from "./_pool_map.ts";
+import { PoolMapTasks } from "./_pool_map_tasks.ts";
 import {
   CANCELLED_EV,
   COMPLETED_EV,
@@ -61,7 +62,8 @@ export class PoolCore {
   #cancelled = 0;
   readonly #retry: RetryPolicy | undefined;
   readonly #timeoutMs: number | undefined;
-  readonly #limiter: RateLimiter | undefined;
+  /** The rate limit of starts, if any. */
+  readonly #gate: RateGate | undefined;
   /** No retry, timeout or rate limit: the fast path. */
   readonly #plain: boolean;
   readonly #queue = new PriorityQueue<Job>();
@@ -88,8 +90,6 @@ export class PoolCore {
   readonly #backingOff = new Set<Job>();
   #paused = false;
   #state = OPEN;
-  /** Aborts the pending rate-limit wait (set while one is pending). */
-  #rateWait: AbortController | undefined;
   /**
    * onIdle() and onSizeLessThan() waiters (kept by the monitor), and tasks
    * waiting for room: nonzero when a queue change may settle one of them.
@@ -99,18 +99,12 @@ export class PoolCore {
   #resolveClosed: (() => void) | undefined;
   #finished = false;
   /** What a map() run uses of the pool. */
-  readonly mapHost: MapHost = {
-    submit: (fn, item, index, priority, signal, group) =>
-      this.#submitMap(fn as AnyFn, item, index, priority, signal, group),
+  readonly mapHost: PoolMapTasks = new PoolMapTasks({
     closedError: () => this.#state === OPEN ? undefined : this.#closedError(),
     concurrency: () => this.#concurrency,
-    watchConcurrency: (cb) => {
-      this.#watchers.add(cb);
-      return () => this.#watchers.delete(cb);
-    },
-  };
-  /** The map() runs following the concurrency. */
-  readonly #watchers = new Set<(n: number) => void>();
+    accept: (job, promise) => this.#accept(job, promise),
+    abort: (job, reason) => this.#abortJob(job, reason),
+  });
 
   constructor(
     concurrency: number | AdaptiveOptions,
@@ -130,7 +124,9 @@ export class PoolCore {
     }
     this.#retry = retry;
     this.#timeoutMs = timeoutMs;
-    this.#limiter = limiter;
+    if (limiter !== undefined) {
+      this.#gate = new RateGate(limiter, () => this.#dispatch());
+    }
     if (maxQueued !== Infinity) {
       // A task waiting for room was aborted.
       this.#room = new Room(maxQueued, rejects, () => {
@@ -240,38 +236,10 @@ export class PoolCore {
     return promise;
   }
 
-  /** One item of a map(): a task whose signal is the map call's `ctx.signal`. */
-  #submitMap(
-    fn: AnyFn,
-    item: unknown,
-    index: number,
-    priority: number,
-    signal: AbortSignal,
-    group: MapGroup,
-  ): Promise<unknown> {
-    if (this.#state !== OPEN) {
-      return Promise.reject(new MapFailure(this.#closedError()));
-    }
-    if (signal.aborted) return Promise.reject(new MapFailure(signal.reason));
-    if (index > group.failedAt) {
-      return Promise.reject(
-        new MapFailure(abortError("An earlier item failed")),
-      );
-    }
-    const job = new Job(
-      MAP,
-      fn,
-      undefined,
-      item,
-      priority,
-      this.#seq,
-      index,
-      signal,
-    );
-    const promise = promiseOf(job);
-    job.group = group;
+  /** Takes a map() task (made by `mapHost`), or holds it for room. */
+  #accept(job: Job, promise: Promise<unknown>): Promise<unknown> {
     if (this.#room?.full(this.#queue.size)) return this.#hold(job, promise);
-    this.#seq++;
+    job.seq = this.#seq++;
     this.#enter(job);
     return promise;
   }
@@ -283,18 +251,7 @@ export class PoolCore {
     if (job.kind === RUN) {
       job.onAbort = () => this.#abortJob(job, signal.reason);
       signal.addEventListener("abort", job.onAbort, { once: true });
-      return this.#add(job);
-    }
-    // One listener per slot signal of the map's run (a slot has one call in
-    // flight), not one per task: a listener costs more than the task.
-    const current = job.group!.current;
-    if (!current.has(signal)) {
-      signal.addEventListener("abort", () => {
-        const running = current.get(signal);
-        if (running !== undefined) this.#abortJob(running, signal.reason);
-      }, { once: true });
-    }
-    current.set(signal, job);
+    } else this.mapHost.listen(job);
     this.#add(job);
   }
 
@@ -383,7 +340,7 @@ export class PoolCore {
     if (
       this.#queue.size === 0 && !this.#paused &&
       this.#active < this.#concurrency &&
-      (this.#limiter === undefined || this.#limiter.tryAcquire())
+      (this.#gate === undefined || this.#gate.tryAcquire())
     ) {
       this.#start(job);
     } else {
@@ -431,37 +388,8 @@ export class PoolCore {
   /** The next job to start, if one may start now (a slot being free). */
   #take(): Job | undefined {
     if (this.#paused || this.#queue.size === 0) return undefined;
-    if (this.#limiter !== undefined && !this.#limiter.tryAcquire()) {
-      this.#waitForRate();
-      return undefined;
-    }
+    if (this.#gate !== undefined && !this.#gate.take()) return undefined;
     return this.#queue.shift();
-  }
-
-  /**
-   * Waits (once for the whole pool) until the rate limit allows a start, then
-   * starts the first queued job. The start is recorded when granted; if
-   * nothing may start then (paused, or the job was aborted), it is wasted
-   * rather than recorded late, so the window is never exceeded.
-   */
-  #waitForRate(): void {
-    if (this.#rateWait !== undefined) return;
-    const wait = this.#rateWait = new AbortController();
-    this.#limiter!.acquire(wait.signal).then(() => {
-      this.#rateWait = undefined;
-      if (
-        !this.#paused && this.#queue.size > 0 &&
-        this.#active < this.#concurrency
-      ) {
-        const job = this.#queue.shift()!;
-        this.#start(job);
-        this.#dequeued();
-      }
-      this.#dispatch();
-    }, () => {
-      // Closed, or the queue emptied (no timer is left behind).
-      if (this.#rateWait === wait) this.#rateWait = undefined;
-    });
   }
 
   /**
@@ -567,7 +495,7 @@ export class PoolCore {
     const from = this.#concurrency;
     if (to === from) return;
     this.#concurrency = to;
-    for (const watch of this.#watchers) watch(to);
+    this.mapHost.changed(to);
     this.#monitor.concurrency(from, to, reason);
     if (to > from) this.#dispatch();
   }
@@ -638,10 +566,7 @@ export class PoolCore {
         this.#queue.remove(job);
         this.#dequeued();
         this.#drop(job, reason);
-        if (this.#queue.size === 0 && this.#rateWait !== undefined) {
-          this.#rateWait.abort();
-          this.#rateWait = undefined;
-        }
+        if (this.#queue.size === 0) this.#gate?.idle();
         break;
       case BACKOFF:
         clearTimeout(job.timer);
@@ -675,7 +600,7 @@ export class PoolCore {
     for (let job; (job = this.#queue.peek()) !== undefined;) {
       this.#abortJob(job, reason);
     }
-    this.#limiter?.close(reason);
+    this.#gate?.close(reason);
     this.#maybeFinish();
   }
 
@@ -696,7 +621,7 @@ export class PoolCore {
       return;
     }
     this.#finished = true;
-    this.#limiter?.close(this.#closedError());
+    this.#gate?.close(this.#closedError());
     this.#signal?.removeEventListener("abort", this.#onSignal);
     this.#resolveClosed?.();
   }

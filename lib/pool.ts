@@ -1,10 +1,8 @@
-import { readRetry, type RetryOptions, type RetryPolicy } from "./retry.ts";
+import type { RetryPolicy } from "./retry.ts";
 import type { FlowListener, FlowListenerOptions } from "./flow.ts";
 import type { PoolEventMap, PoolStats } from "./pool_stats.ts";
-import { readConcurrency } from "./_adaptive_limit.ts";
 import type { Source, TaskContext } from "./types.ts";
-import { RateLimiter, readRateLimit } from "./_rate_limiter.ts";
-import type { AnyFn, Tuning } from "./_pool_job.ts";
+import type { AnyFn } from "./_pool_job.ts";
 import { PoolCore } from "./_pool_core.ts";
 import { PoolMapIterator } from "./_pool_map.ts";
 import type {
@@ -13,49 +11,17 @@ import type {
   PoolOptions,
   PoolRunOptions,
 } from "./pool_options.ts";
-import { isSource } from "./_source.ts";
+import {
+  readMapOptions,
+  readPoolOptions,
+  readRunOptions,
+} from "./_pool_read_options.ts";
 import {
   assertBoolean,
   assertFunction,
   assertInteger,
-  assertOneOf,
   assertOptions,
-  assertSignal,
-  readTimeout,
-  show,
 } from "./_validate.ts";
-
-function readPriority(priority: unknown): number {
-  if (typeof priority !== "number") {
-    throw new TypeError(
-      `'priority' must be a finite number: current value is ${show(priority)}`,
-    );
-  }
-  if (!Number.isFinite(priority)) {
-    throw new RangeError(
-      `'priority' must be a finite number: current value is ${priority}`,
-    );
-  }
-  return priority;
-}
-
-/**
- * A `run()` call's `retry` over the pool's: the fields it gives replace the
- * pool's, the others stay the pool's (or take their defaults when the pool
- * has no retry).
- */
-function overrideRetry(
-  pool: RetryPolicy | undefined,
-  retry: RetryOptions,
-): RetryPolicy {
-  const own = readRetry(retry)!; // validates the call's own fields
-  if (pool === undefined) return own;
-  const merged: Record<string, unknown> = { ...pool };
-  for (const [key, value] of Object.entries(retry)) {
-    if (value !== undefined) merged[key] = value;
-  }
-  return readRetry(merged as RetryOptions)!;
-}
 
 /**
  * An executor: call async functions with at most `concurrency` running at
@@ -155,39 +121,17 @@ export class Pool extends EventTarget implements AsyncDisposable {
    */
   constructor(options?: PoolOptions) {
     super();
-    assertOptions("options", options, "new Pool()", [
-      "concurrency",
-      "rateLimit",
-      "retry",
-      "timeoutMs",
-      "maxQueued",
-      "onFull",
-      "signal",
-    ]);
-    const {
-      concurrency = 1,
-      rateLimit,
-      retry,
-      timeoutMs,
-      maxQueued = Infinity,
-      onFull = "wait",
-      signal,
-    } = options ?? {};
-    const limits = readConcurrency(concurrency);
-    assertInteger("maxQueued", maxQueued, 1, true);
-    assertOneOf("onFull", onFull, ["wait", "reject"] as const);
-    assertSignal(signal);
-    const limit = readRateLimit(rateLimit);
-    this.#retry = readRetry(retry);
-    this.#timeoutMs = readTimeout(timeoutMs);
+    const config = readPoolOptions(options);
+    this.#retry = config.retry;
+    this.#timeoutMs = config.timeoutMs;
     this.#core = new PoolCore(
-      limits,
-      this.#retry,
-      this.#timeoutMs,
-      limit && new RateLimiter(limit.limit, limit.intervalMs),
-      maxQueued,
-      onFull === "reject",
-      signal,
+      config.concurrency,
+      config.retry,
+      config.timeoutMs,
+      config.limiter,
+      config.maxQueued,
+      config.rejects,
+      config.signal,
       this,
     );
   }
@@ -476,26 +420,11 @@ export class Pool extends EventTarget implements AsyncDisposable {
     options?: PoolRunOptions,
   ): Promise<R> {
     assertFunction("fn", fn);
-    assertOptions("options", options, "pool.run()", [
-      "signal",
-      "priority",
-      "retry",
-      "timeoutMs",
-    ]);
-    const { signal, priority = 0, retry, timeoutMs } = options ?? {};
-    assertSignal(signal);
-    readPriority(priority);
-    let tuning: Tuning | undefined;
-    if (retry !== undefined || timeoutMs !== undefined) {
-      tuning = {
-        retry: retry === undefined
-          ? this.#retry
-          : overrideRetry(this.#retry, retry),
-        timeoutMs: timeoutMs === undefined
-          ? this.#timeoutMs
-          : readTimeout(timeoutMs),
-      };
-    }
+    const { signal, priority, tuning } = readRunOptions(
+      options,
+      this.#retry,
+      this.#timeoutMs,
+    );
     return this.#core.run(fn as AnyFn, priority, signal, tuning) as Promise<
       R
     >;
@@ -566,37 +495,14 @@ export class Pool extends EventTarget implements AsyncDisposable {
     options?: PoolMapOptions,
   ): AsyncGenerator<R, void, undefined> {
     assertFunction("fn", fn);
-    if (!isSource(items)) {
-      throw new TypeError(
-        `'items' must be an Iterable, an AsyncIterable or a ReadableStream: current value is ${
-          show(items)
-        }`,
-      );
-    }
-    assertOptions("options", options, "pool.map()", [
-      "order",
-      "signal",
-      "priority",
-      "bufferSize",
-    ]);
-    const {
-      order = "input",
-      signal,
-      priority = 0,
-      bufferSize = 1024,
-    } = options ?? {};
-    assertOneOf("order", order, ["input", "completion"] as const);
-    assertSignal(signal);
-    readPriority(priority);
-    assertInteger("bufferSize", bufferSize, 1);
-    return new PoolMapIterator<R>(this.#core.mapHost, {
-      fn: fn as (item: unknown, ctx: TaskContext) => unknown,
-      items,
-      ordered: order === "input",
-      signal,
-      priority,
-      bufferSize,
-    });
+    return new PoolMapIterator<R>(
+      this.#core.mapHost,
+      readMapOptions(
+        fn as (item: unknown, ctx: TaskContext) => unknown,
+        items,
+        options,
+      ),
+    );
   }
 
   /**
