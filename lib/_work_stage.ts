@@ -155,9 +155,13 @@ export class WorkStage implements StagePart {
     }
   }
 
-  /** `t` left the stage: the next item of its key (if any) goes on. */
-  #releaseKey(t: Token): void {
-    const next = this.#keys!.release(t);
+  /**
+   * The next item of `t`'s key goes on, once `t` has left the stage (its
+   * key was handed over by `KeyOrder.release` before `t` moved): starting it
+   * first could run a listener that stops the run while `t` is still
+   * counted here, and `t` would be counted twice (cancelled, then out).
+   */
+  #nextOfKey(next: Token | undefined): void {
     if (next !== undefined && this.#run.state === RUNNING) this.#enqueue(next);
   }
 
@@ -335,7 +339,7 @@ export class WorkStage implements StagePart {
   /** `value` (a result, or an `onError` substitute) moves on. */
   #pass(t: Token, value: unknown): void {
     t.attempt = 0;
-    if (this.#keys !== undefined) this.#releaseKey(t);
+    const next = this.#keys?.release(t);
     if (this.kind === "filter") {
       if (value) this.#run.forward(t);
       else this.#run.drop(t);
@@ -343,6 +347,7 @@ export class WorkStage implements StagePart {
       t.value = value;
       this.#run.forward(t);
     }
+    if (this.#keys !== undefined) this.#nextOfKey(next);
   }
 
   /**
@@ -635,12 +640,13 @@ export class WorkStage implements StagePart {
       });
       // Counted skipped before "skipped" fires: a listener that stops the run
       // finds it out of the run, not among the cancelled.
-      if (this.#keys !== undefined) this.#releaseKey(t);
+      const next = this.#keys?.release(t);
       run.drop(t, true);
       if (this.#stats.listening & SKIPPED) {
         this.#stats.emit("skipped", this.name, t, workerId, error);
       }
       t.attempt = 0;
+      if (this.#keys !== undefined) this.#nextOfKey(next);
       return true;
     }
     if (

@@ -169,3 +169,26 @@ Deno.test("map() key is typed by the stage's items (type-checked)", () => {
   // @ts-expect-error: 'owner' is not a field of Update
   map((x: Update) => x.n, { key: (x) => x.owner });
 });
+
+Deno.test("map() with key: a listener that stops the run as the next item of a key starts leaves every item counted once", async () => {
+  for (const fail of [false, true]) { // a1 passed on, or skipped
+    const flow = pipeline(map(async (x: Update) => {
+      await ticks(1);
+      if (fail && name(x) === "a1") throw new Error("bad a1");
+      return name(x);
+    }, { key: (x) => x.account, onError: "skip", concurrency: 2 })).run([
+      u("a", 1),
+      u("a", 2),
+    ]);
+    flow.addEventListener("started", (e) => {
+      if (e.detail.index === 1) void flow.abort(); // a2 starts as a1 leaves
+    });
+    await flow.collect().catch(() => {});
+    const s = flow.stats();
+    assert.equal(s.inFlight, 0, `inFlight (a1 ${fail ? "skipped" : "passed"})`);
+    assert.equal(
+      s.itemsIn,
+      s.itemsOut + s.skipped + s.filtered + s.cancelled + s.inFlight,
+    );
+  }
+});

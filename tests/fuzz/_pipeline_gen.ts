@@ -55,6 +55,8 @@ export interface WorkPlan {
   faults: number[];
   /** Filters: the share of values kept, in percent. */
   keepPct: number;
+  /** Per-key order (`key`): items keyed by a hash of their value mod this. */
+  keyMod?: number;
 }
 
 export interface BatchPlan {
@@ -161,6 +163,7 @@ const workArb = (kind: WorkPlan["kind"]): fc.Arbitrary<WorkPlan> =>
       },
     ),
     keepPct: fc.integer({ min: 30, max: 100 }),
+    keyMod: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
   }, {
     requiredKeys: [
       "kind",

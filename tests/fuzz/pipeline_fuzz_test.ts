@@ -600,6 +600,14 @@ function handlerFn(run: Run, s: number, async: boolean) {
   };
 }
 
+/** A deterministic small hash of a stage's input (for `key`). */
+function hashOf(v: unknown): number {
+  const text = JSON.stringify(v) ?? "";
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) | 0;
+  return h >>> 0;
+}
+
 function buildStages(run: Run): Stage<never, unknown>[] {
   return run.plan.stages.map((st, s): Stage<never, unknown> => {
     if (st.kind === "batch") {
@@ -617,6 +625,10 @@ function buildStages(run: Run): Stage<never, unknown>[] {
         ? st.onError
         : handlerFn(run, s, st.onError === "asyncHandler"),
     };
+    if (st.keyMod !== undefined) {
+      const mod = st.keyMod;
+      options.key = (v) => hashOf(v) % mod;
+    }
     if (st.retry !== undefined) {
       options.retry = {
         attempts: st.retry.attempts,
