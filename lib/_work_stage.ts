@@ -490,7 +490,13 @@ export class WorkStage implements StagePart {
         this.#release(workerId);
         return false;
       }
-      if (ok && this.adaptive !== undefined) this.#adapt(began, false);
+      if (ok && this.adaptive !== undefined) {
+        this.#adapt(began, false);
+        if (run.state !== RUNNING) { // a listener of what it started stopped it
+          this.#release(workerId);
+          return false;
+        }
+      }
       if (ok && !wholeStage && ++t.step < fns.length) {
         t.attempt = 0; // the next function gets its own attempts
         continue;

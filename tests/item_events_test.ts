@@ -457,3 +457,25 @@ Deno.test("adaptive: bad adaptive options throw at map(), naming the option", ()
     );
   }
 });
+
+Deno.test("adaptive stage: a concurrency listener that stops the run as a call succeeds leaves every item counted once", async () => {
+  const flow = pipeline(map(async (x: number) => {
+    await sleep(0);
+    return x;
+  }, { concurrency: { adaptive: { min: 1, max: 8 } } })).run(
+    Array.from({ length: 40 }, (_, i) => i),
+  );
+  let stopped = false;
+  flow.addEventListener("concurrency", () => {
+    if (!stopped) void flow.abort(); // inside the call's success
+    stopped = true;
+  });
+  await flow.collect().catch(() => {});
+  const s = flow.stats();
+  assert.ok(stopped, "the limit moved");
+  assert.equal(s.inFlight, 0);
+  assert.equal(
+    s.itemsIn,
+    s.itemsOut + s.skipped + s.filtered + s.cancelled + s.inFlight,
+  );
+});

@@ -57,6 +57,8 @@ export interface WorkPlan {
   keepPct: number;
   /** Per-key order (`key`): items keyed by a hash of their value mod this. */
   keyMod?: number;
+  /** `concurrency: { adaptive: { min: 1, max: concurrency } }` instead. */
+  adaptive?: boolean;
 }
 
 export interface BatchPlan {
@@ -164,6 +166,7 @@ const workArb = (kind: WorkPlan["kind"]): fc.Arbitrary<WorkPlan> =>
     ),
     keepPct: fc.integer({ min: 30, max: 100 }),
     keyMod: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+    adaptive: fc.option(fc.boolean(), { nil: undefined }),
   }, {
     requiredKeys: [
       "kind",

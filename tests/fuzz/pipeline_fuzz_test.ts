@@ -625,6 +625,12 @@ function buildStages(run: Run): Stage<never, unknown>[] {
         ? st.onError
         : handlerFn(run, s, st.onError === "asyncHandler"),
     };
+    if (st.adaptive && st.concurrency !== Infinity) {
+      // The limit moves within [1, concurrency]: the checks' bound holds.
+      options.concurrency = {
+        adaptive: { min: 1, max: st.concurrency, initial: st.concurrency },
+      };
+    }
     if (st.keyMod !== undefined) {
       const mod = st.keyMod;
       options.key = (v) => hashOf(v) % mod;
