@@ -23,10 +23,10 @@
 // it exists and which benchmark shows it; how they were found, with every
 // figure and what was tried and dropped: bench/README.md, "Batcher".
 
+import type { BatcherStats } from "./batcher_options.ts";
 import { Fifo } from "./_fifo.ts";
 import { Histogram } from "./_histogram.ts";
 import { QueueFullError } from "./errors.ts";
-import type { LatencyStats } from "./stats.ts";
 import { retryDelay } from "./_attempt.ts";
 import type { RetryPolicy } from "./retry.ts";
 import {
@@ -65,25 +65,6 @@ export interface CoreOptions {
   minSize: number;
   key: ((item: unknown) => unknown) | undefined;
   cache: CacheStore<unknown, unknown> | undefined;
-}
-
-/** The figures of `stats()`. */
-export interface CoreStats {
-  readonly calls: number;
-  readonly batchesSent: number;
-  readonly itemsProcessed: number;
-  readonly meanBatchSize: number;
-  readonly retries: number;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly cancelled: number;
-  readonly pending: number;
-  readonly waiting: number;
-  readonly inFlight: number;
-  readonly running: number;
-  readonly cacheHits: number;
-  readonly deduped: number;
-  readonly queueWait: LatencyStats;
 }
 
 /**
@@ -303,7 +284,7 @@ export class BatcherCore<I, O> implements KeysOwner<I, O> {
     return this.#closing;
   }
 
-  stats(): CoreStats {
+  stats(): BatcherStats {
     return {
       calls: this.#calls,
       batchesSent: this.#batches,

@@ -213,3 +213,20 @@ export function assertName(value: unknown): void {
     );
   }
 }
+
+/**
+ * Throws a `TypeError` unless `value` is `undefined`, a non-empty string or a
+ * function (a remote stage's `runId`).
+ */
+export function assertStringOrFunction(name: string, value: unknown): void {
+  if (
+    value !== undefined && typeof value !== "function" &&
+    (typeof value !== "string" || value === "")
+  ) {
+    throw new TypeError(
+      `'${name}' must be a non-empty string or a function: current value is ${
+        show(value)
+      }`,
+    );
+  }
+}

@@ -1,3 +1,5 @@
+import { checkJson, type JsonCheck } from "../_json_check.ts";
+
 /**
  * How `remote` and `serve` turn items and results into the strings stored in
  * Redis, and back. Both sides of a queue must use the same codec.
@@ -60,7 +62,7 @@ export interface Codec {
 export const jsonCodec: Codec = {
   encode(value: unknown): string {
     if (value === undefined) return "";
-    checkJson(value, "value", []);
+    checkJson(value, "value", BULLMQ_JSON);
     return JSON.stringify(value);
   },
   decode(text: string): unknown {
@@ -86,7 +88,7 @@ export function encodeValue(
   if (codec === jsonCodec) {
     if (value === undefined) return "";
     try {
-      checkJson(value, root, []);
+      checkJson(value, root, BULLMQ_JSON);
     } catch (error) {
       throw new TypeError(`${what}: ${(error as Error).message}`);
     }
@@ -111,59 +113,5 @@ export function encodeValue(
   return text;
 }
 
-const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-
-function member(path: string, key: string): string {
-  return IDENTIFIER.test(key)
-    ? `${path}.${key}`
-    : `${path}[${JSON.stringify(key)}]`;
-}
-
-/**
- * Throws a `TypeError` naming the first part of `value` that JSON cannot
- * carry faithfully. `seen` holds the objects on the current path (cycles).
- */
-function checkJson(value: unknown, path: string, seen: object[]): void {
-  switch (typeof value) {
-    case "string":
-    case "number":
-    case "boolean":
-    case "undefined":
-      return;
-    case "function":
-      throw new TypeError(`${path} is a function`);
-    case "symbol":
-      throw new TypeError(`${path} is a symbol`);
-    case "bigint":
-      throw new TypeError(
-        `${path} is a BigInt (JSON has none: convert it to a string or a number, or pass a codec)`,
-      );
-  }
-  if (value === null) return;
-  const object = value as Record<string, unknown>;
-  if (typeof object.toJSON === "function") {
-    checkJson((object.toJSON as (key: string) => unknown)(""), path, seen);
-    return;
-  }
-  if (seen.includes(object)) {
-    throw new TypeError(`${path} is a cycle (it contains itself)`);
-  }
-  if (object instanceof Map || object instanceof Set) {
-    throw new TypeError(
-      `${path} is a ${
-        object instanceof Map ? "Map" : "Set"
-      } (JSON would send it as {}: convert it, or pass a codec)`,
-    );
-  }
-  seen.push(object);
-  if (Array.isArray(object)) {
-    for (let i = 0; i < object.length; i++) {
-      checkJson(object[i], `${path}[${i}]`, seen);
-    }
-  } else {
-    for (const key of Object.keys(object)) {
-      checkJson(object[key], member(path, key), seen);
-    }
-  }
-  seen.pop();
-}
+/** JSON as this entry sends it: a codec is the way out of what JSON lacks. */
+const BULLMQ_JSON: JsonCheck = { hint: ", or pass a codec", strict: false };

@@ -5,6 +5,7 @@ import {
   assertDuration,
   assertFunction,
   assertOptions,
+  assertStringOrFunction,
   show,
 } from "../_validate.ts";
 import { cancelChannel, type JobData } from "./_channel.ts";
@@ -275,16 +276,7 @@ class RemoteClient {
       onError = () => {},
     } = options ?? ({} as RemoteOptions);
     assertConnection(connection);
-    if (
-      runId !== undefined && typeof runId !== "function" &&
-      (typeof runId !== "string" || runId === "")
-    ) {
-      throw new TypeError(
-        `'runId' must be a non-empty string or a function: current value is ${
-          show(runId)
-        }`,
-      );
-    }
+    assertStringOrFunction("runId", runId);
     assertOptions("retention", retention, "retention", ["completed", "failed"]);
     assertDuration("connectTimeoutMs", connectTimeoutMs, { positive: true });
     assertDuration("checkIntervalMs", checkIntervalMs, { positive: true });

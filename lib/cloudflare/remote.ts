@@ -1,5 +1,5 @@
 import type { TaskContext } from "../types.ts";
-import { assertOptions, show } from "../_validate.ts";
+import { assertOptions, assertStringOrFunction, show } from "../_validate.ts";
 import { assertJson, byteLength, MAX_MESSAGE_BYTES } from "./_json.ts";
 import {
   isLocalRun,
@@ -187,16 +187,7 @@ class RemoteClient {
         }`,
       );
     }
-    if (
-      runId !== undefined && typeof runId !== "function" &&
-      (typeof runId !== "string" || runId === "")
-    ) {
-      throw new TypeError(
-        `'runId' must be a non-empty string or a function: current value is ${
-          show(runId)
-        }`,
-      );
-    }
+    assertStringOrFunction("runId", runId);
     if (runId === undefined && !isLocalRun(results)) {
       throw new TypeError(
         "'runId' is required when 'results' is a namespace: current value is undefined",
