@@ -10,29 +10,10 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { bundleWorker, Miniflare } from "./_workerd.mjs";
 import helpers from "./_cases.cjs";
 
-helpers.requireBuiltPackage();
-let Miniflare;
-try {
-  ({ Miniflare } = await import("miniflare"));
-} catch (error) {
-  throw new Error(`miniflare (workerd) is missing: run \`npm ci\` (${error})`);
-}
-
-const bundled = await build({
-  absWorkingDir: helpers.root,
-  entryPoints: ["tests/cloudflare/worker.ts"],
-  bundle: true,
-  write: false,
-  format: "esm",
-  platform: "browser",
-  conditions: ["workerd", "worker", "browser"],
-  target: "es2022",
-  logLevel: "warning",
-});
-const script = bundled.outputFiles[0].text;
+const script = await bundleWorker("tests/cloudflare/worker.ts");
 
 const MAX_RETRIES = 2;
 const mf = new Miniflare({

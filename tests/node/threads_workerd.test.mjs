@@ -4,29 +4,9 @@
 // saying why and what to use instead.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { build } from "esbuild";
-import helpers from "./_cases.cjs";
+import { bundleWorker, Miniflare } from "./_workerd.mjs";
 
-helpers.requireBuiltPackage();
-let Miniflare;
-try {
-  ({ Miniflare } = await import("miniflare"));
-} catch (error) {
-  throw new Error(`miniflare (workerd) is missing: run \`npm ci\` (${error})`);
-}
-
-const bundled = await build({
-  absWorkingDir: helpers.root,
-  entryPoints: ["tests/workerd/threads_worker.ts"],
-  bundle: true,
-  write: false,
-  format: "esm",
-  platform: "browser",
-  conditions: ["workerd", "worker", "browser"],
-  target: "es2022",
-  logLevel: "warning",
-});
-const script = bundled.outputFiles[0].text;
+const script = await bundleWorker("tests/workerd/threads_worker.ts");
 
 test("workerd: Miniflare's module locator refuses the bundle as a `script` (known: the non-literal import() of a Node built-in)", async () => {
   const strict = new Miniflare({ modules: true, script, compatibilityDate: "2026-04-01" });

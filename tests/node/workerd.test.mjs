@@ -3,29 +3,10 @@
 // dispatchFetch: every shared case inside the worker, then a streamed
 // response read incrementally. No nodejs_compat flag: web standards only.
 import { after, test } from "node:test";
-import { build } from "esbuild";
+import { bundleWorker, Miniflare } from "./_workerd.mjs";
 import helpers from "./_cases.cjs";
 
-helpers.requireBuiltPackage();
-let Miniflare;
-try {
-  ({ Miniflare } = await import("miniflare"));
-} catch (error) {
-  throw new Error(`miniflare (workerd) is missing: run \`npm ci\` (${error})`);
-}
-
-const bundled = await build({
-  absWorkingDir: helpers.root,
-  entryPoints: ["tests/workerd/worker.ts"],
-  bundle: true,
-  write: false,
-  format: "esm",
-  platform: "browser",
-  conditions: ["workerd", "worker", "browser"],
-  target: "es2022",
-  logLevel: "warning",
-});
-const script = bundled.outputFiles[0].text;
+const script = await bundleWorker("tests/workerd/worker.ts");
 if (!script.includes("npm/esm/mod.js")) {
   throw new Error("the worker bundle did not take sluice from npm/esm/mod.js");
 }
