@@ -17,11 +17,13 @@
 // (default 1), REDIS_SERVER (default redis-server).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+// The tests' Redis helpers (as bench/bullmq_bench.mjs uses them).
+import { freePort, waitForPing } from "../../tests/node/_redis.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HERE = join(ROOT, "examples/cluster");
@@ -42,48 +44,12 @@ const dir = mkdtempSync(join(tmpdir(), "sluice-cluster-"));
 const parts = [];
 let stopping = false;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function portFree(port) {
   return new Promise((resolve) => {
     const server = createServer();
     server.once("error", () => resolve(false));
     server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
-}
-
-async function waitForPing(port, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const ok = await new Promise((resolve) => {
-      const socket = createConnection({ host: "127.0.0.1", port });
-      socket.setTimeout(500);
-      socket.once("connect", () => socket.write("PING\r\n"));
-      socket.once("data", (d) => {
-        socket.destroy();
-        resolve(String(d).startsWith("+PONG"));
-      });
-      socket.once("error", () => resolve(false));
-      socket.once("timeout", () => {
-        socket.destroy();
-        resolve(false);
-      });
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(
-    `redis-server did not answer on port ${port} within ${ms} ms`,
-  );
 }
 
 /**

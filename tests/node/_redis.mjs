@@ -10,7 +10,7 @@ import { join } from "node:path";
 const REDIS = process.env.REDIS_SERVER ?? "redis-server";
 
 /** A free TCP port on 127.0.0.1. */
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -22,7 +22,7 @@ function freePort() {
 }
 
 /** Resolves once a PING on 127.0.0.1:port answers PONG (within `ms`). */
-async function waitForPing(port, ms = 10_000) {
+export async function waitForPing(port, ms = 10_000) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const ok = await new Promise((resolve) => {
