@@ -576,3 +576,27 @@ export class FakeTime implements Disposable {
 function flush(): Promise<void> {
   return new Promise((resolve) => realSetImmediate(resolve));
 }
+
+/**
+ * An AbortController whose signal counts its listeners: added minus removed
+ * (to check that a listener added for a call is removed when it ends).
+ */
+export function countedSignal(): {
+  controller: AbortController;
+  listeners(): number;
+} {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let count = 0;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((...args: Parameters<typeof add>) => {
+    count++;
+    add(...args);
+  }) as typeof add;
+  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+    count--;
+    remove(...args);
+  }) as typeof remove;
+  return { controller, listeners: () => count };
+}

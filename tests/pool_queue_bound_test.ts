@@ -3,25 +3,14 @@
 // lib/_pool_room.ts).
 import assert from "node:assert/strict";
 import { Pool, type PoolStats, QueueFullError } from "../mod.ts";
-import { collect, deferred, FakeTime, Gates, tick } from "./_helpers.ts";
-
-/** A signal whose listeners are counted (added minus removed). */
-function countedSignal(): { controller: AbortController; listeners(): number } {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  let count = 0;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    count++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    count--;
-    remove(...args);
-  }) as typeof remove;
-  return { controller, listeners: () => count };
-}
+import {
+  collect,
+  countedSignal,
+  deferred,
+  FakeTime,
+  Gates,
+  tick,
+} from "./_helpers.ts";
 
 /** Every count of a snapshot balances; tasks waiting for room are apart. */
 function assertBalanced(s: PoolStats): void {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Pool, type TaskContext, TimeoutError } from "../mod.ts";
 import {
   collect,
+  countedSignal,
   deferred,
   FakeTime,
   Gates,
@@ -14,24 +15,6 @@ import {
   whenAborted,
   withTimeout,
 } from "./_helpers.ts";
-
-/** A signal whose listeners are counted (added minus removed). */
-function countedSignal(): { controller: AbortController; listeners(): number } {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  let count = 0;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    count++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    count--;
-    remove(...args);
-  }) as typeof remove;
-  return { controller, listeners: () => count };
-}
 
 /** Opens every gate, again and again, until `n` tasks have started. */
 async function finishAll(gates: Gates<number>, n: number): Promise<void> {
