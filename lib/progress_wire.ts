@@ -5,49 +5,21 @@
 // The same decoder exists as plain JavaScript in web/sluice-dashboard.js
 // (no build step there); tests/progress_wire_test.ts checks that they agree.
 
-import type { FlowStats, StageStats } from "./stats.ts";
+import type { FlowStats, LatencyStats, StageStats } from "./stats.ts";
 import { show } from "./_validate.ts";
 
 /** Latency figures kept on the wire, in ms (rounded: 0.1 ms below 100 ms). */
-export interface WireLatency {
-  /** Number of measured values. */
-  readonly count: number;
-  /** Median. */
-  readonly p50: number;
-  /** 95th percentile. */
-  readonly p95: number;
-  /** 99th percentile. */
-  readonly p99: number;
-  /** Largest value. */
-  readonly max: number;
-}
+export type WireLatency = Pick<
+  LatencyStats,
+  "count" | "p50" | "p95" | "p99" | "max"
+>;
 
-/** One stage in a {@linkcode ProgressSnapshot}. */
-export interface ProgressStageSnapshot {
-  /** Stage name. */
-  readonly name: string;
-  /** `"map"`, `"filter"`, `"batch"` or `"flatten"`. */
-  readonly kind: StageStats["kind"];
-  /** Worker slots now. */
-  readonly concurrency: number;
-  /** Items waiting for a worker (for a batch: items in the forming batch). */
-  readonly queued: number;
-  /** Calls running now. */
-  readonly inFlight: number;
-  /** Worker slots taken now. */
-  readonly busy: number;
-  /** Items waiting out a retry backoff. */
-  readonly backingOff: number;
-  /** Successful calls (batches emitted, items expanded). */
-  readonly completed: number;
-  /** Items that failed for good here. */
-  readonly failed: number;
-  /** Items skipped here by `onError`. */
-  readonly skipped: number;
-  /** Retries. */
-  readonly retried: number;
-  /** Completed calls per second since the run started (0.1 precision). */
-  readonly throughput: number;
+/**
+ * One stage in a {@linkcode ProgressSnapshot}: its {@linkcode StageStats}
+ * with the wire's latency, queue wait and worker states (throughput to 0.1).
+ */
+export interface ProgressStageSnapshot
+  extends Omit<StageStats, "latency" | "queueWait" | "workers" | "adaptive"> {
   /** Time per successful call. */
   readonly latency: WireLatency;
   /** Time from reaching the stage to a worker starting on it (p50, p95). */
