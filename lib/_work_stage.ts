@@ -161,8 +161,8 @@ export class WorkStage implements StagePart {
    * first could run a listener that stops the run while `t` is still
    * counted here, and `t` would be counted twice (cancelled, then out).
    */
-  #nextOfKey(next: Token | undefined): void {
-    if (next !== undefined && this.#run.state === RUNNING) this.#enqueue(next);
+  #nextOfKey(next: Token): void {
+    if (this.#run.state === RUNNING) this.#enqueue(next);
   }
 
   /** `t` starts at once on a free slot, else waits in the queue. */
@@ -347,7 +347,7 @@ export class WorkStage implements StagePart {
       t.value = value;
       this.#run.forward(t);
     }
-    if (this.#keys !== undefined) this.#nextOfKey(next);
+    if (next !== undefined) this.#nextOfKey(next);
   }
 
   /**
@@ -652,7 +652,7 @@ export class WorkStage implements StagePart {
         this.#stats.emit("skipped", this.name, t, workerId, error);
       }
       t.attempt = 0;
-      if (this.#keys !== undefined) this.#nextOfKey(next);
+      if (next !== undefined) this.#nextOfKey(next);
       return true;
     }
     if (
