@@ -8,7 +8,7 @@
 import type { Cursor } from "./_order_list.ts";
 import { type RunHost, RUNNING } from "./_run.ts";
 import { callFreeStageStats, type StagePart } from "./_run_stats.ts";
-import { Token, UNIT } from "./_token.ts";
+import { sampled, Token, UNIT } from "./_token.ts";
 import type { BatchSpec } from "./stage.ts";
 import type { StageStats } from "./stats.ts";
 import type { SourceReader } from "./_source.ts";
@@ -139,7 +139,7 @@ export class BatchStage implements StagePart, Cursor {
   /** A token for a member of a first-stage batch (it had none). */
   #member(value: unknown, index: number, id: unknown): Token {
     const t = new Token(value, index, id, UNIT);
-    if (this.#run.stats.timeAll || (index & 127) === 0 || index < 16) {
+    if (this.#run.stats.timeAll || sampled(index)) {
       t.times = { bornAt: performance.now(), enteredAt: 0 };
     }
     return t;

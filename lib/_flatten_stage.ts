@@ -7,7 +7,7 @@
 
 import { type RunHost, RUNNING } from "./_run.ts";
 import { callFreeStageStats, type StagePart } from "./_run_stats.ts";
-import { Token } from "./_token.ts";
+import { SAMPLE_MASK, Token } from "./_token.ts";
 import { PipelineError } from "./errors.ts";
 import type { StageStats } from "./stats.ts";
 
@@ -123,10 +123,10 @@ export class FlattenStage implements StagePart {
           t.id,
           i < extra ? share + 1 : share,
         );
-        // Its parent's birth, sampled like source items (one element in 128,
+        // Its parent's birth, sampled like source items (`SAMPLE_MASK`,
         // or all while calls are slow): a timed batch of 32 timing all its
         // elements downstream was a quarter of every item's calls in W5.
-        if (t.times !== null && (timeAll || (i & 127) === 0)) {
+        if (t.times !== null && (timeAll || (i & SAMPLE_MASK) === 0)) {
           child.times = { bornAt: t.times.bornAt, enteredAt: 0 };
         }
       }

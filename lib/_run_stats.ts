@@ -33,8 +33,9 @@ const EVENT_BITS: Record<string, number> = {
 /** No `error` field in the event's detail. */
 export const NO_ERROR: unique symbol = Symbol("no error");
 /**
- * Calls are timed one in 128 (a clock read costs about as much as scheduling
- * an item) unless some stage's calls take longer than this (ms) on average.
+ * Calls are sampled (`sampled` in _token.ts: a clock read costs about as much
+ * as scheduling an item) unless some stage's calls take longer than this (ms)
+ * on average.
  */
 const TIME_ALL_ABOVE_MS = 0.1;
 
@@ -99,7 +100,7 @@ export class RunStats {
   #progressTimer: ReturnType<typeof setInterval> | undefined;
   /** End-to-end latency of results (sampled like calls). */
   readonly latency = new Histogram();
-  /** Time every token (not one in 128) while some stage's calls are slow. */
+  /** Time every token (not only sampled ones) while some stage's calls are slow. */
   timeAll = false;
   /**
    * A bit per event type to report (STARTED, …): listened to, or tracked.
@@ -234,8 +235,9 @@ export class RunStats {
   }
 
   /**
-   * Every 16 timed calls of a stage: time them all while some stage is slow
-   * (then the clock costs nothing in comparison), one in 128 otherwise.
+   * After each sampled call of a stage (every 16 once all are timed): time
+   * them all while some stage is slow (then the clock costs nothing in
+   * comparison), only sampled ones otherwise.
    * Reversible, so slow warm-up calls do not switch it on for good.
    */
   updateTimeAll(): void {

@@ -20,7 +20,7 @@ import {
 } from "./_run.ts";
 import { CONCURRENCY, QUEUED, RunStats } from "./_run_stats.ts";
 import { closeSource, openSource, type SourceReader } from "./_source.ts";
-import { Spares, Token, UNIT } from "./_token.ts";
+import { sampled, Spares, Token, UNIT } from "./_token.ts";
 import { Tracker } from "./_tracker.ts";
 import { WorkStage } from "./_work_stage.ts";
 import { PipelineError } from "./errors.ts";
@@ -552,7 +552,7 @@ export class Scheduler implements RunHost {
   /** A token for a source item, counted in the run (not yet in a stage). */
   #token(value: unknown, index: number, id: unknown): Token {
     const t = this.#spares.take(value, index, id);
-    if (this.stats.timeAll || (index & 127) === 0 || index < 16) {
+    if (this.stats.timeAll || sampled(index)) {
       t.times = { bornAt: performance.now(), enteredAt: 0 };
     }
     this.#held += UNIT;

@@ -690,7 +690,11 @@ export class WorkStage implements StagePart {
     const ms = performance.now() - this.#slotSince[workerId];
     this.#latency.record(ms);
     this.recentMs += (ms - this.recentMs) / 8;
-    if ((++this.#timedCalls & 15) === 0) this.#stats.updateTimeAll();
+    // Sampled calls are rare: each one may switch timing all on at once.
+    const stats = this.#stats;
+    if (!stats.timeAll || (++this.#timedCalls & 15) === 0) {
+      stats.updateTimeAll();
+    }
   }
 
   snapshot(elapsedMs: number): StageStats {

@@ -49,8 +49,9 @@ export interface WorkerState {
   readonly index?: number;
   /**
    * `Date.now()`-based time when the current call started: present when the
-   * call is timed (every call once a stage's calls average over 0.1 ms; one in
-   * 128 otherwise, where "busy since" is a matter of microseconds).
+   * call is timed (every call once a stage's calls average over 0.1 ms; the
+   * first 16 and one in 1,024 otherwise, where "busy since" is a matter of
+   * microseconds).
    */
   readonly since?: number;
 }

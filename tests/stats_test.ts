@@ -521,8 +521,8 @@ Deno.test("Flow.stats() latency: fast calls after batch → flatten are sampled 
   assert.equal((await flow.collect()).length, N);
   const l = flow.stats().stages[2].latency;
   assert.ok(l.count > 0, "some calls are timed");
-  // One in 128 and the first 16 is about 116; timing every element of each
-  // timed batch (a quarter of the batches) would be over 3,200. Generous for
+  // One in 1,024 and the first 16 is about 28; timing every element of each
+  // timed batch would be over 400. Generous for
   // spells in which a loaded machine makes calls look slow (all are timed).
   assert.ok(l.count < N / 10, `latency.count ${l.count}`);
 });
@@ -543,7 +543,7 @@ Deno.test("Flow.stats() latency: an item whose token is reused from an earlier r
     assert.equal(n, N);
     const l = flow.stats().latency;
     const calls = flow.stats().stages[0].latency;
-    // One in 128 and the first 16 is 116; passing times on would time
+    // One in 1,024 and the first 16 is 28; passing times on would time
     // almost every item. Generous for a loaded machine (see above).
     assert.ok(
       calls.count > 0 && calls.count < N / 10,
@@ -662,6 +662,21 @@ Deno.test("Flow.stats() workers: once calls are slow, every busy worker reports 
     gate.resolve();
     await out;
   }
+});
+
+Deno.test("Flow.stats() latency: calls that turn slow mid-run are all timed from the first sampled slow call on", async () => {
+  // Items 0..2039 are fast (sampled: the first 16, 1024); 2040..2239 sleep,
+  // and 2048 is the first sampled slow one. Waiting for more slow samples
+  // before timing every call would time almost none of these 200.
+  const flow = pipeline(map(async (x: number) => {
+    if (x >= 2040) await sleep(1);
+    return x;
+  }, { concurrency: 16 })).run(range(2240));
+  assert.equal((await flow.collect()).length, 2240);
+  const l = flow.stats().stages[0].latency;
+  // 16 calls may have started before item 2048 ended; a loaded machine only
+  // switches earlier (fast calls looking slow).
+  assert.ok(l.count >= 150, `latency.count ${l.count}`);
 });
 
 // ---- memory ------------------------------------------------------------------------

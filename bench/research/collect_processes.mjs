@@ -8,6 +8,7 @@
 //     [--processes 12] [--order completion|input] [--runtime node|deno]
 //     [--consumer collect|for-await]
 //
+// `.` as a rev is the working tree (uncommitted changes included).
 // Each commit's mod.ts is bundled with esbuild (from `git archive`); each
 // process runs 60 collect() calls and reports the median of the last 50.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -54,10 +55,17 @@ const bundles = [];
 for (const rev of revs) {
   const src = path.join(dir, rev.replace(/\W/g, "_"));
   fs.mkdirSync(src);
-  const tar = execFileSync("git", ["archive", rev, "lib", "mod.ts"], {
-    cwd: root,
-  });
-  execFileSync("tar", ["-x", "-C", src], { input: tar });
+  if (rev === ".") { // the working tree, uncommitted changes included
+    fs.cpSync(path.join(root, "lib"), path.join(src, "lib"), {
+      recursive: true,
+    });
+    fs.copyFileSync(path.join(root, "mod.ts"), path.join(src, "mod.ts"));
+  } else {
+    const tar = execFileSync("git", ["archive", rev, "lib", "mod.ts"], {
+      cwd: root,
+    });
+    execFileSync("tar", ["-x", "-C", src], { input: tar });
+  }
   const outfile = `${src}.mjs`;
   await esbuild.build({
     entryPoints: [path.join(src, "mod.ts")],
