@@ -6,30 +6,28 @@
  * @module
  */
 
-import { AdaptiveLimit, isOverload } from "./_adaptive_limit.ts";
-import { Deadline, retryDelay, SlotSignals } from "./_attempt.ts";
+import { AdaptiveLimit } from "./_adaptive_limit.ts";
+import { SlotSignals } from "./_attempt.ts";
 import { Fifo } from "./_fifo.ts";
 import { KeyOrder } from "./_key_order.ts";
 import { Histogram } from "./_histogram.ts";
-import { RateLimiter } from "./_rate_limiter.ts";
 import { type RunHost, RUNNING } from "./_run.ts";
 import {
   adaptiveStats,
   COMPLETED,
   FAILED,
   NO_ERROR,
-  RETRYING,
   type RunStats,
   SKIPPED,
   type StagePart,
   STARTED,
   TIMED_EVENTS,
 } from "./_run_stats.ts";
+import { type AttemptHost, StageAttempts } from "./_stage_attempts.ts";
 import type { Times, Token } from "./_token.ts";
-import type { RetryPolicy } from "./retry.ts";
 import type { MapSpec, TaskFn } from "./stage.ts";
 import type { StageStats, WorkerState } from "./stats.ts";
-import type { ErrorDecision, OnError, TaskContext } from "./types.ts";
+import type { TaskContext } from "./types.ts";
 
 /** Runs `fns` in turn on `value`; `t.step` says which one is running. */
 async function runSequence(
@@ -57,7 +55,7 @@ function taskName(fns: readonly TaskFn[], step: number): string {
  * distinct and below the highest `concurrency` the stage had. Every call settles asynchronously, so the
  * run is never re-entered from a stage function.
  */
-export class WorkStage implements StagePart {
+export class WorkStage implements StagePart, AttemptHost {
   readonly kind: "map" | "filter";
   readonly name: string;
   readonly #run: RunHost;
@@ -74,10 +72,10 @@ export class WorkStage implements StagePart {
   readonly adaptive: AdaptiveLimit | undefined;
   /** No retry, timeout, rate limit, error policy or adaptive limit: the fast path (W1). */
   readonly plain: boolean;
-  readonly #retry: RetryPolicy | undefined;
-  readonly #timeoutMs: number | undefined;
-  readonly #onError: OnError;
-  readonly #limiter: RateLimiter | undefined;
+  /** The slow path (`_stage_attempts.ts`), unless the stage is plain. */
+  readonly #slow: StageAttempts | undefined;
+  /** Retries run one function at a time (retry scope "task"). */
+  readonly #taskScoped: boolean;
   /** Per-key order (`key` option), if any. */
   readonly #keys: KeyOrder | undefined;
   /**
@@ -103,14 +101,11 @@ export class WorkStage implements StagePart {
   /** Per worker slot: its token (null when idle) and start time. */
   readonly #slotToken: (Token | null)[] = [];
   readonly #slotSince: number[] = [];
-  readonly #backoffTimers = new Set<ReturnType<typeof setTimeout>>();
 
   // Stats.
   completed = 0;
   failed = 0;
   skipped = 0;
-  retried = 0;
-  backingOff = 0;
   readonly #latency = new Histogram();
   readonly #queueWait = new Histogram();
   /** Moving average of timed calls (ms), to decide whether to time them all. */
@@ -129,11 +124,8 @@ export class WorkStage implements StagePart {
     this.#keys = key && new KeyOrder(key);
     this.plain = !retry && timeoutMs === undefined && !rateLimit &&
       onError === "fail" && !adaptive && !key;
-    this.#retry = retry;
-    this.#timeoutMs = timeoutMs;
-    this.#onError = onError;
-    this.#limiter = rateLimit &&
-      new RateLimiter(rateLimit.limit, rateLimit.intervalMs);
+    this.#slow = this.plain ? undefined : new StageAttempts(run, this, spec);
+    this.#taskScoped = retry !== undefined && retry.scope === "task";
   }
 
   /**
@@ -183,8 +175,8 @@ export class WorkStage implements StagePart {
     const workerId = this.#freeIds.length > 0
       ? this.#freeIds.pop()!
       : this.#slot();
-    if (!this.plain) {
-      this.#slowWorker(t, workerId);
+    if (this.#slow !== undefined) {
+      this.#slow.worker(t, workerId);
       return;
     }
     this.#loop(t, workerId);
@@ -213,10 +205,7 @@ export class WorkStage implements StagePart {
     this.#signals.abort(reason);
     this.queue.clear();
     this.#keys?.clear();
-    this.backingOff = 0;
-    this.#limiter?.close(reason);
-    for (const timer of this.#backoffTimers) clearTimeout(timer);
-    this.#backoffTimers.clear();
+    this.#slow?.stop(reason);
   }
 
   /** A new worker slot id, with its signal. */
@@ -302,9 +291,7 @@ export class WorkStage implements StagePart {
   #task(t: Token, failed = false): string | undefined {
     const fns = this.#fns;
     if (fns.length === 1) return undefined;
-    return failed || (this.#retry !== undefined && this.#retry.scope === "task")
-      ? taskName(fns, t.step)
-      : undefined;
+    return failed || this.#taskScoped ? taskName(fns, t.step) : undefined;
   }
 
   /** How long the call on slot `workerId` has run (NaN if not timed). */
@@ -402,189 +389,6 @@ export class WorkStage implements StagePart {
     this.#reuseSlot();
   }
 
-  /** Frees a worker slot; once the run stops, the last one settles it. */
-  #release(workerId: number): void {
-    this.running--;
-    this.#freeIds.push(workerId);
-    this.#slotToken[workerId] = null;
-    this.#run.callEnded();
-  }
-
-  /** After a failure at its turn, a freed slot takes the next queued token. */
-  #reuseSlot(): void {
-    if (this.#run.state !== RUNNING || this.running >= this.concurrency) return;
-    const next = this.queue.shift();
-    if (next !== undefined) this.start(next);
-  }
-
-  // ---- the slow path: rate limit, timeouts, retries, error policies --------
-
-  /** A worker of a stage with options: `t` first, then queued tokens. */
-  async #slowWorker(t: Token, workerId: number): Promise<void> {
-    const run = this.#run;
-    for (let next: Token | undefined = t; next !== undefined;) {
-      this.#slotToken[workerId] = next;
-      this.#slotSince[workerId] = NaN; // until the call starts (rate limit)
-      // false: the slot was released (the run is stopping).
-      if (!await this.#attempts(next, workerId)) return;
-      next = run.state === RUNNING && this.running <= this.concurrency
-        ? this.queue.shift()
-        : undefined;
-      if (next === undefined) this.#release(workerId);
-      run.pump();
-    }
-  }
-
-  /**
-   * Runs `t` through the stage's function(s) until it succeeds, goes to wait
-   * out a retry backoff (holding no slot: the worker goes on with the next
-   * queued token), or fails for good. Resolves false once the worker has
-   * released its slot.
-   */
-  async #attempts(t: Token, workerId: number): Promise<boolean> {
-    const run = this.#run;
-    const fns = this.#fns;
-    const wholeStage = this.#retry?.scope === "stage" || fns.length === 1;
-    let value = t.step === 0 ? t.value : t.partial;
-    const slot = this.#signals.get(workerId);
-    for (;;) {
-      const limiter = this.#limiter;
-      if (limiter !== undefined && !limiter.tryAcquire()) {
-        try {
-          await limiter.acquire(slot);
-        } catch {
-          // The run stopped while waiting.
-        }
-      }
-      if (run.state !== RUNNING) {
-        this.#release(workerId);
-        return false;
-      }
-      // One attempt: the whole sequence, or (scope "task") one function.
-      t.attempt++;
-      if (!this.#begin(t, workerId)) {
-        this.#release(workerId);
-        return false;
-      }
-      const input = value;
-      let error: unknown;
-      let ok = false;
-      const deadline = this.#timeoutMs === undefined
-        ? undefined
-        : new Deadline(slot, this.#timeoutMs, `Stage "${this.name}"`);
-      const began = this.adaptive === undefined ? 0 : performance.now();
-      try {
-        const signal = deadline ? deadline.signal : slot;
-        value = wholeStage
-          ? await this.#call(t, workerId, value, signal)
-          : await this.#call(t, workerId, value, signal, t.step);
-        ok = true;
-      } catch (e) {
-        error = e;
-      }
-      if (deadline !== undefined && deadline.end()) {
-        ok = false;
-        error = deadline.reason;
-      }
-      if (run.state !== RUNNING) {
-        this.#release(workerId);
-        return false;
-      }
-      if (ok && this.adaptive !== undefined) {
-        this.#adapt(began, false);
-        if (run.state !== RUNNING) { // a listener of what it started stopped it
-          this.#release(workerId);
-          return false;
-        }
-      }
-      if (ok && !wholeStage && ++t.step < fns.length) {
-        t.attempt = 0; // the next function gets its own attempts
-        continue;
-      }
-      if (ok) {
-        t.step = 0;
-        t.partial = undefined;
-        // Scope "task": "completed" names the stage's last function.
-        this.#handOn(t, workerId, value, wholeStage ? undefined : fns.length);
-        return true;
-      }
-      // Failed: retry (the slot is free meanwhile), or a final failure.
-      value = input;
-      const delay = this.#retryDelay(t, workerId, slot, error);
-      if (this.adaptive !== undefined) {
-        this.#adapt(began, typeof delay === "number" || isOverload(error));
-        if (run.state !== RUNNING) { // a "concurrency" listener stopped it
-          this.#release(workerId);
-          return false;
-        }
-      }
-      if (typeof delay === "number") {
-        t.partial = value;
-        this.#backoff(t, delay);
-        return true;
-      }
-      if (delay !== undefined) error = delay.error; // retryIf threw
-      return await this.#finalFailure(t, workerId, error);
-    }
-  }
-
-  /**
-   * Feeds the adaptive limit one finished attempt (begun at `began`) and
-   * applies a new limit.
-   */
-  #adapt(began: number, overloaded: boolean): void {
-    const limit = this.adaptive!;
-    const ms = performance.now() - began;
-    if (limit.sample(ms, overloaded, this.running - 1)) {
-      this.setConcurrency(limit.limit, "adaptive");
-    }
-  }
-
-  /**
-   * The wait before retrying `t`, or undefined for no retry (or
-   * `{ error }` when `retryIf` threw).
-   */
-  #retryDelay(
-    t: Token,
-    workerId: number,
-    signal: AbortSignal,
-    error: unknown,
-  ): number | undefined | { error: unknown } {
-    const retry = this.#retry;
-    if (retry === undefined || t.attempt >= retry.attempts) return undefined;
-    const ctx = this.#ctx(t, workerId, signal);
-    const delay = retryDelay(retry, t.attempt, error, ctx);
-    if (typeof delay !== "number") return delay;
-    this.retried++;
-    const stats = this.#stats;
-    if (stats.listening & RETRYING) {
-      stats.emit(
-        "retrying",
-        this.name,
-        t,
-        workerId,
-        error,
-        this.#elapsed(workerId),
-        this.#task(t),
-      );
-    }
-    return delay;
-  }
-
-  /** Waits out a backoff holding no slot, then `t` re-enters the stage first. */
-  #backoff(t: Token, delay: number): void {
-    if (this.#run.state !== RUNNING) return; // a "retrying" listener stopped it
-    this.backingOff++;
-    const timer = setTimeout(() => {
-      this.#backoffTimers.delete(timer);
-      this.backingOff--;
-      if (this.#run.state !== RUNNING) return;
-      if (this.running < this.concurrency) this.start(t);
-      else this.queue.unshift(t); // a retrying item keeps its place
-    }, delay);
-    this.#backoffTimers.add(timer);
-  }
-
   /** Counts a final failure and fires `"failed"`. */
   #failed(t: Token, workerId: number, error: unknown): void {
     this.failed++;
@@ -603,78 +407,108 @@ export class WorkStage implements StagePart {
     }
   }
 
-  /** Applies `onError` to an item that failed for good. */
-  async #finalFailure(
+  /** Frees a worker slot; once the run stops, the last one settles it. */
+  #release(workerId: number): void {
+    this.running--;
+    this.#freeIds.push(workerId);
+    this.#slotToken[workerId] = null;
+    this.#run.callEnded();
+  }
+
+  /** After a failure at its turn, a freed slot takes the next queued token. */
+  #reuseSlot(): void {
+    if (this.#run.state !== RUNNING || this.running >= this.concurrency) return;
+    const next = this.queue.shift();
+    if (next !== undefined) this.start(next);
+  }
+
+  // ---- what the slow path (_stage_attempts.ts) asks of the stage ----------
+
+  get tasks(): number {
+    return this.#fns.length;
+  }
+
+  slotSignal(workerId: number): AbortSignal {
+    return this.#signals.get(workerId);
+  }
+
+  occupy(workerId: number, t: Token): void {
+    this.#slotToken[workerId] = t;
+    this.#slotSince[workerId] = NaN; // until the call starts (rate limit)
+  }
+
+  beginCall(t: Token, workerId: number): boolean {
+    return this.#begin(t, workerId);
+  }
+
+  call(
     t: Token,
     workerId: number,
-    error: unknown,
-  ): Promise<boolean> {
-    const run = this.#run;
+    value: unknown,
+    signal: AbortSignal,
+    step: number,
+  ): unknown {
+    return this.#call(t, workerId, value, signal, step);
+  }
+
+  ctx(t: Token, workerId: number, signal: AbortSignal): TaskContext {
+    return this.#ctx(t, workerId, signal);
+  }
+
+  handOn(t: Token, workerId: number, value: unknown, tasks: number): void {
+    this.#handOn(t, workerId, value, tasks);
+  }
+
+  substitute(t: Token, workerId: number, value: unknown): void {
+    this.#slotToken[workerId] = null;
+    this.#pass(t, value);
+  }
+
+  failedForGood(t: Token, workerId: number, error: unknown): void {
     this.#failed(t, workerId, error);
-    t.step = 0;
-    t.partial = undefined;
-    if (run.state !== RUNNING) { // a "failed" listener stopped the run
-      this.#release(workerId);
-      return false;
+  }
+
+  skip(t: Token, workerId: number, error: unknown): void {
+    const run = this.#run;
+    this.skipped++;
+    this.#slotToken[workerId] = null;
+    run.config.failures.push({
+      itemId: t.id,
+      index: t.index,
+      stage: this.name,
+      item: t.value,
+      error,
+      attempts: t.attempt,
+    });
+    // Counted skipped before "skipped" fires: a listener that stops the run
+    // finds it out of the run, not among the cancelled.
+    const next = this.#keys?.release(t);
+    run.drop(t, true);
+    if (this.#stats.listening & SKIPPED) {
+      this.#stats.emit("skipped", this.name, t, workerId, error);
     }
-    const onError = this.#onError;
-    let decision: ErrorDecision | unknown = onError;
-    let cause = error;
-    if (typeof onError === "function") {
-      const ctx = this.#ctx(t, workerId, this.#signals.get(workerId));
-      try {
-        decision = await onError(error, t.value, ctx);
-      } catch (thrown) {
-        decision = "fail";
-        cause = thrown;
-      }
-      if (run.state !== RUNNING) {
-        this.#release(workerId);
-        return false;
-      }
-    }
-    if (decision === "skip") {
-      this.skipped++;
-      this.#slotToken[workerId] = null;
-      run.config.failures.push({
-        itemId: t.id,
-        index: t.index,
-        stage: this.name,
-        item: t.value,
-        error,
-        attempts: t.attempt,
-      });
-      // Counted skipped before "skipped" fires: a listener that stops the run
-      // finds it out of the run, not among the cancelled.
-      const next = this.#keys?.release(t);
-      run.drop(t, true);
-      if (this.#stats.listening & SKIPPED) {
-        this.#stats.emit("skipped", this.name, t, workerId, error);
-      }
-      t.attempt = 0;
-      if (next !== undefined) this.#nextOfKey(next);
-      return true;
-    }
-    if (
-      typeof decision === "object" && decision !== null && "value" in decision
-    ) {
-      this.#slotToken[workerId] = null;
-      this.#pass(t, decision.value); // not a "completed" call
-      return true;
-    }
-    if (decision !== "fail") {
-      cause = new TypeError(
-        `'onError' must return "fail", "skip" or { value }: got ${
-          typeof decision === "string"
-            ? JSON.stringify(decision)
-            : typeof decision
-        }`,
-      );
-    }
-    run.fault(this.name, t, cause);
+    t.attempt = 0;
+    if (next !== undefined) this.#nextOfKey(next);
+  }
+
+  retrying(t: Token, workerId: number, error: unknown): void {
+    this.#stats.emit(
+      "retrying",
+      this.name,
+      t,
+      workerId,
+      error,
+      this.#elapsed(workerId),
+      this.#task(t),
+    );
+  }
+
+  release(workerId: number): void {
     this.#release(workerId);
+  }
+
+  reuseSlot(): void {
     this.#reuseSlot();
-    return false;
   }
 
   // ---- timing and stats ----------------------------------------------------
@@ -716,7 +550,8 @@ export class WorkStage implements StagePart {
           : { workerId: id, state: "idle" },
       );
     }
-    const inFlight = this.running - (this.#limiter?.waiting ?? 0);
+    const slow = this.#slow;
+    const inFlight = this.running - (slow?.waiting ?? 0);
     return {
       name: this.name,
       kind: this.kind,
@@ -724,11 +559,11 @@ export class WorkStage implements StagePart {
       queued: this.queue.size + (this.#keys?.waiting ?? 0),
       inFlight,
       busy: this.running,
-      backingOff: this.backingOff,
+      backingOff: slow?.backingOff ?? 0,
       completed: this.completed,
       failed: this.failed,
       skipped: this.skipped,
-      retried: this.retried,
+      retried: slow?.retried ?? 0,
       latency: this.#latency.snapshot(),
       queueWait: this.#queueWait.snapshot(),
       throughput: elapsedMs > 0 ? this.completed / (elapsedMs / 1000) : 0,
