@@ -7,7 +7,7 @@
 
 import type { Cursor } from "./_order_list.ts";
 import { type RunHost, RUNNING } from "./_run.ts";
-import { callFreeStageStats, type StagePart } from "./_run_stats.ts";
+import { callFreeStageStats, QUEUED, type StagePart } from "./_run_stats.ts";
 import { sampled, Token, UNIT } from "./_token.ts";
 import type { BatchSpec } from "./stage.ts";
 import type { StageStats } from "./stats.ts";
@@ -110,11 +110,32 @@ export class BatchStage implements StagePart, Cursor {
   }
 
   /**
-   * First stage only, while a batch is forming: copies up to `max` items of
-   * an array source straight into it (ids are indices, from `firstIndex`).
-   * Returns how many; the caller counts them, then calls `flushIfReady()`.
+   * First stage only, while a batch is forming, from a source in memory
+   * whose ids are indices and whose items need no "queued" event each:
+   * copies up to `max` items into it at once (counted read). Returns how
+   * many (0: it cannot); the caller adds their weight, then calls
+   * `flushIfReady()`.
    */
-  fill(reader: SourceReader<unknown>, max: number, firstIndex: number): number {
+  fillFrom(reader: SourceReader<unknown>, max: number): number {
+    const run = this.#run;
+    const stats = run.stats;
+    if (
+      this.carrier === null || reader.fill === undefined ||
+      run.config.id !== undefined || (stats.listening & QUEUED) !== 0
+    ) {
+      return 0;
+    }
+    const k = this.#fill(reader, Math.min(this.room, max), stats.itemsIn);
+    stats.itemsIn += k;
+    return k;
+  }
+
+  /** Copies up to `max` items (ids are indices, from `firstIndex`). */
+  #fill(
+    reader: SourceReader<unknown>,
+    max: number,
+    firstIndex: number,
+  ): number {
     const items = this.#items;
     const k = reader.fill!(items, max);
     if (k === 0) return 0;

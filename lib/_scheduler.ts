@@ -1,8 +1,3 @@
-// The scheduler: one run of a pipeline. It keeps the lifecycle, reads the
-// source while the read-ahead budget allows, moves tokens between stages and
-// hands results to the consumer. The stages are parts of their own
-// (_work_stage.ts, _batch_stage.ts, _flatten_stage.ts); ARCHITECTURE.md
-// explains the model, and the invariants are written next to their fields.
 import { BatchStage } from "./_batch_stage.ts";
 import { DirectOutput } from "./_direct_output.ts";
 import { Fifo } from "./_fifo.ts";
@@ -37,9 +32,11 @@ interface Waiter {
 }
 
 /**
- * Runs one flow. Items are read from the source while the read-ahead budget
- * allows, move through the stages as tokens, and leave as results (in input
- * or completion order), as filtered, or cancelled with the run.
+ * Runs one flow: keeps the lifecycle, reads the source while the read-ahead
+ * budget allows, moves tokens between the stages (parts of their own:
+ * `_work_stage.ts`, `_batch_stage.ts`, `_flatten_stage.ts`) and hands results
+ * to the consumer (input or completion order). ARCHITECTURE.md explains the
+ * model; the invariants are written next to their fields.
  */
 export class Scheduler implements RunHost {
   state = RUNNING;
@@ -426,20 +423,12 @@ export class Scheduler implements RunHost {
         work.queue.size === 0 &&
           (!readsSource || work.running < work.concurrency))
     ) {
-      // A batch as the first stage, fed from an array: copy a run of items
+      // A batch as the first stage, fed from an array: a run of items goes
       // straight into the forming batch (see #admit).
-      if (
-        batch !== null && batch.carrier !== null &&
-        this.#reader!.fill !== undefined && this.config.id === undefined &&
-        (this.stats.listening & QUEUED) === 0 // one "queued" per item
-      ) {
-        const room = Math.min(
-          batch.room,
-          Math.floor((this.#limit - this.#held) / UNIT),
-        );
-        const k = batch.fill(this.#reader!, room, this.stats.itemsIn);
+      if (batch !== null) {
+        const room = Math.floor((this.#limit - this.#held) / UNIT);
+        const k = batch.fillFrom(this.#reader!, room);
         if (k > 0) {
-          this.stats.itemsIn += k;
           this.#held += k * UNIT;
           batch.flushIfReady();
           if (this.state !== RUNNING) return;
