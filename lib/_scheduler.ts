@@ -567,14 +567,10 @@ export class Scheduler implements RunHost {
     }
     let r;
     try {
-      r = this.#reader!.pull();
+      // A synchronous reader (see #start): never a promise.
+      r = this.#reader!.pull() as IteratorResult<unknown>;
     } catch (error) {
       this.#inputFailed(error);
-      return undefined;
-    }
-    if (r instanceof Promise) {
-      this.#pulling = true;
-      r.then(this.#onPulled, this.#onPullError);
       return undefined;
     }
     if (r.done) {

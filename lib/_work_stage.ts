@@ -62,6 +62,8 @@ export class WorkStage implements StagePart, AttemptHost {
   /** `run.stats`, read on every call. */
   readonly #stats: RunStats;
   readonly #fns: readonly TaskFn[];
+  /** `run(src, { context })`, passed to every call as `ctx.context`. */
+  readonly #context: unknown;
   /**
    * Worker slots. It changes while running (`flow.setConcurrency`, or an
    * adaptive limit): a worker finding `running > concurrency` after a call
@@ -98,7 +100,11 @@ export class WorkStage implements StagePart, AttemptHost {
    */
   readonly #signals = new SlotSignals();
   readonly #slotSignal: AbortSignal[] = this.#signals.signals;
-  /** Per worker slot: its token (null when idle) and start time. */
+  /**
+   * Per worker slot: its token (null when idle) and its call's start time
+   * (NaN unless the call is timed or watched: cleared when such a call ends
+   * and when the slot is released, so an untimed call writes nothing).
+   */
   readonly #slotToken: (Token | null)[] = [];
   readonly #slotSince: number[] = [];
 
@@ -118,6 +124,7 @@ export class WorkStage implements StagePart, AttemptHost {
     this.kind = spec.kind;
     this.name = name;
     this.#fns = spec.fns;
+    this.#context = run.config.context;
     this.concurrency = spec.concurrency;
     const { retry, timeoutMs, onError, rateLimit, adaptive, key } = spec;
     this.adaptive = adaptive && new AdaptiveLimit(adaptive);
@@ -240,7 +247,7 @@ export class WorkStage implements StagePart, AttemptHost {
       index: t.index,
       attempt: t.attempt,
       stage: this.name,
-      context: this.#run.config.context,
+      context: this.#context,
     };
   }
 
@@ -258,7 +265,6 @@ export class WorkStage implements StagePart, AttemptHost {
       times = t.times = { bornAt: NaN, enteredAt: 0 };
     }
     if (times !== null) this.#timeStart(times, workerId);
-    else this.#slotSince[workerId] = NaN;
     // Reporting is out of line: it keeps this method small enough for V8 to
     // inline into the worker loop (W1 collect() paid 14 % otherwise).
     if (this.#stats.listening === 0) return true;
@@ -303,12 +309,24 @@ export class WorkStage implements StagePart, AttemptHost {
   #handOn(t: Token, workerId: number, value: unknown, tasks = 0): void {
     this.completed++;
     this.#slotToken[workerId] = null;
+    // Out of line, as in #begin: timing and "completed".
+    if (t.times !== null || this.#stats.listening !== 0) {
+      if (!this.#timeAndReport(t, workerId, tasks)) return;
+    }
+    this.#pass(t, value);
+  }
+
+  /**
+   * A timed or watched call ended: its timing, `"completed"`, and the slot's
+   * start time cleared. False when a listener stopped the run.
+   */
+  #timeAndReport(t: Token, workerId: number, tasks: number): boolean {
     if (t.times !== null) this.#timeEnd(workerId);
     if (this.#stats.listening & COMPLETED) {
       this.#reportCompleted(t, workerId, tasks);
-      if (this.#run.state !== RUNNING) return; // a listener stopped the run
     }
-    this.#pass(t, value);
+    this.#slotSince[workerId] = NaN;
+    return this.#run.state === RUNNING;
   }
 
   #reportCompleted(t: Token, workerId: number, tasks: number): void {
@@ -412,6 +430,7 @@ export class WorkStage implements StagePart, AttemptHost {
     this.running--;
     this.#freeIds.push(workerId);
     this.#slotToken[workerId] = null;
+    this.#slotSince[workerId] = NaN;
     this.#run.callEnded();
   }
 
