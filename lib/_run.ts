@@ -66,9 +66,16 @@ export interface RunHost {
   pump(): void;
   /**
    * The first stage's next item straight from a synchronous source, when the
-   * budget allows (else undefined).
+   * budget allows (else undefined), carried by `spare` if given (a token that
+   * has left the run; it goes to the spare list when nothing is read).
    */
-  nextItem(): Token | undefined;
+  nextItem(spare?: Token): Token | undefined;
+  /**
+   * `t`, done at the last stage, leaves as a result placed straight into
+   * `collect()`'s output. With `next`, `t` then carries the next item, as
+   * `nextItem` reads it: true if it does.
+   */
+  place(t: Token, value: unknown, next: boolean): boolean;
   /** Stops the run. */
   stop(reason: unknown): void;
   /** `t` failed for good at `stage` and no `onError` rescued it. */

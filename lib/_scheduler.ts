@@ -336,6 +336,10 @@ export class Scheduler implements RunHost {
       const length = Array.isArray(source) ? source.length : undefined;
       this.#direct = new DirectOutput(into, this.config.ordered, length);
       this.order = null;
+      const last = this.#stages[this.#n - 1];
+      if (last instanceof WorkStage && last.plain && this.tracker === null) {
+        last.placesResults = true;
+      }
     }
     if (this.state === DONE) {
       this.#onCollected = null;
@@ -538,9 +542,12 @@ export class Scheduler implements RunHost {
     }
   }
 
-  /** A token for a source item, counted in the run (not yet in a stage). */
-  #token(value: unknown, index: number, id: unknown): Token {
-    const t = this.#spares.take(value, index, id);
+  /**
+   * A token for a source item (`spare`, if given), counted in the run (not
+   * yet in a stage).
+   */
+  #token(value: unknown, index: number, id: unknown, spare?: Token): Token {
+    const t = this.#spares.take(value, index, id, spare);
     if (this.stats.timeAll || sampled(index)) {
       t.times = { bornAt: performance.now(), enteredAt: 0 };
     }
@@ -558,12 +565,12 @@ export class Scheduler implements RunHost {
    * #idOf inline: calling them made W1 bimodal on Deno (2.0× or 2.4× the
    * array loop from one process to the next, against a steady 2.0× inline).
    */
-  nextItem(): Token | undefined {
+  nextItem(spare?: Token): Token | undefined {
     if (
       this.#full || this.#sourceDone ||
       this.#held > this.#limit - UNIT
     ) {
-      return undefined;
+      return this.#noItem(spare);
     }
     let r;
     try {
@@ -571,11 +578,11 @@ export class Scheduler implements RunHost {
       r = this.#reader!.pull() as IteratorResult<unknown>;
     } catch (error) {
       this.#inputFailed(error);
-      return undefined;
+      return this.#noItem(spare);
     }
     if (r.done) {
       this.#sourceDone = true;
-      return undefined;
+      return this.#noItem(spare);
     }
     const index = this.stats.itemsIn++;
     let id: unknown = index;
@@ -589,15 +596,36 @@ export class Scheduler implements RunHost {
     if (this.state !== RUNNING) {
       // The run stopped while this item was read (or id() threw): it is in.
       this.stats.cancelledWeight += UNIT;
-      return undefined;
+      return this.#noItem(spare);
     }
-    const t = this.#token(r.value, index, id);
+    const t = this.#token(r.value, index, id, spare);
     this.#atStage[0]++;
     if (this.stats.listening & QUEUED) {
       this.stats.queued(this.#stages[0].name, id, index);
       if (this.state !== RUNNING) return undefined; // a listener stopped it
     }
     return t;
+  }
+
+  /** `nextItem` read nothing: the spare token it was given is kept. */
+  #noItem(spare: Token | undefined): undefined {
+    if (spare !== undefined) this.#spares.put(spare);
+    return undefined;
+  }
+
+  place(t: Token, value: unknown, next: boolean): boolean {
+    this.#atStage[t.stage]--;
+    t.attempt = 0; // as a result's token (see Spares.take)
+    this.#placeOut(t, value);
+    if (next) return this.nextItem(t) !== undefined;
+    this.#spares.put(t);
+    return false;
+  }
+
+  /** `t` is placed in `collect()`'s output, and out of the run. */
+  #placeOut(t: Token, value: unknown): void {
+    this.#direct!.place(value, t.index, this.stats.results);
+    this.#out(t);
   }
 
   /** Checks the end of input: final batch flushes, then the end of the run. */
@@ -633,10 +661,8 @@ export class Scheduler implements RunHost {
     if (tracker !== null && !t.failed && s > 0) {
       tracker.done(t.id, this.#stages[s - 1].name);
     }
-    const direct = this.#direct;
-    if (direct !== null) {
-      direct.place(t.value, t.index, this.stats.results);
-      this.#out(t);
+    if (this.#direct !== null) {
+      this.#placeOut(t, t.value);
       return this.#spares.put(t);
     }
     this.#atStage[s]++;

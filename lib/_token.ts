@@ -113,14 +113,21 @@ export class Spares {
     this.#count++;
   }
 
-  /** A token for a source item: a spare one, or a new one. */
-  take(value: unknown, index: number, id: unknown): Token {
-    const t = this.#top;
-    if (t === null) return new Token(value, index, id, UNIT);
-    // step, partial and attempt are back at 0 once a token is a result.
-    this.#top = t.next;
-    this.#count--;
-    t.next = null;
+  /**
+   * A token for a source item: `reuse` (a token that has left the run, as
+   * one put here would have), else a spare one, else a new one.
+   */
+  take(value: unknown, index: number, id: unknown, reuse?: Token): Token {
+    let t = reuse;
+    if (t === undefined) {
+      const top = this.#top;
+      if (top === null) return new Token(value, index, id, UNIT);
+      // step, partial and attempt are back at 0 once a token is a result.
+      this.#top = top.next;
+      this.#count--;
+      top.next = null;
+      t = top;
+    }
     t.value = value;
     t.index = index;
     t.id = id;

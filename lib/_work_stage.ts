@@ -85,6 +85,12 @@ export class WorkStage implements StagePart, AttemptHost {
    * the first stage, plain, of a run whose source answers synchronously.
    */
   readsSource = false;
+  /**
+   * Its results are placed straight into `collect()`'s output (the last
+   * stage, plain, of a run placing results directly, untracked): a placed
+   * result's token then carries the worker's next item (W1 `collect()`).
+   */
+  placesResults = false;
 
   /** Calls in flight (or waiting for the rate limit), one per busy slot. */
   running = 0;
@@ -374,8 +380,24 @@ export class WorkStage implements StagePart, AttemptHost {
         return this.#taskFailed(t, workerId, error);
       }
       if (run.state !== RUNNING) return this.#release(workerId);
-      this.#handOn(t, workerId, value);
-      if (run.state !== RUNNING) return this.#release(workerId);
+      if (
+        this.placesResults && t.times === null && this.#stats.listening === 0
+      ) {
+        // Placed directly (untimed, unwatched): in the steady state, `t`
+        // carries the next item.
+        this.completed++;
+        this.#slotToken[workerId] = null;
+        const steady = this.readsSource && this.queue.size === 0 &&
+          this.running === this.concurrency;
+        if (run.place(t, value, steady)) continue;
+        if (steady) { // nothing to read now
+          this.#release(workerId);
+          return run.pump();
+        }
+      } else {
+        this.#handOn(t, workerId, value);
+        if (run.state !== RUNNING) return this.#release(workerId);
+      }
       if (this.running > this.concurrency) { // lowered while it ran
         this.#release(workerId);
         return run.pump();

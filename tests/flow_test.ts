@@ -2,7 +2,14 @@
 // and reused item tokens (Flow.stats() is in stats_test.ts). Counts and orders
 // are asserted, never durations.
 import assert from "node:assert/strict";
-import { batch, map, pipeline, type Source, type TaskContext } from "../mod.ts";
+import {
+  batch,
+  type Flow,
+  map,
+  pipeline,
+  type Source,
+  type TaskContext,
+} from "../mod.ts";
 import {
   asyncSource,
   deferred,
@@ -402,6 +409,92 @@ Deno.test("Flow.collect() called once the run has started still returns every re
     const out = await flow.collect();
     if (order === "input") assert.deepEqual(out, range(30));
     else assert.deepEqual(out.toSorted((a, b) => a - b), range(30));
+  }
+});
+
+// collect() through one plain map over a synchronous source: a worker places
+// its result and carries its next item on the same token (W1's fast path).
+// These pin what must still hold on it.
+
+Deno.test("Flow.collect() through one map: a listener added mid-run gets every later item's events, and the counts balance", async () => {
+  const N = 2_000;
+  for (const from of ["source", "stage"] as const) {
+    const seen = new Set<number>();
+    let flow: Flow<number>;
+    const listen = () =>
+      from === "source"
+        ? flow.addEventListener("queued", (e) => seen.add(e.detail.index))
+        : flow.addEventListener("completed", (e) => seen.add(e.detail.index));
+    const p = pipeline(map((x: number) => {
+      if (from === "stage" && x === 1_000) listen();
+      return Promise.resolve(x * 2);
+    }, { concurrency: 4 }));
+    function* source() {
+      for (let i = 0; i < N; i++) {
+        // From the source: the item being read gets its "queued" too.
+        if (from === "source" && i === 1_000) listen();
+        yield i;
+      }
+    }
+    flow = p.run(source(), { bufferSize: 16 });
+    assert.deepEqual(await flow.collect(), range(N).map((x) => x * 2));
+    // From the stage: bufferSize + concurrency items may be read ahead.
+    const first = from === "source" ? 1_000 : 1_021;
+    for (let i = first; i < N; i++) {
+      assert.ok(seen.has(i), `${from}: no event for item ${i}`);
+    }
+    const s = flow.stats();
+    assert.equal(s.itemsIn, N);
+    assert.equal(s.itemsOut, N);
+    assert.equal(s.inFlight, 0);
+    assert.equal(s.stages[0].completed, N);
+  }
+});
+
+Deno.test("Flow.collect() through one map: lowering the concurrency mid-run holds from then on", async () => {
+  let active = 0;
+  let maxAfter = 0;
+  let lowered = false;
+  let flow: Flow<number>;
+  const p = pipeline(map(async (x: number) => {
+    if (x === 200 && !lowered) {
+      lowered = true;
+      flow.setConcurrency("work", 2);
+    }
+    active++;
+    // Calls started after the lowering's first two releases are counted.
+    if (lowered && x > 260) maxAfter = Math.max(maxAfter, active);
+    await Promise.resolve();
+    active--;
+    return x;
+  }, { concurrency: 8, name: "work" }));
+  flow = p.run(range(1_000));
+  assert.deepEqual(await flow.collect(), range(1_000));
+  assert.ok(maxAfter >= 1 && maxAfter <= 2, `${maxAfter} calls at once`);
+});
+
+Deno.test("Flow.collect() through one map: a synchronous source that throws, or stops the run, mid-way rejects and leaves the counts balanced", async () => {
+  const boom = new Error("boom");
+  const controller = new AbortController();
+  for (const how of ["throws", "aborts"] as const) {
+    const signal = how === "aborts" ? controller.signal : undefined;
+    function* source() {
+      for (let i = 0; i < 300; i++) yield i;
+      if (how === "throws") throw boom;
+      controller.abort(boom);
+      yield 300;
+    }
+    const flow = pipeline(map((x: number) => Promise.resolve(x), {
+      concurrency: 4,
+    })).run(source(), { signal });
+    assert.equal(await rejection(flow.collect()), boom);
+    const s = flow.stats();
+    assert.equal(
+      s.itemsIn,
+      s.itemsOut + s.cancelled + s.inFlight,
+      `${how}: ${JSON.stringify(s)}`,
+    );
+    assert.equal(s.inFlight, 0, how);
   }
 });
 
