@@ -420,7 +420,6 @@ Deno.test("Flow.collect() through one map: a listener added mid-run gets every l
   const N = 2_000;
   for (const from of ["source", "stage"] as const) {
     const seen = new Set<number>();
-    let flow: Flow<number>;
     const listen = () =>
       from === "source"
         ? flow.addEventListener("queued", (e) => seen.add(e.detail.index))
@@ -429,14 +428,14 @@ Deno.test("Flow.collect() through one map: a listener added mid-run gets every l
       if (from === "stage" && x === 1_000) listen();
       return Promise.resolve(x * 2);
     }, { concurrency: 4 }));
-    function* source() {
+    const source = function* () {
       for (let i = 0; i < N; i++) {
         // From the source: the item being read gets its "queued" too.
         if (from === "source" && i === 1_000) listen();
         yield i;
       }
-    }
-    flow = p.run(source(), { bufferSize: 16 });
+    };
+    const flow: Flow<number> = p.run(source(), { bufferSize: 16 });
     assert.deepEqual(await flow.collect(), range(N).map((x) => x * 2));
     // From the stage: bufferSize + concurrency items may be read ahead.
     const first = from === "source" ? 1_000 : 1_021;
@@ -455,7 +454,6 @@ Deno.test("Flow.collect() through one map: lowering the concurrency mid-run hold
   let active = 0;
   let maxAfter = 0;
   let lowered = false;
-  let flow: Flow<number>;
   const p = pipeline(map(async (x: number) => {
     if (x === 200 && !lowered) {
       lowered = true;
@@ -468,7 +466,7 @@ Deno.test("Flow.collect() through one map: lowering the concurrency mid-run hold
     active--;
     return x;
   }, { concurrency: 8, name: "work" }));
-  flow = p.run(range(1_000));
+  const flow: Flow<number> = p.run(range(1_000));
   assert.deepEqual(await flow.collect(), range(1_000));
   assert.ok(maxAfter >= 1 && maxAfter <= 2, `${maxAfter} calls at once`);
 });
@@ -478,12 +476,12 @@ Deno.test("Flow.collect() through one map: a synchronous source that throws, or 
   const controller = new AbortController();
   for (const how of ["throws", "aborts"] as const) {
     const signal = how === "aborts" ? controller.signal : undefined;
-    function* source() {
+    const source = function* () {
       for (let i = 0; i < 300; i++) yield i;
       if (how === "throws") throw boom;
       controller.abort(boom);
       yield 300;
-    }
+    };
     const flow = pipeline(map((x: number) => Promise.resolve(x), {
       concurrency: 4,
     })).run(source(), { signal });
