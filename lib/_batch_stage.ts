@@ -99,10 +99,16 @@ export class BatchStage implements StagePart, Cursor {
   }
 
   /**
-   * First stage only, while a batch is forming: a source item joins it
-   * straight, with no token of its own (its weight goes to the carrier).
+   * First stage only, while a batch is forming: a source item (counted held
+   * by the run) joins it straight, with no token of its own (its weight goes
+   * to the carrier), after its "queued".
    */
   admit(value: unknown, index: number, id: unknown): void {
+    const run = this.#run;
+    if (run.stats.listening & QUEUED) {
+      run.stats.queued(this.name, id, index);
+      if (run.state !== RUNNING) return; // a listener stopped the run
+    }
     this.carrier!.weight += UNIT;
     this.#members?.push(this.#member(value, index, id));
     this.#items.push(value);

@@ -520,12 +520,7 @@ export class Scheduler implements RunHost {
     const first = this.#firstBatch;
     if (first !== null && first.carrier !== null) {
       this.#held += UNIT;
-      if (this.stats.listening & QUEUED) {
-        this.stats.queued(first.name, id, index);
-        if (this.state !== RUNNING) return; // a listener stopped the run
-      }
-      first.admit(value, index, id);
-      return;
+      return first.admit(value, index, id);
     }
     this.#enter(this.#token(value, index, id), 0);
   }
@@ -558,12 +553,10 @@ export class Scheduler implements RunHost {
   }
 
   /**
-   * A worker of the first stage (`#firstWork`) found its queue empty: reads
-   * the next item for it straight from the synchronous source, if the budget
-   * allows, so the item skips the pump and the queue. Undefined otherwise
-   * (the worker then leaves the rest to the pump). It repeats #pull and
-   * #idOf inline: calling them made W1 bimodal on Deno (2.0× or 2.4× the
-   * array loop from one process to the next, against a steady 2.0× inline).
+   * A worker of the first stage (`#firstWork`) found its queue empty: its
+   * next item, read straight from the synchronous source if the budget
+   * allows (skipping the pump and the queue). #pull and #idOf are repeated
+   * inline: calls made W1 bimodal on Deno (bench/README.md).
    */
   nextItem(spare?: Token): Token | undefined {
     if (
