@@ -5,7 +5,6 @@ import { FlattenStage } from "./_flatten_stage.ts";
 import { OrderList } from "./_order_list.ts";
 import {
   DONE,
-  DONE_RESULT,
   type NamedSpec,
   readAheadLimit,
   type RunConfig,
@@ -13,6 +12,7 @@ import {
   RUNNING,
   STOPPING,
 } from "./_run.ts";
+import { type OnCollected, RunOutcome } from "./_run_outcome.ts";
 import { CONCURRENCY, QUEUED, RunStats } from "./_run_stats.ts";
 import { closeSource, openSource, type SourceReader } from "./_source.ts";
 import { sampled, Spares, Token, UNIT } from "./_token.ts";
@@ -25,11 +25,6 @@ import type { Source } from "./types.ts";
 export type { NamedSpec, RunConfig } from "./_run.ts";
 
 type Stage = WorkStage | BatchStage | FlattenStage;
-
-interface Waiter {
-  resolve(result: IteratorResult<unknown>): void;
-  reject(reason: unknown): void;
-}
 
 /**
  * Runs one flow: keeps the lifecycle, reads the source while the read-ahead
@@ -90,18 +85,12 @@ export class Scheduler implements RunHost {
   // Completion order: results not yet taken.
   readonly #ready = new Fifo<Token>();
 
-  #waiters: Waiter[] = [];
+  /** Waiting `next()` calls, `collect()`'s callback, `settled()`. */
+  readonly #outcome = new RunOutcome();
   #collector: unknown[] | null = null;
   /** `collect()` of a run through maps only: results placed directly. */
   #direct: DirectOutput | null = null;
   readonly #spares = new Spares();
-  #onCollected: ((failed: boolean, reason: unknown) => void) | null = null;
-  #onSettled: (() => void)[] = [];
-  #reason: unknown = undefined;
-  /** Settled after a stop (not at the end of the input). */
-  #stopped = false;
-  #undelivered = false;
-  #quiet = false;
 
   constructor(
     specs: readonly NamedSpec[],
@@ -182,8 +171,8 @@ export class Scheduler implements RunHost {
   stop(reason: unknown, quiet = false): void {
     if (this.state !== RUNNING) return;
     this.state = STOPPING;
-    this.#reason = reason;
-    this.#quiet = quiet;
+    this.#outcome.reason = reason;
+    this.#outcome.quiet = quiet;
     for (const st of this.#stages) st.stop(reason);
     // Results not taken yet are dropped with the rest: a stopped run delivers
     // nothing more. `collect()` rejects, so what it gathered is cancelled too.
@@ -257,34 +246,13 @@ export class Scheduler implements RunHost {
 
   #finish(): void {
     const failed = this.state === STOPPING;
-    this.#stopped = failed;
     this.state = DONE;
     this.stats.end();
     this.config.signal?.removeEventListener("abort", this.#onSignal);
-    // The error (if any) is delivered once, to the consumer.
-    this.#undelivered = failed && !this.#quiet;
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) {
-      if (this.#undelivered) {
-        this.#undelivered = false;
-        w.reject(this.#reason);
-      } else w.resolve(DONE_RESULT);
-    }
-    const onCollected = this.#onCollected;
-    this.#onCollected = null;
-    if (onCollected !== null) {
-      // A stopped run rejects collect() even when stopped quietly (disposed):
-      // its results are incomplete.
-      if (this.#direct !== null && !failed) {
-        this.#direct.close(this.stats.results);
-      }
-      this.#undelivered = false;
-      onCollected(failed, this.#reason);
-    }
-    const callbacks = this.#onSettled;
-    this.#onSettled = [];
-    for (const cb of callbacks) cb();
+    this.#outcome.settle(
+      failed,
+      () => this.#direct?.close(this.stats.results),
+    );
   }
 
   // ---- consumers ---------------------------------------------------------
@@ -305,26 +273,15 @@ export class Scheduler implements RunHost {
       this.#spares.put(t);
       return Promise.resolve({ done: false, value });
     }
-    if (this.state === DONE) {
-      if (!this.#undelivered) return Promise.resolve(DONE_RESULT);
-      this.#undelivered = false;
-      return Promise.reject(this.#reason);
-    }
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
-    });
+    return this.#outcome.wait();
   }
 
   /**
    * Takes every result into `into`; `onCollected(failed, reason)` runs once
    * the run has settled.
    */
-  collect(
-    into: unknown[],
-    onCollected: (failed: boolean, reason: unknown) => void,
-  ): void {
+  collect(into: unknown[], onCollected: OnCollected): void {
     this.#collector = into;
-    this.#onCollected = onCollected;
     // Nothing read yet, and every stage gives one result per item: each
     // result's place in `into` is known when it is done.
     if (
@@ -341,19 +298,15 @@ export class Scheduler implements RunHost {
         last.placesResults = true;
       }
     }
-    if (this.state === DONE) {
-      this.#onCollected = null;
-      this.#undelivered = false;
-      return onCollected(this.#stopped, this.#reason);
-    }
+    this.#outcome.onCollected(onCollected); // at once if the run has settled
+    if (this.state === DONE) return;
     this.#deliver();
     this.pump();
   }
 
   /** Resolves once the run has settled (after a stop: every call returned). */
   settled(): Promise<void> {
-    if (this.state === DONE) return Promise.resolve();
-    return new Promise((resolve) => this.#onSettled.push(resolve));
+    return this.#outcome.whenSettled();
   }
 
   #take(): Token | null {
@@ -396,10 +349,11 @@ export class Scheduler implements RunHost {
       }
       return;
     }
-    while (this.#waiters.length > 0) {
+    const outcome = this.#outcome;
+    while (outcome.waiting) {
       const t = this.#take();
       if (t === null) return;
-      this.#waiters.shift()!.resolve({ done: false, value: t.value });
+      outcome.resolveNext(t.value);
       this.#spares.put(t);
     }
   }
