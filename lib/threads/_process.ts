@@ -15,7 +15,12 @@
  */
 
 import { ANSWER_SOURCE } from "./_bootstrap.ts";
-import type { Spawner, Thread, ThreadEvents } from "./_thread.ts";
+import {
+  importBuiltin,
+  type Spawner,
+  type Thread,
+  type ThreadEvents,
+} from "./_spawner.ts";
 
 interface V8 {
   serialize(value: unknown): Uint8Array;
@@ -407,15 +412,6 @@ class NodeProcessSpawner implements Spawner {
   async close(): Promise<void> {
     while (this.#alive.size > 0) await Promise.all(this.#alive);
   }
-}
-
-/**
- * Imports a Node built-in at run time, with a specifier that is not a
- * literal, so a bundler for browsers leaves it alone.
- */
-function importBuiltin(name: string): Promise<unknown> {
-  const specifier = `node:${name}`;
-  return import(/* @vite-ignore */ specifier);
 }
 
 interface Host {

@@ -8,34 +8,15 @@
 
 import { nodeWorkerSource, webWorkerSource } from "./_bootstrap.ts";
 import { processSpawnerFor } from "./_process.ts";
+import {
+  importBuiltin,
+  type Spawner,
+  type Thread,
+  type ThreadEvents,
+} from "./_spawner.ts";
 
 /** Where a pool's calls run: threads, or child processes that can be killed. */
 export type Isolation = "thread" | "process";
-
-/** What a thread reports to its pool. */
-export interface ThreadEvents {
-  /** A message from the thread. */
-  message(thread: Thread, data: unknown): void;
-  /** The thread ended on its own (crashed, exited, closed itself). */
-  died(thread: Thread, reason: string, error?: unknown): void;
-}
-
-/** How threads are made where the pool runs. */
-export interface Spawner {
-  spawn(events: ThreadEvents): Thread;
-  /** Releases what the spawner holds; resolves once its threads are gone. */
-  close(): void | Promise<void>;
-}
-
-/** One running thread. */
-export interface Thread {
-  /** Sends a call (moving `transfer`'s objects). */
-  post(message: unknown, transfer: Transferable[]): void;
-  /** Ends it at once, busy or not. */
-  terminate(): void;
-  /** Whether it may keep the process alive (Node only; idle threads don't). */
-  ref(on: boolean): void;
-}
 
 interface NodeWorker {
   postMessage(message: unknown, transfer?: readonly unknown[]): void;
@@ -149,15 +130,6 @@ class NodeSpawner implements Spawner {
   }
 
   close(): void {}
-}
-
-/**
- * Imports a Node built-in at run time. The specifier is not a literal, so a
- * bundler for browsers leaves it alone instead of failing to resolve it.
- */
-function importBuiltin(name: string): Promise<unknown> {
-  const specifier = `node:${name}`;
-  return import(/* @vite-ignore */ specifier);
 }
 
 /** Whether this is Node (not Deno or Bun, which have Web Workers). */

@@ -14,14 +14,12 @@ import {
   assertSignal,
   show,
 } from "../_validate.ts";
+import type { Spawner, Thread, ThreadEvents } from "./_spawner.ts";
 import {
   assertThreads,
   type Isolation,
   logicalCores,
-  type Spawner,
   spawnerFor,
-  type Thread,
-  type ThreadEvents,
 } from "./_thread.ts";
 import { ThreadError } from "./thread_error.ts";
 import { assertProcesses } from "./_process.ts";
