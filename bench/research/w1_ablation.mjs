@@ -11,7 +11,6 @@
 // - no latency sampling (`stats().latency`, `queueWait` stay empty);
 // - one `ctx` object shared by every call of a run (the API gives each call its
 //   own `ctx`: the TaskContext example keeps them);
-// - no worker-start timestamps;
 // - the source is not pumped from a worker while the budget is spent.
 // Each round runs every bundle in a fresh process; inside it, every case runs
 // once per iteration, interleaved, and each figure is a ratio to the floors of
@@ -41,7 +40,7 @@ const root = path.resolve(here, "../..");
 const ABLATIONS = [
   [
     "lib/_scheduler.ts",
-    "if (this.stats.timeAll || (index & 127) === 0 || index < 16) {",
+    "if (this.stats.timeAll || sampled(index)) {",
     "if (false) {",
   ],
   [
@@ -49,7 +48,6 @@ const ABLATIONS = [
     "const ctx = this.#ctx(t, workerId, signal);",
     "const ctx = (this as any).__ctx ??= this.#ctx(t, workerId, signal);",
   ],
-  ["lib/_work_stage.ts", "else this.#slotSince[workerId] = NaN;", ""],
   [
     "lib/_scheduler.ts",
     "  #full = false;",
